@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace VddkBuild.Tasks;
+
+/// <summary>Parses the string values MSBuild hands to tasks; a bad value is a VDDK5002 naming the property.</summary>
+internal static partial class TaskProperties
+{
+    /// <summary>Bytes from "4294967296", "4GiB", "500MB", "64 KiB"; empty gives <paramref name="fallback"/>.</summary>
+    public static long Size(string? value, string propertyName, long fallback)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+        var match = SizePattern().Match(value.Trim());
+        if (!match.Success)
+        {
+            throw Invalid(propertyName, value, "a size in bytes, optionally with a unit (KB, MB, GB, KiB, MiB, GiB, TiB), e.g. 8GiB");
+        }
+        var number = decimal.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        var multiplier = match.Groups[2].Value.ToUpperInvariant() switch
+        {
+            "" or "B" => 1m,
+            "KB" => 1e3m, "MB" => 1e6m, "GB" => 1e9m, "TB" => 1e12m,
+            "KIB" => 1024m, "MIB" => 1024m * 1024, "GIB" => 1024m * 1024 * 1024, "TIB" => 1024m * 1024 * 1024 * 1024,
+            _ => throw Invalid(propertyName, value, "a size with a known unit"),
+        };
+        return (long)decimal.Round(number * multiplier);
+    }
+
+    public static int Count(string? value, string propertyName, int fallback)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+        return int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count > 0
+            ? count
+            : throw Invalid(propertyName, value, "a positive whole number");
+    }
+
+    public static bool Flag(string? value, string propertyName, bool fallback = false)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+        return value.Trim().ToLowerInvariant() switch
+        {
+            "true" or "yes" or "1" or "on" => true,
+            "false" or "no" or "0" or "off" => false,
+            _ => throw Invalid(propertyName, value, "true or false"),
+        };
+    }
+
+    /// <summary>SOURCE_DATE_EPOCH: seconds since 1970-01-01 UTC.</summary>
+    public static DateTimeOffset? Epoch(string? value, string propertyName)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+        return long.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds <= 253402300799
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : throw Invalid(propertyName, value, "whole seconds since 1970-01-01 UTC (the SOURCE_DATE_EPOCH convention)");
+    }
+
+    /// <summary>A ';'-separated list with blanks and duplicates removed, order kept.</summary>
+    public static IReadOnlyList<string> List(string? value) =>
+        (value ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToList();
+
+    public static string Required(string? value, string propertyName, string howToSet) =>
+        string.IsNullOrWhiteSpace(value)
+            ? throw new VddkException(ErrorCodes.PropertyMissing, $"{propertyName} is not set. {howToSet}", propertyName)
+            : value.Trim();
+
+    private static VddkException Invalid(string propertyName, string value, string expected) =>
+        new(ErrorCodes.PropertyInvalid, $"{propertyName} is '{value}', but it must be {expected}.", propertyName);
+
+    [GeneratedRegex(@"^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$")]
+    private static partial Regex SizePattern();
+}

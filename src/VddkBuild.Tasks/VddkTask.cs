@@ -1,0 +1,50 @@
+using Microsoft.Build.Framework;
+using VddkBuild.Diagnostics;
+using MSBuildTask = Microsoft.Build.Utilities.Task;
+
+namespace VddkBuild.Tasks;
+
+/// <summary>
+/// Base of every VddkBuild task: runs the engine asynchronously with a token that MSBuild cancellation (Ctrl+C)
+/// reaches, and turns <see cref="VddkException"/> into an MSBuild error carrying its code. Anything else is a bug and
+/// is reported as VDDK9999 with the exception type, never with data that could hold a secret.
+/// </summary>
+public abstract class VddkTask : MSBuildTask, ICancelableTask
+{
+    private readonly CancellationTokenSource _cancellation = new();
+
+    public void Cancel() => _cancellation.Cancel();
+
+    public sealed override bool Execute()
+    {
+        var log = new MSBuildLog(Log);
+        try
+        {
+            ExecuteAsync(log, _cancellation.Token).GetAwaiter().GetResult();
+        }
+        catch (VddkException ex)
+        {
+            LogError(ex.Code, ex.Message, ex.Subject);
+        }
+        catch (OperationCanceledException) when (_cancellation.IsCancellationRequested)
+        {
+            Log.LogMessage(MessageImportance.High, $"{GetType().Name} was cancelled; nothing was left under a final name.");
+            return false;
+        }
+        catch (Exception ex)
+        {
+            LogError(ErrorCodes.Unexpected, $"Unexpected {ex.GetType().Name} in {GetType().Name}: {ex.Message}. This is a bug in VddkBuild; please report it with the build log (-v:diag).", null);
+            Log.LogMessage(MessageImportance.Low, ex.ToString());
+        }
+        return !Log.HasLoggedErrors;
+    }
+
+    protected abstract Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken);
+
+    /// <summary>A line shown at the default verbosity (results, where files went).</summary>
+    protected void Announce(string message) => Log.LogMessage(MessageImportance.High, message);
+
+    private void LogError(string code, string message, string? subject) =>
+        Log.LogError(subcategory: null, errorCode: code, helpKeyword: null, file: subject is not null && File.Exists(subject) ? subject : null,
+            lineNumber: 0, columnNumber: 0, endLineNumber: 0, endColumnNumber: 0, message: message);
+}

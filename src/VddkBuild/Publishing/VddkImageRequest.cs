@@ -1,0 +1,30 @@
+using VddkBuild.Archive;
+using VddkBuild.Images;
+using VddkBuild.Oci;
+
+namespace VddkBuild.Publishing;
+
+/// <summary>Everything needed to turn a VDDK archive and a base image into the VDDK init image.</summary>
+public sealed record VddkImageRequest
+{
+    public required string ArchivePath { get; init; }
+
+    public required IImageSource BaseSource { get; init; }
+
+    public Platform Platform { get; init; } = Platform.LinuxAmd64;
+
+    public string User { get; init; } = "1001";
+
+    /// <summary>SOURCE_DATE_EPOCH: entry mtimes and the created time are clamped to it.</summary>
+    public DateTimeOffset? SourceDateEpoch { get; init; }
+
+    /// <summary>Folder for the layer blob (content-addressed; reused by later runs).</summary>
+    public required string WorkDirectory { get; init; }
+
+    public VddkArchiveReadOptions ArchiveOptions { get; init; } = new();
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>The archive's facts and the finished image (its VDDK layer is a file under the work directory).</summary>
+public sealed record VddkImageBuildResult(VddkArchiveContents Archive, BuiltImage Image);
