@@ -26,6 +26,7 @@ public static class ErrorCodes
 
     public const string MacMetadataDropped = "VDDK1901";          // warning
     public const string BuildNumberUnknown = "VDDK1902";          // warning
+    public const string ExtractCleanupFailed = "VDDK1903";        // warning
 
     // ---- 2xxx: layer, image, base image, OCI archive ----
     public const string BaseReferenceInvalid = "VDDK2001";

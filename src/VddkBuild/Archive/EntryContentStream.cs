@@ -1,0 +1,118 @@
+using SharpCompress.Common;
+
+namespace VddkBuild.Archive;
+
+/// <summary>
+/// The stream a sink gets for a file: exactly the entry's length, read-only, cancellable between reads. Content
+/// that ends early, and any decoder failure while reading, become VDDK1003 naming the entry, so a sink never sees a
+/// bare decompression exception. Whatever the sink leaves unread is drained afterwards.
+/// </summary>
+internal sealed class EntryContentStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly string _archivePath;
+    private readonly string _entryName;
+    private long _remaining;
+
+    public EntryContentStream(Stream inner, long length, string archivePath, string entryName)
+    {
+        _inner = inner;
+        _remaining = length;
+        Length = length;
+        _archivePath = archivePath;
+        _entryName = entryName;
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length { get; }
+    public override long Position { get => Length - _remaining; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_remaining == 0 || buffer.IsEmpty)
+        {
+            return 0;
+        }
+        var slice = buffer[..(int)Math.Min(buffer.Length, _remaining)];
+        int read;
+        try
+        {
+            read = _inner.Read(slice);
+        }
+        catch (Exception ex) when (ArchiveFailures.IsDamage(ex))
+        {
+            throw ArchiveFailures.Corrupt(_archivePath, $"reading the content of '{_entryName}' failed: {ex.Message}", ex);
+        }
+        return Account(read);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_remaining == 0 || buffer.IsEmpty)
+        {
+            return 0;
+        }
+        var slice = buffer[..(int)Math.Min(buffer.Length, _remaining)];
+        int read;
+        try
+        {
+            read = await _inner.ReadAsync(slice, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ArchiveFailures.IsDamage(ex))
+        {
+            throw ArchiveFailures.Corrupt(_archivePath, $"reading the content of '{_entryName}' failed: {ex.Message}", ex);
+        }
+        return Account(read);
+    }
+
+    private int Account(int read)
+    {
+        if (read == 0)
+        {
+            throw ArchiveFailures.Corrupt(_archivePath, $"the content of '{_entryName}' ends {_remaining} bytes before the {Length} bytes its header announces (the archive is truncated)");
+        }
+        _remaining -= read;
+        return read;
+    }
+
+    /// <summary>Reads and discards what the sink did not read, so the next entry starts at the right place.</summary>
+    public async ValueTask DrainAsync(CancellationToken cancellationToken)
+    {
+        if (_remaining == 0)
+        {
+            return;
+        }
+        var buffer = new byte[(int)Math.Min(_remaining, 128 * 1024)];
+        while (_remaining > 0)
+        {
+            await ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
+
+/// <summary>Which exceptions from decoders mean "the archive is damaged", and the error that says so.</summary>
+internal static class ArchiveFailures
+{
+    public static bool IsDamage(Exception ex) => ex is InvalidDataException or EndOfStreamException or FormatException
+        or OverflowException or SharpCompressException or ArgumentException or NotSupportedException
+        || (ex is IOException && ex is not FileNotFoundException and not DirectoryNotFoundException);
+
+    public static VddkException Corrupt(string archivePath, string reason, Exception? inner = null) => new(
+        ErrorCodes.ArchiveCorrupt,
+        $"The VDDK archive '{archivePath}' is truncated or corrupt: {reason}. Download it again from VMware/Broadcom and compare its checksum with the published one.",
+        archivePath,
+        inner);
+}

@@ -1,0 +1,86 @@
+using System.Text;
+
+namespace VddkBuild.Archive;
+
+/// <summary>The path rules every entry must pass before a sink sees it.</summary>
+internal static class EntryPaths
+{
+    public const string TopFolder = "vmware-vix-disklib-distrib";
+
+    /// <summary>
+    /// Normalises an archive member name: drops "./" and "." components, repeated and trailing slashes. Returns ""
+    /// for the archive root itself ("./"). Rejects (VDDK1007) absolute names, ".." components and control
+    /// characters, which could write outside the extraction folder or hide the real name in logs.
+    /// </summary>
+    public static string Normalize(string archivePath, string name)
+    {
+        if (name.Length == 0)
+        {
+            throw Escapes(archivePath, name, "the entry has an empty name");
+        }
+        foreach (var c in name)
+        {
+            if (char.IsControl(c))
+            {
+                throw Escapes(archivePath, name, $"the name contains the control character U+{(int)c:X4}");
+            }
+        }
+        if (name[0] == '/')
+        {
+            throw Escapes(archivePath, name, "the name is an absolute path");
+        }
+        var builder = new StringBuilder(name.Length);
+        foreach (var part in name.Split('/'))
+        {
+            if (part.Length == 0 || part == ".")
+            {
+                continue;
+            }
+            if (part == "..")
+            {
+                throw Escapes(archivePath, name, "the name contains a '..' component");
+            }
+            if (builder.Length > 0)
+            {
+                builder.Append('/');
+            }
+            builder.Append(part);
+        }
+        return builder.ToString();
+    }
+
+    public static bool IsInsideTopFolder(string normalized) =>
+        normalized == TopFolder || normalized.StartsWith(TopFolder + "/", StringComparison.Ordinal);
+
+    public static string? Parent(string normalized)
+    {
+        var slash = normalized.LastIndexOf('/');
+        return slash < 0 ? null : normalized[..slash];
+    }
+
+    public static string Display(string normalized) =>
+        normalized.StartsWith(TopFolder + "/", StringComparison.Ordinal) ? normalized[(TopFolder.Length + 1)..] : normalized;
+
+    private static VddkException Escapes(string archivePath, string name, string reason) => new(
+        ErrorCodes.EntryEscapesTree,
+        $"The archive entry '{Printable(name)}' in '{archivePath}' is unsafe: {reason}. An archive with such names could write outside the folder it is unpacked into; use the original VDDK archive from VMware/Broadcom, or repack it with relative paths under vmware-vix-disklib-distrib/.",
+        name);
+
+    /// <summary>Shows control characters as escapes so a message cannot be spoofed by them.</summary>
+    public static string Printable(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            if (char.IsControl(c))
+            {
+                builder.Append($"\\u{(int)c:X4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+        return builder.ToString();
+    }
+}

@@ -1,0 +1,108 @@
+using System.Formats.Tar;
+
+namespace VddkBuild.Archive;
+
+/// <summary>
+/// Members of a tar stream (plain or already decompressed) through System.Formats.Tar, which understands pax
+/// (including long names and link targets), GNU long names/links ('L'/'K'), the ustar prefix field and v7 headers.
+/// Global pax headers carry no file and are skipped.
+/// </summary>
+internal sealed class TarEntrySource : IArchiveEntrySource
+{
+    private readonly Stream _tarStream;
+    private readonly TarReader _reader;
+    private readonly Func<CancellationToken, ValueTask>? _onComplete;
+
+    public TarEntrySource(Stream tarStream, Func<CancellationToken, ValueTask>? onComplete)
+    {
+        _tarStream = tarStream;
+        _reader = new TarReader(tarStream, leaveOpen: true);
+        _onComplete = onComplete;
+    }
+
+    public async ValueTask<ArchiveSourceEntry?> NextAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var entry = await _reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false);
+            if (entry is null)
+            {
+                return null;
+            }
+            if (entry.EntryType == TarEntryType.GlobalExtendedAttributes)
+            {
+                continue;
+            }
+            var (type, description) = Classify(entry);
+            // v7 archives mark directories only by a trailing slash on a "regular file".
+            if (type == SourceEntryType.File && entry.Name.EndsWith('/') && entry.Length == 0)
+            {
+                type = SourceEntryType.Directory;
+            }
+            return new ArchiveSourceEntry(
+                entry.Name,
+                type,
+                description,
+                (int)entry.Mode & 0xFFF,
+                entry.ModificationTime,
+                type == SourceEntryType.File ? entry.Length : 0,
+                type is SourceEntryType.Symlink or SourceEntryType.Hardlink ? entry.LinkName : null,
+                CountMacAttributes(entry),
+                type == SourceEntryType.File ? entry.DataStream ?? Stream.Null : null);
+        }
+    }
+
+    public async ValueTask CompleteAsync(CancellationToken cancellationToken)
+    {
+        // Read what follows the end-of-archive blocks (record padding) so a compressed stream is consumed to its
+        // end and its trailer can be checked.
+        var buffer = new byte[64 * 1024];
+        while (await _tarStream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false) > 0)
+        {
+        }
+        if (_onComplete is not null)
+        {
+            await _onComplete(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _reader.DisposeAsync().ConfigureAwait(false);
+        await _tarStream.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static (SourceEntryType, string) Classify(TarEntry entry) => entry.EntryType switch
+    {
+        TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile => (SourceEntryType.File, "regular file"),
+        TarEntryType.Directory => (SourceEntryType.Directory, "directory"),
+        TarEntryType.SymbolicLink => (SourceEntryType.Symlink, "symbolic link"),
+        TarEntryType.HardLink => (SourceEntryType.Hardlink, "hard link"),
+        TarEntryType.CharacterDevice => (SourceEntryType.CharacterDevice, "character device"),
+        TarEntryType.BlockDevice => (SourceEntryType.BlockDevice, "block device"),
+        TarEntryType.Fifo => (SourceEntryType.Fifo, "FIFO (named pipe)"),
+        TarEntryType.SparseFile => (SourceEntryType.Unsupported, "GNU sparse file"),
+        TarEntryType.MultiVolume => (SourceEntryType.Unsupported, "GNU multi-volume continuation"),
+        TarEntryType.DirectoryList => (SourceEntryType.Unsupported, "GNU directory dump"),
+        TarEntryType.RenamedOrSymlinked => (SourceEntryType.Unsupported, "GNU rename record"),
+        TarEntryType.TapeVolume => (SourceEntryType.Unsupported, "GNU tape volume header"),
+        _ => (SourceEntryType.Unsupported, $"tar type '{(char)entry.EntryType}'"),
+    };
+
+    private static int CountMacAttributes(TarEntry entry)
+    {
+        if (entry is not PaxTarEntry pax)
+        {
+            return 0;
+        }
+        var count = 0;
+        foreach (var key in pax.ExtendedAttributes.Keys)
+        {
+            if (MacMetadata.IsAttributeRecord(key))
+            {
+                count++;
+            }
+        }
+        return count;
+    }
+}

@@ -1,0 +1,23 @@
+namespace VddkBuild.Archive;
+
+/// <summary>
+/// Limits that protect against archive bombs. The defaults are far above any real VDDK (about 70 MB unpacked,
+/// around 400 entries) and only stop archives that would fill a disk or memory.
+/// </summary>
+public sealed record VddkArchiveReadOptions
+{
+    public const long DefaultMaxEntryBytes = 4L * 1024 * 1024 * 1024;
+    public const long DefaultMaxTotalBytes = 16L * 1024 * 1024 * 1024;
+    public const int DefaultMaxEntryCount = 200_000;
+
+    public static VddkArchiveReadOptions Default { get; } = new();
+
+    /// <summary>Largest single file (uncompressed bytes).</summary>
+    public long MaxEntryBytes { get; init; } = DefaultMaxEntryBytes;
+
+    /// <summary>Largest sum of all file sizes (uncompressed bytes).</summary>
+    public long MaxTotalBytes { get; init; } = DefaultMaxTotalBytes;
+
+    /// <summary>Most entries (of any kind) the archive may hold.</summary>
+    public int MaxEntryCount { get; init; } = DefaultMaxEntryCount;
+}

@@ -1,0 +1,234 @@
+using System.IO.Compression;
+using SharpCompress.Compressors.BZip2;
+using SharpCompress.Compressors.Xz;
+using VddkBuild.Diagnostics;
+
+namespace VddkBuild.Archive;
+
+/// <summary>
+/// Reads a VDDK archive once, streaming: every entry is validated and handed to a sink in archive order (parents
+/// first), then the tree-wide checks run (libvixDiskLib chains, version). The format is recognised by its first
+/// bytes: tar, gzip (also multi-member), xz, bzip2 or zip.
+/// </summary>
+public sealed class VddkArchiveReader
+{
+    private readonly string _archivePath;
+    private readonly VddkArchiveReadOptions _options;
+    private readonly IBuildLog _log;
+
+    public VddkArchiveReader(string archivePath, VddkArchiveReadOptions options, IBuildLog log)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(archivePath);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        _archivePath = archivePath;
+        _options = options;
+        _log = log;
+    }
+
+    /// <summary>
+    /// Delivers every entry to <paramref name="sink"/> and returns what was found once all checks passed. Throws
+    /// <see cref="VddkException"/> (VDDK1001-1014) for anything wrong with the archive; the sink may then have seen
+    /// some entries and must discard them.
+    /// </summary>
+    public async Task<VddkArchiveContents> ReadAsync(IVddkEntrySink sink, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        var nameInfo = VddkArchiveName.TryParse(_archivePath);
+        var state = new TreeBuilder(_archivePath);
+        var macAppleDouble = 0;
+        var macOsxFolder = 0;
+        var macAttributes = 0;
+        var entryCount = 0;
+        long totalBytes = 0;
+
+        await using (var source = await OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                ArchiveSourceEntry? raw;
+                try
+                {
+                    raw = await source.NextAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
+                {
+                    var where = state.LastPath is null ? "reading the first entry" : $"reading the entry after '{state.LastPath}'";
+                    throw ArchiveFailures.Corrupt(_archivePath, $"{where} failed: {ex.Message}", ex);
+                }
+                if (raw is null)
+                {
+                    break;
+                }
+
+                if (++entryCount > _options.MaxEntryCount)
+                {
+                    throw TooLarge($"it has more than {_options.MaxEntryCount} entries", nameof(VddkArchiveReadOptions.MaxEntryCount));
+                }
+                if (raw.Length > _options.MaxEntryBytes)
+                {
+                    throw TooLarge($"the entry '{EntryPaths.Printable(raw.Name)}' is {raw.Length} bytes, more than the limit of {_options.MaxEntryBytes} bytes for one entry", nameof(VddkArchiveReadOptions.MaxEntryBytes));
+                }
+                totalBytes += raw.Length;
+                if (totalBytes > _options.MaxTotalBytes)
+                {
+                    throw TooLarge($"its entries add up to more than {_options.MaxTotalBytes} uncompressed bytes (reached at '{EntryPaths.Printable(raw.Name)}')", nameof(VddkArchiveReadOptions.MaxTotalBytes));
+                }
+                macAttributes += raw.MacAttributeRecords;
+
+                var path = EntryPaths.Normalize(_archivePath, raw.Name);
+                if (path.Length == 0)
+                {
+                    if (raw.Type == SourceEntryType.Directory)
+                    {
+                        continue; // "./": the archive's root, not part of the tree
+                    }
+                    throw new VddkException(ErrorCodes.EntryEscapesTree, $"The archive '{_archivePath}' has a {raw.TypeDescription} entry named '{raw.Name}', which names the archive root itself. Repack the VDDK with everything under vmware-vix-disklib-distrib/.", raw.Name);
+                }
+                if (MacMetadata.IsMacOsxFolder(path))
+                {
+                    macOsxFolder++;
+                    continue;
+                }
+                if (MacMetadata.IsAppleDouble(path))
+                {
+                    macAppleDouble++;
+                    continue;
+                }
+
+                var entry = state.Accept(path, raw);
+                if (entry is null)
+                {
+                    continue;
+                }
+                foreach (var parent in state.TakeSynthesizedParents())
+                {
+                    await sink.WriteEntryAsync(parent, null, cancellationToken).ConfigureAwait(false);
+                }
+                if (entry.Kind == VddkEntryKind.File)
+                {
+                    var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path);
+                    await sink.WriteEntryAsync(entry, content, cancellationToken).ConfigureAwait(false);
+                    await content.DrainAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await sink.WriteEntryAsync(entry, null, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            try
+            {
+                await source.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
+            {
+                throw ArchiveFailures.Corrupt(_archivePath, $"reading past the last entry failed: {ex.Message}", ex);
+            }
+        }
+
+        var checks = new VddkTreeChecks(_archivePath, state.Entries);
+        checks.CheckSymlinksStayInside();
+        var version = checks.CheckVixDiskLib(nameInfo);
+
+        var dropped = macAppleDouble + macOsxFolder + macAttributes;
+        if (dropped > 0)
+        {
+            _log.Warn(ErrorCodes.MacMetadataDropped,
+                $"The VDDK archive '{_archivePath}' was made on macOS: dropped {macAppleDouble} AppleDouble '._*' entries, {macOsxFolder} '__MACOSX/' entries and {macAttributes} extended-attribute records (LIBARCHIVE.*/SCHILY.xattr.*). They are Finder metadata; the image does not need them.");
+        }
+        if (nameInfo?.BuildNumber is null)
+        {
+            _log.Warn(ErrorCodes.BuildNumberUnknown,
+                $"The VDDK archive's file name '{Path.GetFileName(_archivePath)}' does not carry the build number (VMware names it like '{new VddkArchiveName(version, "<build>").ToFileName()}'). The version {version} was read from lib64/libvixDiskLib.so.{version}; the build number stays unknown, so it cannot appear in the image's labels or default tag.");
+        }
+        _log.Detail($"Read VDDK {version} from '{_archivePath}': {state.Entries.Count} entries, {totalBytes} bytes of file content.");
+
+        return new VddkArchiveContents(version, nameInfo?.BuildNumber, state.Delivered, state.NewestModificationTime, dropped);
+    }
+
+    private VddkException TooLarge(string what, string option) => new(
+        ErrorCodes.ArchiveTooLarge,
+        $"The archive '{_archivePath}' is refused because {what}; a real VDDK is about 70 MB in some 400 entries, so this looks like an archive bomb or not a VDDK. If the archive is genuine, raise {nameof(VddkArchiveReadOptions)}.{option}.",
+        _archivePath);
+
+    private async Task<IArchiveEntrySource> OpenAsync(CancellationToken cancellationToken)
+    {
+        if (Directory.Exists(_archivePath))
+        {
+            throw new VddkException(ErrorCodes.ArchiveNotFound, $"'{_archivePath}' is a directory, not a VDDK archive. Give the path of the downloaded VMware-vix-disklib-*.tar.gz file.", _archivePath);
+        }
+        FileStream file;
+        try
+        {
+            file = new FileStream(_archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1024 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new VddkException(ErrorCodes.ArchiveNotFound, $"The VDDK archive '{_archivePath}' does not exist. Download the VDDK for Linux from VMware/Broadcom and give the path of the .tar.gz file.", _archivePath, ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new VddkException(ErrorCodes.ArchiveNotFound, $"The VDDK archive '{_archivePath}' cannot be opened: {ex.Message}. Check the path and its permissions.", _archivePath, ex);
+        }
+
+        try
+        {
+            var head = new byte[ArchiveFormatSniffer.HeadLength];
+            var headLength = await file.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            file.Seek(0, SeekOrigin.Begin);
+            var format = ArchiveFormatSniffer.Detect(head.AsSpan(0, headLength));
+            _log.Detail($"'{_archivePath}' is {format} (recognised by its first bytes).");
+            switch (format)
+            {
+                case ArchiveFormat.Tar:
+                    return new TarEntrySource(file, null);
+                case ArchiveFormat.TarGzip:
+                    var gzipCheck = new GzipIntegrityCheck(_archivePath);
+                    var gzip = gzipCheck.Track(new GZipStream(file, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false));
+                    return new TarEntrySource(await RequireTarAsync(gzip, "gzip", cancellationToken).ConfigureAwait(false), gzipCheck.VerifyAsync);
+                case ArchiveFormat.TarXz:
+                    return new TarEntrySource(await RequireTarAsync(new XZStream(file), "xz", cancellationToken).ConfigureAwait(false), null);
+                case ArchiveFormat.TarBzip2:
+                    var bzip2 = BZip2Stream.Create(file, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false);
+                    return new TarEntrySource(await RequireTarAsync(bzip2, "bzip2", cancellationToken).ConfigureAwait(false), null);
+                case ArchiveFormat.Zip:
+                    return new ZipEntrySource(file);
+                default:
+                    throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
+                        $"'{_archivePath}' is not a VDDK archive in a supported format: {ArchiveFormatSniffer.Describe(head.AsSpan(0, headLength))}. Use the VMware-vix-disklib-*.x86_64.tar.gz as downloaded (tar, tar.gz, tar.xz, tar.bz2 and zip are accepted).",
+                        _archivePath);
+            }
+        }
+        catch (Exception ex) when (ex is not VddkException and not OperationCanceledException)
+        {
+            await file.DisposeAsync().ConfigureAwait(false);
+            if (ArchiveFailures.IsDamage(ex))
+            {
+                throw ArchiveFailures.Corrupt(_archivePath, $"opening it failed: {ex.Message}", ex);
+            }
+            throw;
+        }
+        catch
+        {
+            await file.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A compressed file must hold a tar: checks the first decompressed block, then replays it.</summary>
+    private async Task<Stream> RequireTarAsync(Stream decompressed, string compression, CancellationToken cancellationToken)
+    {
+        var head = new byte[512];
+        var read = await decompressed.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        if (read < head.Length || !ArchiveFormatSniffer.LooksLikeTarHeader(head))
+        {
+            await decompressed.DisposeAsync().ConfigureAwait(false);
+            throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
+                $"'{_archivePath}' is {compression}-compressed but does not contain a tar archive. A VDDK download is a tar inside gzip; use the VMware-vix-disklib-*.x86_64.tar.gz as downloaded.",
+                _archivePath);
+        }
+        return new PrefixedStream(head, decompressed);
+    }
+}

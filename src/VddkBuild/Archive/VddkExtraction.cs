@@ -1,0 +1,169 @@
+using VddkBuild.Diagnostics;
+
+namespace VddkBuild.Archive;
+
+/// <summary>
+/// Unpacks a VDDK archive the way the image will hold it, for users who want the tree on disk (inspection, other
+/// tools). All or nothing: the tree is written to a temporary folder next to the target and renamed into place only
+/// after every check passed; on any error or cancellation the temporary folder is removed and an existing target
+/// is left as it was.
+/// </summary>
+public static class VddkExtraction
+{
+    /// <summary>
+    /// Extracts <paramref name="archivePath"/> so that <paramref name="targetDirectory"/> holds
+    /// <c>vmware-vix-disklib-distrib/</c> (like <c>tar -xzf ARCHIVE -C TARGET</c>). An existing target is replaced,
+    /// but only when it is empty or holds nothing but a previous <c>vmware-vix-disklib-distrib/</c>.
+    /// </summary>
+    public static async Task<VddkArchiveContents> ExtractAsync(string archivePath, string targetDirectory, VddkArchiveReadOptions options, IBuildLog log, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(targetDirectory);
+        ArgumentNullException.ThrowIfNull(log);
+        var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(targetDirectory));
+        var parent = Path.GetDirectoryName(target)
+            ?? throw new VddkException(ErrorCodes.ExtractFailed, $"Cannot extract the VDDK into the file-system root '{target}'; choose a dedicated folder.", target);
+        CheckReplaceable(target);
+
+        string temp;
+        try
+        {
+            Directory.CreateDirectory(parent);
+            temp = Path.Combine(parent, $".{Path.GetFileName(target)}.vddkbuild-{Guid.NewGuid():N}.tmp");
+            Directory.CreateDirectory(temp);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failed(archivePath, target, ex.Message, ex);
+        }
+
+        try
+        {
+            ProbeSymlinks(temp, target);
+            var sink = new ExtractingSink(temp);
+            var contents = await new VddkArchiveReader(archivePath, options, log).ReadAsync(sink, cancellationToken).ConfigureAwait(false);
+            sink.Complete(cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            Publish(temp, target, log);
+            log.Info($"Extracted VDDK {contents.Version} ({contents.Entries.Count} entries) to '{target}'.");
+            return contents;
+        }
+        catch (Exception ex)
+        {
+            TryDelete(temp, log);
+            if (ex is VddkException or OperationCanceledException)
+            {
+                throw;
+            }
+            if (ex is IOException or UnauthorizedAccessException)
+            {
+                throw Failed(archivePath, target, ex.Message, ex);
+            }
+            throw;
+        }
+    }
+
+    private static void CheckReplaceable(string target)
+    {
+        if (File.Exists(target))
+        {
+            throw new VddkException(ErrorCodes.ExtractFailed, $"Cannot extract the VDDK to '{target}': it is a file. Choose a folder path.", target);
+        }
+        if (!Directory.Exists(target))
+        {
+            return;
+        }
+        var foreign = Directory.EnumerateFileSystemEntries(target)
+            .Select(Path.GetFileName)
+            .Where(name => name != EntryPaths.TopFolder)
+            .Take(3)
+            .ToList();
+        if (foreign.Count > 0)
+        {
+            throw new VddkException(ErrorCodes.ExtractFailed,
+                $"Cannot extract the VDDK to '{target}': the folder exists and holds other things ({string.Join(", ", foreign)}), and extraction replaces the whole folder. Choose an empty or dedicated folder.",
+                target);
+        }
+    }
+
+    /// <summary>
+    /// A tree without its symlinks is worse than no tree: lib64/libvixDiskLib.so is a link, and Forklift's validation
+    /// rejects an image without it. File systems like FAT/exFAT, some SMB mounts, and Windows without the symlink
+    /// privilege cannot hold them, so this is tried before anything is written.
+    /// </summary>
+    private static void ProbeSymlinks(string temp, string target)
+    {
+        var probe = Path.Combine(temp, ".symlink-probe");
+        try
+        {
+            File.CreateSymbolicLink(probe, "probe-target");
+            var ok = new FileInfo(probe).LinkTarget == "probe-target";
+            File.Delete(probe);
+            if (ok)
+            {
+                return;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+        {
+            throw NoSymlinks(target, ex);
+        }
+        throw NoSymlinks(target, null);
+    }
+
+    private static VddkException NoSymlinks(string target, Exception? inner) => new(
+        ErrorCodes.ExtractTargetNoSymlinks,
+        $"The file system of '{target}' cannot hold symbolic links{(inner is null ? string.Empty : $" ({inner.Message})")}. The VDDK's lib64 links (libvixDiskLib.so -> libvixDiskLib.so.N -> ...) would be lost, and Forklift would reject an image built from that tree (VDDKInvalid). Extract to a folder on a Linux file system (ext4, xfs, tmpfs) or APFS instead.",
+        target,
+        inner);
+
+    private static void Publish(string temp, string target, IBuildLog log)
+    {
+        if (!Directory.Exists(target))
+        {
+            Directory.Move(temp, target);
+            return;
+        }
+        var old = $"{temp[..^".tmp".Length]}.old";
+        Directory.Move(target, old);
+        try
+        {
+            Directory.Move(temp, target);
+        }
+        catch
+        {
+            Directory.Move(old, target);
+            throw;
+        }
+        TryDelete(old, log);
+    }
+
+    private static void TryDelete(string path, IBuildLog log)
+    {
+        try
+        {
+            if (!Directory.Exists(path))
+            {
+                return;
+            }
+            // Directories from the archive may be read-only (e.g. 0555); their entries cannot be removed until they are writable.
+            if (!OperatingSystem.IsWindows())
+            {
+                foreach (var directory in Directory.EnumerateDirectories(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint }).Prepend(path))
+                {
+                    File.SetUnixFileMode(directory, File.GetUnixFileMode(directory) | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                }
+            }
+            Directory.Delete(path, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log.Warn(ErrorCodes.ExtractCleanupFailed, $"Could not remove the temporary folder '{path}': {ex.Message}. Delete it by hand.");
+        }
+    }
+
+    private static VddkException Failed(string archivePath, string target, string reason, Exception inner) => new(
+        ErrorCodes.ExtractFailed,
+        $"Extracting '{archivePath}' to '{target}' failed: {reason}. '{target}' was left unchanged; check free space and permissions of its parent folder.",
+        target,
+        inner);
+}

@@ -1,0 +1,39 @@
+namespace VddkBuild.TestSupport.Archives;
+
+/// <summary>Byte-level damage to an archive file, as a bad download or disk would cause it.</summary>
+public static class ArchiveMutations
+{
+    /// <summary>Keeps only the first <paramref name="keepBytes"/> bytes.</summary>
+    public static void Truncate(string path, long keepBytes)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Write);
+        file.SetLength(keepBytes);
+    }
+
+    /// <summary>Keeps the given share of the file (0..1).</summary>
+    public static void TruncateTo(string path, double share) => Truncate(path, (long)(new FileInfo(path).Length * share));
+
+    /// <summary>Inverts the byte at <paramref name="offset"/> (negative: from the end).</summary>
+    public static void FlipByte(string path, long offset)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+        file.Position = offset >= 0 ? offset : file.Length + offset;
+        var value = file.ReadByte();
+        file.Position--;
+        file.WriteByte((byte)(value ^ 0xFF));
+    }
+
+    /// <summary>Damages the CRC-32 in the gzip trailer (the data itself still decompresses).</summary>
+    public static void CorruptGzipTrailerCrc(string path) => FlipByte(path, -8);
+
+    /// <summary>Damages compressed data in the middle of the file.</summary>
+    public static void CorruptMiddle(string path) => FlipByte(path, new FileInfo(path).Length / 2);
+
+    /// <summary>Writes <paramref name="bytes"/> at <paramref name="offset"/>, e.g. to break a tar header's checksum.</summary>
+    public static void Overwrite(string path, long offset, ReadOnlySpan<byte> bytes)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Write);
+        file.Position = offset;
+        file.Write(bytes);
+    }
+}
