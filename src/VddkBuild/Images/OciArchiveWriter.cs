@@ -1,0 +1,129 @@
+using System.Text;
+using VddkBuild.Layers;
+using VddkBuild.Oci;
+
+namespace VddkBuild.Images;
+
+/// <summary>
+/// Writes a built image as an OCI archive (<c>oci-archive:</c>, a plain tar of an OCI image layout) that skopeo,
+/// podman load and crane read. The tar is deterministic (sorted members, mode 0644/0755, owner 0, mtime 0), so
+/// the same image and tags give the same file. It is written to a temp name beside the target and renamed at the
+/// end; a failure or cancellation leaves nothing behind.
+/// </summary>
+public static class OciArchiveWriter
+{
+    internal static readonly byte[] OciLayoutFile = Encoding.UTF8.GetBytes("{\"imageLayoutVersion\":\"1.0.0\"}");
+
+    private const int FileMode = 0x1A4; // 0644
+    private const int DirMode = 0x1ED;  // 0755
+
+    /// <param name="tags">Names for index.json (org.opencontainers.image.ref.name), one descriptor each; none gives one unnamed entry.</param>
+    public static async Task WriteAsync(BuiltImage image, IImageSource baseSource, string archivePath, IReadOnlyList<string> tags, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(baseSource);
+        ArgumentException.ThrowIfNullOrEmpty(archivePath);
+        var names = OciTagName.Validate(tags ?? []);
+        var target = Path.GetFullPath(archivePath);
+        var directory = Path.GetDirectoryName(target)!;
+        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(directory);
+            await using (var file = new FileStream(temp, System.IO.FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                await WriteTarAsync(file, image, baseSource, names, ct).ConfigureAwait(false);
+                await file.FlushAsync(ct).ConfigureAwait(false);
+            }
+            File.Move(temp, target, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write OCI archive '{target}': {ex.Message}. Check free space and that the folder is writable.", target, ex);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>The index.json of a layout holding <paramref name="image"/> under <paramref name="tags"/>.</summary>
+    internal static ImageIndex IndexFor(BuiltImage image, IReadOnlyList<string> tags) => new()
+    {
+        SchemaVersion = 2,
+        MediaType = MediaTypes.OciIndex,
+        Manifests = tags.Count == 0
+            ? [ManifestEntry(image, null)]
+            : [.. tags.Select(t => ManifestEntry(image, t))],
+    };
+
+    internal static Descriptor ManifestEntry(BuiltImage image, string? tag) => new()
+    {
+        MediaType = image.ManifestDescriptor.MediaType,
+        Digest = image.ManifestDescriptor.Digest,
+        Size = image.ManifestDescriptor.Size,
+        Annotations = tag is null ? null : new Dictionary<string, string> { [OciLayoutResolver.RefNameAnnotation] = tag },
+    };
+
+    /// <summary>Copies a blob into the tar and reads its stream to the end so the digest check runs.</summary>
+    internal static async Task<bool> CopyBlobAsync(ImageBlob blob, Func<Stream, Task> write, CancellationToken ct)
+    {
+        Stream stream;
+        try
+        {
+            stream = await blob.OpenAsync(ct).ConfigureAwait(false);
+        }
+        catch (VddkException ex) when (blob.MayBeAbsent && ex.Code == ErrorCodes.BaseImageNotFound)
+        {
+            return false;
+        }
+        await using (stream.ConfigureAwait(false))
+        {
+            await write(stream).ConfigureAwait(false);
+            if (await stream.ReadAsync(new byte[1], ct).ConfigureAwait(false) != 0)
+            {
+                throw new VddkException(ErrorCodes.BlobDigestMismatch,
+                    $"Blob {blob.Descriptor.Digest} is longer than the {blob.Descriptor.Size} bytes its descriptor states. Re-create the base image.", blob.Descriptor.Digest.Value);
+            }
+        }
+        return true;
+    }
+
+    private static async Task WriteTarAsync(Stream output, BuiltImage image, IImageSource baseSource, IReadOnlyList<string> tags, CancellationToken ct)
+    {
+        var tar = new DeterministicTarWriter(output);
+        var blobs = ImageBlob.Of(image, baseSource);
+        await tar.WriteDirectoryAsync("blobs", DirMode, 0, ct).ConfigureAwait(false);
+        foreach (var algorithm in blobs.Select(b => b.Descriptor.Digest.Algorithm).Distinct().Order(StringComparer.Ordinal))
+        {
+            await tar.WriteDirectoryAsync("blobs/" + algorithm, DirMode, 0, ct).ConfigureAwait(false);
+            foreach (var blob in blobs.Where(b => b.Descriptor.Digest.Algorithm == algorithm))
+            {
+                // A missing optional blob must not leave a header behind, so the header is written only once the
+                // stream is open.
+                await CopyBlobAsync(blob, stream => tar.WriteFileAsync(blob.RelativePath, FileMode, 0, blob.Descriptor.Size, stream,
+                    (expected, got) => new VddkException(ErrorCodes.BlobDigestMismatch,
+                        $"Blob {blob.Descriptor.Digest} ended after {got} of {expected} bytes. Re-create the base image.", blob.Descriptor.Digest.Value),
+                    ct).AsTask(), ct).ConfigureAwait(false);
+            }
+        }
+        await tar.WriteFileAsync("index.json", FileMode, 0, OciJson.Serialize(IndexFor(image, tags)), ct).ConfigureAwait(false);
+        await tar.WriteFileAsync("oci-layout", FileMode, 0, OciLayoutFile, ct).ConfigureAwait(false);
+        await tar.FinishAsync(ct).ConfigureAwait(false);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Nothing more to do; the name marks it as a temp.
+        }
+    }
+}

@@ -1,0 +1,299 @@
+using System.IO.Compression;
+using VddkBuild.Archive;
+using VddkBuild.Images;
+using VddkBuild.Oci;
+
+namespace VddkBuild.Layers;
+
+/// <summary>
+/// Turns VDDK entries into the image's layer in one pass: tar bytes are hashed (diffID), gzipped, hashed again
+/// (digest) and written to a temporary file, which <see cref="CompleteAsync"/> renames to its content-addressed name.
+/// Nothing is read back. The layer holds only <c>vmware-vix-disklib-distrib</c> and what is below it (no "/", "./" or
+/// "opt/" entries: those directories belong to the base image, where /opt may be a symlink or a volume).
+/// </summary>
+/// <remarks>
+/// Reproducible: entries in arrival order (the archive's), uid/gid 0 without names, mtimes clamped to
+/// SOURCE_DATE_EPOCH, modes kept plus o+r (files) / o+rx (directories) so the arbitrary UID of an OpenShift init
+/// container can copy the tree, and a gzip header without time or OS differences.
+/// </remarks>
+public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
+{
+    private const string Root = ImageSettings.TreeRoot;
+
+    private readonly string _directory;
+    private readonly LayerWriterOptions _options;
+    private readonly Dictionary<string, (VddkEntryKind Kind, int Mode)> _written = new(StringComparer.Ordinal);
+    private string? _tempPath;
+    private FileStream? _file;
+    private HashingWriteStream? _compressedHash;
+    private GzipMemberWriter? _gzip;
+    private HashingWriteStream? _tarHash;
+    private DeterministicTarWriter? _tar;
+    private LayerBlob? _result;
+    private bool _disposed;
+
+    /// <param name="outputDirectory">Where the layer file is written (created if missing); the temp file lives there too.</param>
+    public LayerWriter(string outputDirectory, LayerWriterOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(outputDirectory);
+        _directory = Path.GetFullPath(outputDirectory);
+        _options = options ?? new LayerWriterOptions();
+    }
+
+    /// <summary>Number of entries written, including parent directories added because the input lacked them.</summary>
+    public int EntryCount => _written.Count;
+
+    public async ValueTask WriteEntryAsync(VddkEntry entry, Stream? content, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_result is not null)
+        {
+            throw new InvalidOperationException("The layer is already complete.");
+        }
+        var tar = EnsureOpen();
+        var path = ValidatePath(entry.Path);
+        if (_written.ContainsKey(path))
+        {
+            throw new VddkException(ErrorCodes.DuplicateEntry,
+                $"The VDDK archive contains '{path}' twice. Re-create the archive from an unpacked VDDK tree or download it again.", path);
+        }
+        if (path == Root && entry.Kind != VddkEntryKind.Directory)
+        {
+            throw new VddkException(ErrorCodes.NotAVddk,
+                $"'{Root}' is a {entry.Kind.ToString().ToLowerInvariant()} in the archive, but it must be the VDDK's top folder. Use the VDDK tar.gz as downloaded from Broadcom.", path);
+        }
+
+        long mtime = Clamp(entry.ModificationTime);
+        await WriteMissingParentsAsync(tar, path, mtime, cancellationToken).ConfigureAwait(false);
+        int mode = entry.Mode & 0xFFF; // 07777: permission, setuid/setgid and sticky bits
+        switch (entry.Kind)
+        {
+            case VddkEntryKind.Directory:
+                mode |= 0x5; // o+rx
+                await tar.WriteDirectoryAsync(path, mode, mtime, cancellationToken).ConfigureAwait(false);
+                break;
+            case VddkEntryKind.File:
+                mode |= 0x4; // o+r
+                if (content is null)
+                {
+                    throw new ArgumentException($"File entry '{path}' came without content.", nameof(content));
+                }
+                await tar.WriteFileAsync(path, mode, mtime, entry.Length, content,
+                    (expected, got) => new VddkException(ErrorCodes.ArchiveCorrupt,
+                        $"'{path}' should hold {expected} bytes but the archive ended after {got}. The VDDK archive is truncated or damaged; download it again.", path),
+                    cancellationToken).ConfigureAwait(false);
+                break;
+            case VddkEntryKind.Symlink:
+                if (string.IsNullOrEmpty(entry.LinkTarget))
+                {
+                    throw new VddkException(ErrorCodes.ArchiveCorrupt, $"Symlink '{path}' has no target. The VDDK archive is damaged; download it again.", path);
+                }
+                mode = 0x1FF;
+                await tar.WriteSymlinkAsync(path, entry.LinkTarget, mtime, cancellationToken).ConfigureAwait(false);
+                break;
+            case VddkEntryKind.Hardlink:
+                var target = entry.LinkTarget is null ? null : Normalise(entry.LinkTarget);
+                if (target is null || !_written.TryGetValue(target, out var linked) || linked.Kind != VddkEntryKind.File)
+                {
+                    throw new VddkException(ErrorCodes.HardlinkInvalid,
+                        $"Hard link '{path}' points to '{entry.LinkTarget}', which is not a file earlier in the archive. Re-create the archive with GNU tar or bsdtar.", path);
+                }
+                // A hard link shares its target's inode, so it shows the target's (already widened) mode.
+                mode = linked.Mode;
+                await tar.WriteHardlinkAsync(path, target, mode, mtime, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                throw new VddkException(ErrorCodes.SpecialFileEntry, $"'{path}' is not a file, directory or link and cannot go into the image.", path);
+        }
+        _written[path] = (entry.Kind, mode);
+    }
+
+    /// <summary>
+    /// Ends the tar and the gzip member and publishes the file as <c>sha256-&lt;hex&gt;.tar.gz</c> in the output folder
+    /// (an existing file of that name has the same content, so it is kept and the temp dropped).
+    /// </summary>
+    public async Task<LayerBlob> CompleteAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_result is not null)
+        {
+            return _result;
+        }
+        if (!_written.ContainsKey(Root))
+        {
+            throw new VddkException(ErrorCodes.NotAVddk,
+                $"No '{Root}' folder was written to the layer. The input is not a VDDK archive; use the VMware-vix-disklib-*.tar.gz from Broadcom.", Root);
+        }
+        try
+        {
+            await _tar!.FinishAsync(cancellationToken).ConfigureAwait(false);
+            await _gzip!.FinishAsync(cancellationToken).ConfigureAwait(false);
+            await _file!.FlushAsync(cancellationToken).ConfigureAwait(false);
+            var diffId = _tarHash!.CurrentDigest;
+            var digest = _compressedHash!.CurrentDigest;
+            long size = _compressedHash.BytesWritten;
+            await CloseStreamsAsync().ConfigureAwait(false);
+
+            var finalPath = Path.Combine(_directory, $"sha256-{digest.Hex}.tar.gz");
+            Publish(_tempPath!, finalPath, size);
+            _tempPath = null;
+            _result = new LayerBlob(finalPath, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = digest, Size = size }, diffId);
+            return _result;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await AbandonAsync().ConfigureAwait(false);
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write the layer file in '{_directory}': {ex.Message}. Check free space and permissions.", _directory, ex);
+        }
+        catch
+        {
+            await AbandonAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        await AbandonAsync().ConfigureAwait(false);
+    }
+
+    private static void Publish(string tempPath, string finalPath, long size)
+    {
+        // Same name means same sha256, hence same bytes; the size check only guards against a truncated leftover.
+        if (File.Exists(finalPath) && new FileInfo(finalPath).Length == size)
+        {
+            File.Delete(tempPath);
+            return;
+        }
+        try
+        {
+            File.Move(tempPath, finalPath, overwrite: true);
+        }
+        catch (IOException) when (File.Exists(finalPath) && new FileInfo(finalPath).Length == size)
+        {
+            File.Delete(tempPath); // a parallel build published the same layer first
+        }
+    }
+
+    private DeterministicTarWriter EnsureOpen()
+    {
+        if (_tar is not null)
+        {
+            return _tar;
+        }
+        try
+        {
+            Directory.CreateDirectory(_directory);
+            _tempPath = Path.Combine(_directory, $".layer-{Guid.NewGuid():N}.tar.gz.tmp");
+            _file = new FileStream(_tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _tempPath = null;
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not create the layer file in '{_directory}': {ex.Message}. Check that the folder is writable.", _directory, ex);
+        }
+        _compressedHash = new HashingWriteStream(_file);
+        _gzip = new GzipMemberWriter(_compressedHash, _options.CompressionLevel);
+        _tarHash = new HashingWriteStream(_gzip);
+        _tar = new DeterministicTarWriter(_tarHash);
+        return _tar;
+    }
+
+    private async ValueTask WriteMissingParentsAsync(DeterministicTarWriter tar, string path, long mtime, CancellationToken ct)
+    {
+        // The reader delivers parents first; a missing one is added (0755, the child's clamped time) so the tree
+        // stays complete whatever produced the entries.
+        int slash = -1;
+        while ((slash = path.IndexOf('/', slash + 1)) > 0)
+        {
+            var parent = path[..slash];
+            if (_written.TryGetValue(parent, out var existing))
+            {
+                if (existing.Kind != VddkEntryKind.Directory)
+                {
+                    throw new VddkException(ErrorCodes.ArchiveCorrupt,
+                        $"'{path}' lies below '{parent}', which is a {existing.Kind.ToString().ToLowerInvariant()}, not a folder. The archive is damaged.", path);
+                }
+                continue;
+            }
+            await tar.WriteDirectoryAsync(parent, 0x1ED /* 0755 */, mtime, ct).ConfigureAwait(false);
+            _written[parent] = (VddkEntryKind.Directory, 0x1ED);
+        }
+    }
+
+    private long Clamp(DateTimeOffset mtime)
+    {
+        var time = _options.SourceDateEpoch is { } epoch && epoch < mtime ? epoch : mtime;
+        return time.ToUnixTimeSeconds();
+    }
+
+    private static string ValidatePath(string rawPath)
+    {
+        var path = Normalise(rawPath);
+        if (path is null || (path != Root && !path.StartsWith(Root + "/", StringComparison.Ordinal)))
+        {
+            throw new VddkException(ErrorCodes.EntryEscapesTree,
+                $"Entry '{rawPath}' is not inside '{Root}/'. Only the VDDK tree goes into the image; use the VDDK archive as downloaded.", rawPath);
+        }
+        return path;
+    }
+
+    /// <summary>Canonical relative form, or null when the path has empty, "." or ".." segments, a NUL, or is absolute.</summary>
+    private static string? Normalise(string path)
+    {
+        var trimmed = path.EndsWith('/') ? path.TrimEnd('/') : path;
+        if (trimmed.Length == 0 || trimmed.StartsWith('/') || trimmed.Contains('\0'))
+        {
+            return null;
+        }
+        foreach (var segment in trimmed.Split('/'))
+        {
+            if (segment is "" or "." or "..")
+            {
+                return null;
+            }
+        }
+        return trimmed;
+    }
+
+    private async ValueTask CloseStreamsAsync()
+    {
+        if (_tarHash is not null) await _tarHash.DisposeAsync().ConfigureAwait(false);
+        if (_gzip is not null) await _gzip.DisposeAsync().ConfigureAwait(false);
+        if (_compressedHash is not null) await _compressedHash.DisposeAsync().ConfigureAwait(false);
+        if (_file is not null) await _file.DisposeAsync().ConfigureAwait(false);
+        (_tarHash, _gzip, _compressedHash, _file) = (null, null, null, null);
+    }
+
+    private async ValueTask AbandonAsync()
+    {
+        try
+        {
+            await CloseStreamsAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The temp file is deleted below either way.
+        }
+        if (_tempPath is not null)
+        {
+            try
+            {
+                File.Delete(_tempPath);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: a leftover .tmp is harmless and never taken for a layer.
+            }
+            _tempPath = null;
+        }
+    }
+}

@@ -1,0 +1,19 @@
+using System.IO.Compression;
+
+namespace VddkBuild.Layers;
+
+/// <summary>How <see cref="LayerWriter"/> makes the layer.</summary>
+public sealed record LayerWriterOptions
+{
+    /// <summary>
+    /// SOURCE_DATE_EPOCH: when set, every entry's mtime is the earlier of its own and this time, so a rebuild of
+    /// an archive with newer files still gives the same layer.
+    /// </summary>
+    public DateTimeOffset? SourceDateEpoch { get; init; }
+
+    /// <summary>
+    /// Deflate level. The layer digest is stable for a given level and runtime; changing it changes the digest
+    /// (the diffID stays the same). Optimal (zlib level 6) is about 2x slower than Fastest and ~20% smaller.
+    /// </summary>
+    public CompressionLevel CompressionLevel { get; init; } = CompressionLevel.Optimal;
+}

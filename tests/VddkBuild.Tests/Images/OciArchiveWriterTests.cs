@@ -1,0 +1,178 @@
+using System.Text.Json.Nodes;
+using VddkBuild.Images;
+using VddkBuild.Oci;
+using VddkBuild.Tests.Layers;
+
+namespace VddkBuild.Tests.Images;
+
+public sealed class OciArchiveWriterTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+    private readonly TestLayout _layout;
+
+    public OciArchiveWriterTests() => _layout = new TestLayout(_temp.Sub("base"));
+
+    public void Dispose() => _temp.Dispose();
+
+    private static readonly ImageSettings Settings = new()
+    {
+        VddkVersion = "8.0.1",
+        VddkBuildNumber = "21562716",
+        Created = new DateTimeOffset(2023, 3, 29, 10, 15, 42, TimeSpan.Zero),
+    };
+
+    /// <summary>The whole flow from entries to an archive, in its own folder so two runs share nothing.</summary>
+    private async Task<(BuiltImage Image, string Archive)> BuildAsync(string name, IImageSource source, params string[] tags)
+    {
+        var folder = _temp.Sub(name);
+        var layer = await VddkEntries.WriteLayerAsync(Path.Combine(folder, "layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var archive = Path.Combine(folder, "out", "vddk.tar");
+        await OciArchiveWriter.WriteAsync(image, source, archive, tags, CancellationToken.None);
+        return (image, archive);
+    }
+
+    private OciLayoutSource Base()
+    {
+        if (!File.Exists(Path.Combine(_layout.Root, "index.json")))
+        {
+            _layout.WriteIndex(false, (_layout.AddImage(docker: true), "9"));
+        }
+        return new OciLayoutSource(_layout.Root, "9");
+    }
+
+    [Fact]
+    public async Task Two_builds_give_byte_identical_archives_configs_and_manifests()
+    {
+        var (first, firstArchive) = await BuildAsync("one", Base(), "8.0.1", "latest");
+        var (second, secondArchive) = await BuildAsync("two", Base(), "8.0.1", "latest");
+
+        Assert.Equal(first.ConfigBytes, second.ConfigBytes);
+        Assert.Equal(first.ManifestBytes, second.ManifestBytes);
+        Assert.Equal(File.ReadAllBytes(first.VddkLayer.FilePath), File.ReadAllBytes(second.VddkLayer.FilePath));
+        Assert.Equal(File.ReadAllBytes(firstArchive), File.ReadAllBytes(secondArchive));
+    }
+
+    [Fact]
+    public async Task Gnu_tar_lists_a_sorted_layout_owned_by_root_with_fixed_modes()
+    {
+        var (image, archive) = await BuildAsync("a", Base(), "latest");
+        var (listing, _) = CliTool.Run("tar", "--numeric-owner", "--full-time", "-tvf", archive);
+        var lines = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var names = lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1]).ToList();
+
+        var blobNames = image.Layers.Select(l => l.Digest).Append(image.ConfigDescriptor.Digest).Append(image.Digest)
+            .Select(d => $"blobs/sha256/{d.Hex}").Order(StringComparer.Ordinal);
+        Assert.Equal(["blobs/", "blobs/sha256/", .. blobNames, "index.json", "oci-layout"], names);
+        Assert.All(lines, l => Assert.Contains(" 0/0 ", l, StringComparison.Ordinal));
+        Assert.All(lines, l => Assert.Contains(" 1970-01-01 00:00:00 ", l, StringComparison.Ordinal));
+        Assert.All(lines.Where(l => l.StartsWith('d')), l => Assert.StartsWith("drwxr-xr-x ", l, StringComparison.Ordinal));
+        Assert.All(lines.Where(l => !l.StartsWith('d')), l => Assert.StartsWith("-rw-r--r-- ", l, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_extracted_layout_is_consistent_index_to_manifest_to_blobs()
+    {
+        var (image, archive) = await BuildAsync("a", Base(), "8.0.1", "latest");
+        var dir = _temp.Sub("x");
+        CliTool.Run("tar", "-xf", archive, "-C", dir);
+
+        foreach (var blob in Directory.GetFiles(Path.Combine(dir, "blobs", "sha256")))
+        {
+            Assert.Equal("sha256:" + Path.GetFileName(blob), TestLayout.Sha256(File.ReadAllBytes(blob)));
+        }
+        Assert.Equal("{\"imageLayoutVersion\":\"1.0.0\"}", File.ReadAllText(Path.Combine(dir, "oci-layout")));
+        var index = JsonNode.Parse(File.ReadAllBytes(Path.Combine(dir, "index.json")))!;
+        Assert.Equal(MediaTypes.OciIndex, (string?)index["mediaType"]);
+        var entries = index["manifests"]!.AsArray();
+        Assert.Equal(["8.0.1", "latest"], entries.Select(e => (string)e!["annotations"]!["org.opencontainers.image.ref.name"]!));
+        Assert.All(entries, e => Assert.Equal(image.Digest.Value, (string?)e!["digest"]));
+        Assert.All(entries, e => Assert.Equal(image.ManifestBytes.Length, (long)e!["size"]!));
+
+        var manifest = OciJson.Deserialize<ImageManifest>(File.ReadAllBytes(Path.Combine(dir, "blobs", "sha256", image.Digest.Hex)), "manifest");
+        foreach (var descriptor in manifest.Layers.Append(manifest.Config))
+        {
+            Assert.Equal(descriptor.Size, new FileInfo(Path.Combine(dir, "blobs", "sha256", descriptor.Digest.Hex)).Length);
+        }
+        var (diff, _) = CliTool.Run("gzip", "-dc", Path.Combine(dir, "blobs", "sha256", image.VddkLayer.Descriptor.Digest.Hex));
+        Assert.NotEmpty(diff);
+    }
+
+    [Fact]
+    public async Task The_archive_reads_back_as_a_base_image_source()
+    {
+        var (image, archive) = await BuildAsync("a", Base(), "latest");
+        await using var source = new OciArchiveSource(archive, "latest");
+        var resolved = await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None);
+
+        Assert.Equal(image.Digest, resolved.ManifestDescriptor.Digest);
+        Assert.Equal(image.ConfigBytes, resolved.ConfigBytes);
+        foreach (var layer in resolved.Layers)
+        {
+            await using var stream = await source.OpenBlobAsync(layer, CancellationToken.None);
+            await stream.CopyToAsync(Stream.Null); // verifies digest and size
+        }
+    }
+
+    [Fact]
+    public async Task A_tampered_base_blob_fails_with_VDDK2006_and_leaves_no_file()
+    {
+        var source = Base();
+        var resolved = await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None);
+        var path = _layout.BlobPath(resolved.Layers[1].Digest);
+        var bytes = File.ReadAllBytes(path);
+        bytes[20] ^= 1;
+        File.WriteAllBytes(path, bytes);
+
+        var ex = await Assert.ThrowsAsync<VddkException>(() => BuildAsync("a", source, "latest"));
+        Assert.Equal(ErrorCodes.BlobDigestMismatch, ex.Code);
+        Assert.Empty(Directory.GetFiles(Path.Combine(_temp.Path, "a", "out")));
+    }
+
+    [Fact]
+    public async Task Cancellation_leaves_no_file()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var outDir = _temp.Sub("out");
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OciArchiveWriter.WriteAsync(image, source, Path.Combine(outDir, "x.tar"), ["latest"], cts.Token));
+        Assert.Empty(Directory.GetFiles(outDir));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("has space")]
+    [InlineData("-leading")]
+    [InlineData("a//b")]
+    public async Task Invalid_tags_are_refused(string tag)
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var ex = await Assert.ThrowsAsync<VddkException>(() => OciArchiveWriter.WriteAsync(image, source, Path.Combine(_temp.Path, "x.tar"), [tag], CancellationToken.None));
+        Assert.Equal(ErrorCodes.TagInvalid, ex.Code);
+        Assert.False(File.Exists(Path.Combine(_temp.Path, "x.tar")));
+    }
+
+    [Fact]
+    public async Task The_layout_writer_adds_tags_to_a_folder_that_reads_back()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var dir = Path.Combine(_temp.Path, "layout-out");
+
+        await OciLayoutWriter.WriteAsync(image, source, dir, ["8.0.1"], CancellationToken.None);
+        await OciLayoutWriter.WriteAsync(image, source, dir, ["8.0.1", "latest"], CancellationToken.None);
+
+        var index = OciJson.Deserialize<ImageIndex>(File.ReadAllBytes(Path.Combine(dir, "index.json")), "index");
+        Assert.Equal(["8.0.1", "latest"], index.Manifests.Select(m => m.Annotations!["org.opencontainers.image.ref.name"]));
+        Assert.Empty(Directory.EnumerateFiles(dir, "*.tmp", SearchOption.AllDirectories));
+        await using var back = new OciLayoutSource(dir, "latest");
+        Assert.Equal(image.Digest, (await back.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None)).ManifestDescriptor.Digest);
+    }
+}
