@@ -32,7 +32,7 @@ public sealed class BuildVddkImage : VddkTask
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
         var options = TaskInputs.ImageRequestOptions(this);
-        await using var baseSource = ImageSources.Open(TaskProperties.Required(BaseImage, "VddkBaseImage", "Set it to a registry reference, oci:DIR[:tag] or oci-archive:FILE[:tag]."));
+        await using var baseSource = ImageSourceFactory.Create(TaskProperties.Required(BaseImage, "VddkBaseImage", "Set it to a registry reference, oci:DIR[:tag] or oci-archive:FILE[:tag]."));
         var request = options with { BaseSource = baseSource };
         var result = await VddkImagePipeline.BuildAsync(request, log, cancellationToken).ConfigureAwait(false);
 

@@ -12,8 +12,8 @@ internal static class TaskInputs
         var defaults = new VddkArchiveReadOptions();
         return defaults with
         {
-            MaxEntrySize = TaskProperties.Size(maxEntrySize, "VddkMaxEntrySize", defaults.MaxEntrySize),
-            MaxTotalSize = TaskProperties.Size(maxTotalSize, "VddkMaxTotalSize", defaults.MaxTotalSize),
+            MaxEntryBytes = TaskProperties.Size(maxEntrySize, "VddkMaxEntrySize", defaults.MaxEntryBytes),
+            MaxTotalBytes = TaskProperties.Size(maxTotalSize, "VddkMaxTotalSize", defaults.MaxTotalBytes),
             MaxEntryCount = TaskProperties.Count(maxEntryCount, "VddkMaxEntryCount", defaults.MaxEntryCount),
         };
     }
