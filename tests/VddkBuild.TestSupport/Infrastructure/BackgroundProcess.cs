@@ -15,6 +15,7 @@ public sealed class BackgroundProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly Queue<string> _lines = new();
     private readonly Lock _linesLock = new();
+    private bool _disposed;
 
     private BackgroundProcess(Process process, string commandLine)
     {
@@ -26,7 +27,7 @@ public sealed class BackgroundProcess : IAsyncDisposable
 
     public string CommandLine { get; }
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed || _process.HasExited;
 
     /// <summary>The last lines the process wrote to stdout and stderr (interleaved as they arrived).</summary>
     public string RecentOutput
@@ -91,6 +92,8 @@ public sealed class BackgroundProcess : IAsyncDisposable
             cancellationToken.ThrowIfCancellationRequested();
             if (HasExited)
             {
+                // The parameterless wait also drains the redirected streams, so the last lines are in RecentOutput.
+                _process.WaitForExit();
                 throw new InvalidOperationException($"'{CommandLine}' exited with code {_process.ExitCode} before it was ready. Output:\n{RecentOutput}");
             }
             bool ready;
@@ -143,7 +146,12 @@ public sealed class BackgroundProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
         await StopAsync();
+        _disposed = true;
         _process.Dispose();
     }
 

@@ -49,8 +49,20 @@ public sealed class Podman(ContainerToolsSandbox sandbox)
         PullAsync("oci-archive:" + Path.GetFullPath(path) + (tag is null ? string.Empty : ":" + tag), null, cancellationToken);
 
     /// <summary>Loads one image of an OCI layout folder (by its ref.name tag) and returns the image ID.</summary>
-    public Task<string> LoadOciLayoutAsync(string directory, string? tag = null, CancellationToken cancellationToken = default) =>
-        PullAsync("oci:" + Path.GetFullPath(directory) + (tag is null ? string.Empty : ":" + tag), null, cancellationToken);
+    /// <remarks>podman names an image pulled from <c>oci:DIR</c> after DIR and rejects upper-case paths (temp folders have them), so the layout goes in as an archive.</remarks>
+    public async Task<string> LoadOciLayoutAsync(string directory, string? tag = null, CancellationToken cancellationToken = default)
+    {
+        var archive = Path.Combine(Sandbox.Root, $"layout-{Guid.NewGuid():N}.tar");
+        try
+        {
+            await System.Formats.Tar.TarFile.CreateFromDirectoryAsync(directory, archive, includeBaseDirectory: false, cancellationToken);
+            return await LoadOciArchiveAsync(archive, tag, cancellationToken);
+        }
+        finally
+        {
+            File.Delete(archive);
+        }
+    }
 
     /// <summary>Runs a container to completion (removed afterwards). Returns the result, whatever the exit code; call <see cref="ProcessResult.EnsureSuccess"/> as needed.</summary>
     public Task<ProcessResult> RunAsync(string image, ContainerRunOptions? options = null, CancellationToken cancellationToken = default)
@@ -99,6 +111,24 @@ public sealed class Podman(ContainerToolsSandbox sandbox)
         args.AddRange([image, destination]);
         await RunPodmanAsync(args, TimeSpan.FromMinutes(5), cancellationToken);
     }
+
+    /// <summary>
+    /// `podman build` of <paramref name="containerfile"/> in <paramref name="contextDirectory"/>: the documented manual
+    /// procedure, as a reference to compare the project's images with. Base images must already be in this storage
+    /// (see <see cref="TagAsync"/>); nothing is pulled. Returns the image ID.
+    /// </summary>
+    public async Task<string> BuildAsync(string contextDirectory, string containerfile, string tag, CancellationToken cancellationToken = default)
+    {
+        var result = await RunPodmanAsync(
+            ["build", "--quiet", "--pull=never", "--network", "none", "--signature-policy", Sandbox.PolicyPath, "--file", containerfile, "--tag", tag, contextDirectory],
+            TimeSpan.FromMinutes(5), cancellationToken);
+        var lines = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return lines.Length > 0 ? lines[^1] : throw new InvalidOperationException($"'{result.CommandLine}' printed no image ID.");
+    }
+
+    /// <summary>Gives a local image another name (e.g. localhost/stand-in:latest for a Containerfile's FROM).</summary>
+    public Task TagAsync(string image, string name, CancellationToken cancellationToken = default) =>
+        RunPodmanAsync(["tag", image, name], TimeSpan.FromMinutes(1), cancellationToken);
 
     /// <summary>Any other podman command, in the sandbox's environment.</summary>
     public Task<ProcessResult> RunPodmanAsync(IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default) =>
