@@ -69,13 +69,11 @@ static int SampleArchive(string output, Options options)
     {
         Version = options.Value("--version") ?? "8.0.1",
         BuildNumber = options.Value("--build") ?? "21562716",
-        TargetUnpackedBytes = (long)(options.Double("--size-mb") ?? 70) * 1024 * 1024,
-        Seed = (int)(options.Double("--seed") ?? 1),
+        TargetUnpackedBytes = (long)((options.Double("--size-mb") ?? 70) * 1_000_000),
+        Seed = (ulong)(options.Double("--seed") ?? 1),
     };
     options.EnsureAllUsed();
-    var path = Directory.Exists(output)
-        ? Path.Combine(output, $"VMware-vix-disklib-{sample.Version}-{sample.BuildNumber}.x86_64.tar.gz")
-        : output;
+    var path = Directory.Exists(output) ? Path.Combine(output, SampleVddkArchive.FileName(sample)) : output;
     SampleVddkArchive.Write(path, sample);
     Console.WriteLine(Path.GetFullPath(path));
     return 0;
