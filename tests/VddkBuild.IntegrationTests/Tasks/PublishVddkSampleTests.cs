@@ -1,0 +1,111 @@
+using System.Security.Cryptography;
+using VddkBuild.TestSupport.Archives;
+using VddkBuild.TestSupport.Images;
+using VddkBuild.TestSupport.Infrastructure;
+
+namespace VddkBuild.IntegrationTests.Tasks;
+
+[Collection(MSBuildCollection.Name)]
+public sealed class PublishVddkSampleTests : IDisposable
+{
+    private readonly string _work = Directory.CreateTempSubdirectory("vddk-sample-").FullName;
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+
+    private (string Archive, string BaseImage) Inputs(SampleVddkArchiveOptions? options = null)
+    {
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(_work, "in"), options ?? SampleVddkArchiveOptions.Small);
+        var baseImage = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Reference;
+        return (archive, baseImage);
+    }
+
+    [SkippableFact]
+    public async Task PublishVddk_without_a_registry_writes_an_OCI_archive_that_skopeo_reads_and_the_Forklift_check_passes()
+    {
+        Skopeo.Require();
+        Podman.Require();
+        var (archive, baseImage) = Inputs();
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage });
+
+        Assert.True(result.Succeeded, result.ToString());
+        var imageArchive = Path.Combine(sample.OutputDirectory, "vddk-8.0.1.oci.tar");
+        Assert.Contains($"image was written to {imageArchive}", result.Output);
+        Assert.Contains("skopeo copy oci-archive:", result.Output);
+        using var sandbox = new ContainerToolsSandbox();
+        using var inspect = await new Skopeo(sandbox).InspectAsync($"oci-archive:{imageArchive}:8.0.1");
+        Assert.Contains(inspect.RootElement.GetProperty("Digest").GetString()!, result.Output);
+        Assert.Equal("8.0.1", inspect.RootElement.GetProperty("Labels").GetProperty("org.opencontainers.image.version").GetString());
+        var opt = await ForkliftCheck.RunInitContainerAsync(new Podman(sandbox), $"oci-archive:{imageArchive}:8.0.1");
+        ForkliftCheck.AssertVddkTree(opt);
+    }
+
+    [Fact]
+    public async Task BuildVddkImage_sets_version_build_number_and_digest_properties_and_is_reproducible()
+    {
+        var (archive, baseImage) = Inputs(SampleVddkArchiveOptions.Vddk9 with { TargetUnpackedBytes = 2_000_000, DocumentationPages = 20 });
+        var first = new SampleProject(Path.Combine(_work, "first"));
+        var second = new SampleProject(Path.Combine(_work, "second"));
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+
+        var a = await first.RunForPropertiesAsync("BuildVddkImage", properties, "VddkVersion", "VddkBuildNumber", "VddkImageDigest", "VddkImageArchive");
+        var b = await second.RunForPropertiesAsync("BuildVddkImage", properties, "VddkVersion", "VddkBuildNumber", "VddkImageDigest", "VddkImageArchive");
+
+        Assert.Equal("9.0.0.0", a["VddkVersion"]);
+        Assert.Equal("24742305", a["VddkBuildNumber"]);
+        Assert.StartsWith("sha256:", a["VddkImageDigest"]);
+        Assert.Equal(a["VddkImageDigest"], b["VddkImageDigest"]);
+        Assert.NotEqual(a["VddkImageArchive"], b["VddkImageArchive"]);
+        Assert.Equal(SHA256.HashData(File.ReadAllBytes(a["VddkImageArchive"])), SHA256.HashData(File.ReadAllBytes(b["VddkImageArchive"])));
+    }
+
+    [Fact]
+    public async Task A_broken_libvixDiskLib_chain_fails_with_VDDK1006_and_leaves_nothing_behind()
+    {
+        var archive = Path.Combine(_work, "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        new VddkArchiveBuilder().AddMinimalVddk().Remove(VddkArchiveBuilder.Distrib("lib64/libvixDiskLib.so.8.0.1")).Write(archive);
+        var baseImage = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Reference;
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage });
+
+        Assert.False(result.Succeeded, result.ToString());
+        Assert.Matches("error VDDK100[56]", result.Output);
+        Assert.False(Directory.Exists(sample.OutputDirectory) && Directory.EnumerateFileSystemEntries(sample.OutputDirectory, "*", SearchOption.AllDirectories).Any(),
+            "the failed build left files in the output folder");
+        var layers = Path.Combine(sample.IntermediateDirectory, "layers");
+        Assert.False(Directory.Exists(layers) && Directory.EnumerateFiles(layers).Any(), "the failed build left a layer file");
+    }
+
+    [Fact]
+    public async Task A_missing_archive_property_is_VDDK5001_and_a_missing_file_is_VDDK1001()
+    {
+        var sample = new SampleProject(_work);
+
+        var unset = await sample.RunAsync("BuildVddkImage", new Dictionary<string, string>());
+        var missing = await sample.RunAsync("BuildVddkImage", new Dictionary<string, string> { ["VddkArchive"] = Path.Combine(_work, "nope.tar.gz"), ["VddkBaseImage"] = "oci:" + _work });
+
+        Assert.False(unset.Succeeded);
+        Assert.Contains("error VDDK5001", unset.Output);
+        Assert.Contains("VddkArchive", unset.Output);
+        Assert.False(missing.Succeeded);
+        Assert.Contains("error VDDK1001", missing.Output);
+    }
+
+    [Fact]
+    public async Task ExtractVddk_unpacks_the_tree_with_its_symlink_chains()
+    {
+        var (archive, _) = Inputs();
+        var sample = new SampleProject(_work);
+        var target = Path.Combine(_work, "extracted");
+
+        var result = await sample.RunAsync("ExtractVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkExtractDirectory"] = target });
+
+        Assert.True(result.Succeeded, result.ToString());
+        var so = new FileInfo(Path.Combine(target, "vmware-vix-disklib-distrib", "lib64", "libvixDiskLib.so"));
+        Assert.Equal("libvixDiskLib.so.8", so.LinkTarget);
+        Assert.Equal("libvixDiskLib.so.8.0.1", new FileInfo(Path.Combine(so.DirectoryName!, "libvixDiskLib.so.8")).LinkTarget);
+        Assert.True(File.Exists(Path.Combine(so.DirectoryName!, "libvixDiskLib.so.8.0.1")));
+    }
+}
