@@ -94,7 +94,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
                 break;
             case VddkEntryKind.Hardlink:
                 var target = entry.LinkTarget is null ? null : Normalise(entry.LinkTarget);
-                if (target is null || !_written.TryGetValue(target, out var linked) || linked.Kind != VddkEntryKind.File)
+                if (target is null || !_written.TryGetValue(target, out var linked) || linked.Kind is not (VddkEntryKind.File or VddkEntryKind.Hardlink))
                 {
                     throw new VddkException(ErrorCodes.HardlinkInvalid,
                         $"Hard link '{path}' points to '{entry.LinkTarget}', which is not a file earlier in the archive. Re-create the archive with GNU tar or bsdtar.", path);

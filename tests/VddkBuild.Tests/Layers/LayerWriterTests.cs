@@ -261,4 +261,21 @@ public sealed class LayerWriterTests : IDisposable
         Assert.Equal(optimal.DiffId, fastest.DiffId);
         Assert.NotEqual(optimal.Descriptor.Digest, fastest.Descriptor.Digest);
     }
+
+    [Fact]
+    public async Task A_hardlink_to_a_hardlink_is_kept_as_a_link_to_the_given_path()
+    {
+        var layer = await WriteLayerAsync(_temp.Path,
+        [
+            Dir(R, 0x1ED),
+            FileEntry($"{R}/a", 0x1ED, [1, 2, 3]),
+            Hardlink($"{R}/b", $"{R}/a"),
+            Hardlink($"{R}/c", $"{R}/b"),
+        ]);
+        var target = _temp.Sub("x");
+        CliTool.Run("tar", "-xzf", layer.FilePath, "-C", target);
+        Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(Path.Combine(target, R, "c")));
+        var (listing, _) = CliTool.Run("tar", "-tvzf", layer.FilePath);
+        Assert.Contains($" {R}/c link to {R}/b\n", listing, StringComparison.Ordinal);
+    }
 }
