@@ -278,4 +278,19 @@ public sealed class LayerWriterTests : IDisposable
         var (listing, _) = CliTool.Run("tar", "-tvzf", layer.FilePath);
         Assert.Contains($" {R}/c link to {R}/b\n", listing, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Cancelling_mid_layer_leaves_no_file_behind()
+    {
+        var folder = _temp.Sub("cancelled");
+        using var cts = new CancellationTokenSource();
+        await using (var writer = new LayerWriter(folder))
+        {
+            await writer.WriteEntryAsync(Dir(R, 0x1ED).Item1, null, cts.Token);
+            await cts.CancelAsync();
+            var (entry, content) = FileEntry($"{R}/big.so", 0x1ED, Bytes("big", 1_000_000));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writer.WriteEntryAsync(entry, new MemoryStream(content!), cts.Token).AsTask());
+        }
+        Assert.Empty(Directory.GetFiles(folder));
+    }
 }
