@@ -218,6 +218,7 @@ public sealed class LayerWriterTests : IDisposable
         var entry = new VddkEntry($"{R}/a.so", VddkEntryKind.File, 0x1ED, Time, 100, null);
         var ex = await Assert.ThrowsAsync<VddkException>(() => writer.WriteEntryAsync(entry, new MemoryStream(new byte[10]), CancellationToken.None).AsTask());
         Assert.Equal(ErrorCodes.ArchiveCorrupt, ex.Code);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.CompleteAsync(CancellationToken.None)); // never published half-written
     }
 
     [Fact]
