@@ -42,6 +42,13 @@ public sealed record ImageSourceReference(ImageSourceKind Kind, string Raw, stri
         return new ImageSourceReference(ImageSourceKind.Registry, text, null, null);
     }
 
+    /// <summary>
+    /// Resolves a relative local path against <paramref name="baseDirectory"/> (an MSBuild project folder rather
+    /// than the process's working folder). Registry references and absolute paths are returned unchanged.
+    /// </summary>
+    public ImageSourceReference RelativeTo(string baseDirectory) =>
+        Kind == ImageSourceKind.Registry || System.IO.Path.IsPathRooted(Path) ? this : this with { Path = System.IO.Path.GetFullPath(Path!, baseDirectory) };
+
     public override string ToString() => Raw;
 
     private static ImageSourceReference Local(ImageSourceKind kind, string raw, string rest)

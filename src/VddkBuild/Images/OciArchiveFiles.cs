@@ -103,7 +103,7 @@ internal sealed class OciArchiveFiles : IOciLayoutFiles
 
             long size = nextSize ?? ParseNumber(header.AsSpan(124, 12), position);
             long dataOffset = position + Block;
-            if (dataOffset + size > file.Length)
+            if (size < 0 || size > file.Length - dataOffset)
             {
                 throw Invalid($"the member at byte {position} needs {size} bytes but the file ends first (truncated)");
             }

@@ -14,6 +14,8 @@ internal sealed class GzipMemberWriter : Stream
 {
     private static readonly byte[] Header = [0x1f, 0x8b, 8 /* deflate */, 0 /* flags */, 0, 0, 0, 0 /* mtime */, 0 /* XFL */, 3 /* OS: Unix */];
 
+    private static readonly byte[] EmptyFinalBlock = [0x03, 0x00];
+
     private readonly Stream _output;
     private readonly DeflateStream _deflate;
     private readonly Crc32 _crc = new();
@@ -75,6 +77,12 @@ internal sealed class GzipMemberWriter : Stream
         }
         _finished = true;
         await _deflate.DisposeAsync().ConfigureAwait(false);
+        if (_length == 0)
+        {
+            // DeflateStream emits nothing when nothing was written; a member still needs one final (empty,
+            // fixed-Huffman) block, which is what zlib writes for empty input.
+            await _output.WriteAsync(EmptyFinalBlock, cancellationToken).ConfigureAwait(false);
+        }
         var trailer = new byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc.GetCurrentHashAsUInt32());
         BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), unchecked((uint)_length));

@@ -31,6 +31,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     private DeterministicTarWriter? _tar;
     private LayerBlob? _result;
     private bool _disposed;
+    private bool _faulted;
 
     /// <param name="outputDirectory">Where the layer file is written (created if missing); the temp file lives there too.</param>
     public LayerWriter(string outputDirectory, LayerWriterOptions? options = null)
@@ -51,6 +52,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         {
             throw new InvalidOperationException("The layer is already complete.");
         }
+        ThrowIfFaulted();
         var tar = EnsureOpen();
         var path = ValidatePath(entry.Path);
         if (_written.ContainsKey(path))
@@ -64,49 +66,57 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
                 $"'{Root}' is a {entry.Kind.ToString().ToLowerInvariant()} in the archive, but it must be the VDDK's top folder. Use the VDDK tar.gz as downloaded from Broadcom.", path);
         }
 
-        long mtime = Clamp(entry.ModificationTime);
-        await WriteMissingParentsAsync(tar, path, mtime, cancellationToken).ConfigureAwait(false);
-        int mode = entry.Mode & 0xFFF; // 07777: permission, setuid/setgid and sticky bits
-        switch (entry.Kind)
+        try
         {
-            case VddkEntryKind.Directory:
-                mode |= 0x5; // o+rx
-                await tar.WriteDirectoryAsync(path, mode, mtime, cancellationToken).ConfigureAwait(false);
-                break;
-            case VddkEntryKind.File:
-                mode |= 0x4; // o+r
-                if (content is null)
-                {
-                    throw new ArgumentException($"File entry '{path}' came without content.", nameof(content));
-                }
-                await tar.WriteFileAsync(path, mode, mtime, entry.Length, content,
-                    (expected, got) => new VddkException(ErrorCodes.ArchiveCorrupt,
-                        $"'{path}' should hold {expected} bytes but the archive ended after {got}. The VDDK archive is truncated or damaged; download it again.", path),
-                    cancellationToken).ConfigureAwait(false);
-                break;
-            case VddkEntryKind.Symlink:
-                if (string.IsNullOrEmpty(entry.LinkTarget))
-                {
-                    throw new VddkException(ErrorCodes.ArchiveCorrupt, $"Symlink '{path}' has no target. The VDDK archive is damaged; download it again.", path);
-                }
-                mode = 0x1FF;
-                await tar.WriteSymlinkAsync(path, entry.LinkTarget, mtime, cancellationToken).ConfigureAwait(false);
-                break;
-            case VddkEntryKind.Hardlink:
-                var target = entry.LinkTarget is null ? null : Normalise(entry.LinkTarget);
-                if (target is null || !_written.TryGetValue(target, out var linked) || linked.Kind != VddkEntryKind.File)
-                {
-                    throw new VddkException(ErrorCodes.HardlinkInvalid,
-                        $"Hard link '{path}' points to '{entry.LinkTarget}', which is not a file earlier in the archive. Re-create the archive with GNU tar or bsdtar.", path);
-                }
-                // A hard link shares its target's inode, so it shows the target's (already widened) mode.
-                mode = linked.Mode;
-                await tar.WriteHardlinkAsync(path, target, mode, mtime, cancellationToken).ConfigureAwait(false);
-                break;
-            default:
-                throw new VddkException(ErrorCodes.SpecialFileEntry, $"'{path}' is not a file, directory or link and cannot go into the image.", path);
+            long mtime = Clamp(entry.ModificationTime);
+            await WriteMissingParentsAsync(tar, path, mtime, cancellationToken).ConfigureAwait(false);
+            int mode = entry.Mode & 0xFFF; // 07777: permission, setuid/setgid and sticky bits
+            switch (entry.Kind)
+            {
+                case VddkEntryKind.Directory:
+                    mode |= 0x5; // o+rx
+                    await tar.WriteDirectoryAsync(path, mode, mtime, cancellationToken).ConfigureAwait(false);
+                    break;
+                case VddkEntryKind.File:
+                    mode |= 0x4; // o+r
+                    if (content is null)
+                    {
+                        throw new ArgumentException($"File entry '{path}' came without content.", nameof(content));
+                    }
+                    await tar.WriteFileAsync(path, mode, mtime, entry.Length, content,
+                        (expected, got) => new VddkException(ErrorCodes.ArchiveCorrupt,
+                            $"'{path}' should hold {expected} bytes but the archive ended after {got}. The VDDK archive is truncated or damaged; download it again.", path),
+                        cancellationToken).ConfigureAwait(false);
+                    break;
+                case VddkEntryKind.Symlink:
+                    if (string.IsNullOrEmpty(entry.LinkTarget))
+                    {
+                        throw new VddkException(ErrorCodes.ArchiveCorrupt, $"Symlink '{path}' has no target. The VDDK archive is damaged; download it again.", path);
+                    }
+                    mode = 0x1FF;
+                    await tar.WriteSymlinkAsync(path, entry.LinkTarget, mtime, cancellationToken).ConfigureAwait(false);
+                    break;
+                case VddkEntryKind.Hardlink:
+                    var target = entry.LinkTarget is null ? null : Normalise(entry.LinkTarget);
+                    if (target is null || !_written.TryGetValue(target, out var linked) || linked.Kind is not (VddkEntryKind.File or VddkEntryKind.Hardlink))
+                    {
+                        throw new VddkException(ErrorCodes.HardlinkInvalid,
+                            $"Hard link '{path}' points to '{entry.LinkTarget}', which is not a file earlier in the archive. Re-create the archive with GNU tar or bsdtar.", path);
+                    }
+                    // A hard link shares its target's inode, so it shows the target's (already widened) mode.
+                    mode = linked.Mode;
+                    await tar.WriteHardlinkAsync(path, target, mode, mtime, cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    throw new VddkException(ErrorCodes.SpecialFileEntry, $"'{path}' is not a file, directory or link and cannot go into the image.", path);
+            }
+            _written[path] = (entry.Kind, mode);
         }
-        _written[path] = (entry.Kind, mode);
+        catch
+        {
+            _faulted = true; // part of an entry may be in the tar: this layer must never be published
+            throw;
+        }
     }
 
     /// <summary>
@@ -120,6 +130,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         {
             return _result;
         }
+        ThrowIfFaulted();
         if (!_written.ContainsKey(Root))
         {
             throw new VddkException(ErrorCodes.NotAVddk,
@@ -162,6 +173,14 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         }
         _disposed = true;
         await AbandonAsync().ConfigureAwait(false);
+    }
+
+    private void ThrowIfFaulted()
+    {
+        if (_faulted)
+        {
+            throw new InvalidOperationException("An earlier entry failed to write; this layer is incomplete and must be discarded.");
+        }
     }
 
     private static void Publish(string tempPath, string finalPath, long size)

@@ -63,4 +63,14 @@ public sealed class ImageSourceReferenceTests
         Assert.IsType<OciArchiveSource>(archive);
         Assert.Equal("oci:/nonexistent/dir:tag", layout.DisplayName);
     }
+
+    [Fact]
+    public void Relative_local_paths_resolve_against_a_given_folder()
+    {
+        Assert.Equal("/proj/base/ubi", ImageSourceReference.Parse("oci:base/ubi:9").RelativeTo("/proj").Path);
+        Assert.Equal("/abs/ubi.tar", ImageSourceReference.Parse("oci-archive:/abs/ubi.tar").RelativeTo("/proj").Path);
+        Assert.Equal("oci:base/ubi:9", ImageSourceReference.Parse("oci:base/ubi:9").RelativeTo("/proj").Raw);
+        var registry = ImageSourceReference.Parse("quay.io/x/y");
+        Assert.Same(registry, registry.RelativeTo("/proj"));
+    }
 }

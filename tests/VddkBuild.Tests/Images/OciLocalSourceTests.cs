@@ -279,4 +279,25 @@ public sealed class OciLocalSourceTests : IDisposable
             Assert.Equal(File.ReadAllBytes(_layout.BlobPath(layer.Digest)), copy.ToArray());
         }
     }
+
+    [Fact]
+    public async Task A_member_size_beyond_the_file_or_negative_fails_with_VDDK2004()
+    {
+        _layout.WriteIndex(false, (_layout.AddImage(), null));
+        var tar = File.ReadAllBytes(_layout.Pack(Path.Combine(_temp.Path, "base.tar"), "--format=ustar"));
+        foreach (var size in new[] { "77777777777\0"u8.ToArray(), Enumerable.Repeat((byte)0xff, 12).ToArray() })
+        {
+            var hostile = (byte[])tar.Clone();
+            size.CopyTo(hostile, 124); // first member's size field
+            var sum = hostile.Take(512).Select((b, i) => i is >= 148 and < 156 ? (int)' ' : b).Sum();
+            System.Text.Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(hostile, 148);
+            var path = Path.Combine(_temp.Path, $"hostile-{Guid.NewGuid():N}.tar");
+            File.WriteAllBytes(path, hostile);
+
+            await using var source = new OciArchiveSource(path);
+            var ex = await Assert.ThrowsAsync<VddkException>(() => source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None));
+            Assert.Equal(ErrorCodes.ImageLayoutInvalid, ex.Code);
+            Assert.Contains("the file ends first", ex.Message, StringComparison.Ordinal); // not a checksum failure
+        }
+    }
 }

@@ -218,6 +218,7 @@ public sealed class LayerWriterTests : IDisposable
         var entry = new VddkEntry($"{R}/a.so", VddkEntryKind.File, 0x1ED, Time, 100, null);
         var ex = await Assert.ThrowsAsync<VddkException>(() => writer.WriteEntryAsync(entry, new MemoryStream(new byte[10]), CancellationToken.None).AsTask());
         Assert.Equal(ErrorCodes.ArchiveCorrupt, ex.Code);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.CompleteAsync(CancellationToken.None)); // never published half-written
     }
 
     [Fact]
@@ -260,5 +261,37 @@ public sealed class LayerWriterTests : IDisposable
         var fastest = await WriteLayerAsync(_temp.Sub("f"), Sample(), new LayerWriterOptions { CompressionLevel = System.IO.Compression.CompressionLevel.Fastest });
         Assert.Equal(optimal.DiffId, fastest.DiffId);
         Assert.NotEqual(optimal.Descriptor.Digest, fastest.Descriptor.Digest);
+    }
+
+    [Fact]
+    public async Task A_hardlink_to_a_hardlink_is_kept_as_a_link_to_the_given_path()
+    {
+        var layer = await WriteLayerAsync(_temp.Path,
+        [
+            Dir(R, 0x1ED),
+            FileEntry($"{R}/a", 0x1ED, [1, 2, 3]),
+            Hardlink($"{R}/b", $"{R}/a"),
+            Hardlink($"{R}/c", $"{R}/b"),
+        ]);
+        var target = _temp.Sub("x");
+        CliTool.Run("tar", "-xzf", layer.FilePath, "-C", target);
+        Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(Path.Combine(target, R, "c")));
+        var (listing, _) = CliTool.Run("tar", "-tvzf", layer.FilePath);
+        Assert.Contains($" {R}/c link to {R}/b\n", listing, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_mid_layer_leaves_no_file_behind()
+    {
+        var folder = _temp.Sub("cancelled");
+        using var cts = new CancellationTokenSource();
+        await using (var writer = new LayerWriter(folder))
+        {
+            await writer.WriteEntryAsync(Dir(R, 0x1ED).Item1, null, cts.Token);
+            await cts.CancelAsync();
+            var (entry, content) = FileEntry($"{R}/big.so", 0x1ED, Bytes("big", 1_000_000));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writer.WriteEntryAsync(entry, new MemoryStream(content!), cts.Token).AsTask());
+        }
+        Assert.Empty(Directory.GetFiles(folder));
     }
 }
