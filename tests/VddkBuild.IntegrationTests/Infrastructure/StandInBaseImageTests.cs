@@ -60,6 +60,20 @@ public sealed class StandInBaseImageTests : IDisposable
             result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
+    [SkippableFact]
+    public async Task Podman_picks_the_arm64_manifest_when_asked()
+    {
+        // The arm64 entry carries the same (amd64) busybox, so it still runs here and its marker tells which was picked.
+        Podman.Require();
+        var info = StandInBaseImage.WriteOciLayout(Path.Combine(_work.FullName, "layout"));
+        var podman = new Podman(_sandbox);
+        var image = await podman.PullAsync(info.Reference, platform: "linux/arm64/v8");
+
+        var result = await podman.RunAsync(image, new ContainerRunOptions { Command = ["cat", StandInBaseImage.PlatformMarkerPath] });
+
+        Assert.Equal("linux/arm64/v8", result.EnsureSuccess().StandardOutput.Trim());
+    }
+
     public void Dispose()
     {
         _sandbox.Dispose();

@@ -35,6 +35,7 @@ public sealed class ContainerToolsSandbox : IDisposable
             events_logger = "file"
             events_logfile_path = "{Path.Combine(Root, "events.log")}"
             tmp_dir = "{Path.Combine(Root, "libpod-tmp")}"
+            image_copy_tmp_dir = "{Path.Combine(Root, "tmp")}"
             """);
         File.WriteAllText(StorageConfPath, $"""
             [storage]

@@ -20,12 +20,24 @@ public sealed class Podman(ContainerToolsSandbox sandbox)
             "podman tests run rootful with a private storage root; run them as root (CI does).");
     }
 
-    /// <summary>Pulls any containers-transports reference (docker://, oci:DIR[:tag], oci-archive:FILE[:tag]) into the sandbox's storage; returns the image ID.</summary>
-    public async Task<string> PullAsync(string reference, RegistryAccess? access = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Pulls any containers-transports reference (docker://, oci:DIR[:tag], oci-archive:FILE[:tag]) into the sandbox's
+    /// storage; returns the image ID. From an index, <paramref name="platform"/> ("os/arch[/variant]") picks the manifest (default: the host's).
+    /// </summary>
+    public async Task<string> PullAsync(string reference, RegistryAccess? access = null, string? platform = null, CancellationToken cancellationToken = default)
     {
+        if (reference.StartsWith("oci:", StringComparison.Ordinal))
+        {
+            var (directory, tag) = SplitLayoutReference(reference["oci:".Length..]);
+            return await LoadOciLayoutAsync(directory, tag, platform, cancellationToken);
+        }
         access ??= RegistryAccess.Default;
         using var authFile = CallAuthFile.For(Sandbox, reference, access);
         List<string> args = ["pull", "--quiet", "--signature-policy", Sandbox.PolicyPath];
+        if (platform is not null)
+        {
+            args.AddRange(["--platform", platform]);
+        }
         if (!IsLocalTransport(reference))
         {
             args.Add($"--tls-verify={(access.TlsVerify ? "true" : "false")}");
@@ -45,18 +57,18 @@ public sealed class Podman(ContainerToolsSandbox sandbox)
     }
 
     /// <summary>Loads an OCI image archive (a tar of an OCI layout, as `skopeo copy ... oci-archive:` writes) and returns the image ID.</summary>
-    public Task<string> LoadOciArchiveAsync(string path, string? tag = null, CancellationToken cancellationToken = default) =>
-        PullAsync("oci-archive:" + Path.GetFullPath(path) + (tag is null ? string.Empty : ":" + tag), null, cancellationToken);
+    public Task<string> LoadOciArchiveAsync(string path, string? tag = null, string? platform = null, CancellationToken cancellationToken = default) =>
+        PullAsync("oci-archive:" + Path.GetFullPath(path) + (tag is null ? string.Empty : ":" + tag), null, platform, cancellationToken);
 
     /// <summary>Loads one image of an OCI layout folder (by its ref.name tag) and returns the image ID.</summary>
     /// <remarks>podman names an image pulled from <c>oci:DIR</c> after DIR and rejects upper-case paths (temp folders have them), so the layout goes in as an archive.</remarks>
-    public async Task<string> LoadOciLayoutAsync(string directory, string? tag = null, CancellationToken cancellationToken = default)
+    public async Task<string> LoadOciLayoutAsync(string directory, string? tag = null, string? platform = null, CancellationToken cancellationToken = default)
     {
         var archive = Path.Combine(Sandbox.Root, $"layout-{Guid.NewGuid():N}.tar");
         try
         {
             await System.Formats.Tar.TarFile.CreateFromDirectoryAsync(directory, archive, includeBaseDirectory: false, cancellationToken);
-            return await LoadOciArchiveAsync(archive, tag, cancellationToken);
+            return await LoadOciArchiveAsync(archive, tag, platform, cancellationToken);
         }
         finally
         {
@@ -133,6 +145,13 @@ public sealed class Podman(ContainerToolsSandbox sandbox)
     /// <summary>Any other podman command, in the sandbox's environment.</summary>
     public Task<ProcessResult> RunPodmanAsync(IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         ProcessRunner.RunCheckedAsync("podman", arguments, Sandbox.Environment, timeout, cancellationToken: cancellationToken);
+
+    /// <summary>"DIR[:tag]": a tag is what follows the last ':' after the last '/'.</summary>
+    private static (string Directory, string? Tag) SplitLayoutReference(string pathAndTag)
+    {
+        var colon = pathAndTag.LastIndexOf(':');
+        return colon > pathAndTag.LastIndexOf('/') ? (pathAndTag[..colon], pathAndTag[(colon + 1)..]) : (pathAndTag, null);
+    }
 
     private static bool IsLocalTransport(string reference) =>
         reference.StartsWith("oci:", StringComparison.Ordinal) || reference.StartsWith("oci-archive:", StringComparison.Ordinal)

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The one entry point for building, testing, packing and demonstrating VddkBuild.
+#   ./build.sh deps    install the Debian packages the tests and the demo need (root; idempotent)
+#   ./build.sh build   build the whole solution
+#   ./build.sh test    deps + build + every test project; the last line is "N passed, N failed, N skipped"
+#   ./build.sh pack    the NuGet task package into artifacts/packages
+#   ./build.sh demo    sample archive + stand-in base -> image archive via samples/PublishVddk -> skopeo + Forklift check
+# CONFIGURATION (default Release) selects the build configuration.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$repo_root"
+
+configuration=${CONFIGURATION:-Release}
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+deps() {
+  log "installing dependencies"
+  bash scripts/install-deps.sh
+}
+
+build() {
+  log "building VddkBuild.sln ($configuration)"
+  dotnet build VddkBuild.sln -c "$configuration" -nologo -clp:ErrorsOnly
+}
+
+# Test projects are the solution's projects that reference the test SDK (tests/VddkBuild.TestSupport does not).
+test_projects() {
+  dotnet sln VddkBuild.sln list | tr '\\' '/' | grep -E '\.csproj$' | while read -r project; do
+    if grep -q 'Microsoft.NET.Test.Sdk' "$project"; then printf '%s\n' "$project"; fi
+  done
+}
+
+# Prints "passed failed skipped" from a TRX file's <Counters> element.
+trx_counts() {
+  local counters attr total passed failed
+  counters=$(grep -o '<Counters [^>]*>' "$1" | head -n 1)
+  attr() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
+  total=$(attr total); passed=$(attr passed)
+  failed=$(( $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted) ))
+  printf '%s %s %s\n' "$passed" "$failed" "$(( total - passed - failed ))"
+}
+
+run_tests() {
+  local results=artifacts/test-results project name trx rc counts p f s
+  local passed=0 failed=0 skipped=0
+  rm -rf "$results"
+  mkdir -p "$results"
+  mapfile -t projects < <(test_projects)
+  (( ${#projects[@]} > 0 )) || { echo "no test projects found in VddkBuild.sln" >&2; echo "0 passed, 1 failed, 0 skipped"; return 1; }
+  # One project at a time: the integration tests start real servers and containers, and the machine has 2 cores.
+  for project in "${projects[@]}"; do
+    name=$(basename "$project" .csproj)
+    trx="$results/$name.trx"
+    log "testing $name"
+    rc=0
+    dotnet test "$project" -c "$configuration" --no-build --nologo \
+      --logger "trx;LogFileName=$repo_root/$trx" --logger "console;verbosity=normal" \
+      --blame-hang-timeout 20m --blame-hang-dump-type none || rc=$?
+    if [[ -f $trx ]]; then
+      read -r p f s < <(trx_counts "$trx")
+    else
+      p=0 f=0 s=0
+    fi
+    if (( rc != 0 && f == 0 )); then
+      # The run broke without recording a failed test (build error, crashed or hung test host): count it as one.
+      echo "$name: dotnet test exited with code $rc without a failed test in its results; counting it as a failure" >&2
+      f=1
+    fi
+    echo "$name: $p passed, $f failed, $s skipped" >&2
+    passed=$(( passed + p )); failed=$(( failed + f )); skipped=$(( skipped + s ))
+  done
+  echo "$passed passed, $failed failed, $skipped skipped"
+  (( failed == 0 && passed > 0 ))
+}
+
+pack() {
+  log "packing src/VddkBuild.Tasks"
+  dotnet pack src/VddkBuild.Tasks -c "$configuration" -o artifacts/packages -nologo
+}
+
+# Runs the Fixtures console (sample archive, stand-in base, Forklift check).
+fixtures() {
+  dotnet "tools/VddkBuild.Fixtures/bin/$configuration/net10.0/VddkBuild.Fixtures.dll" "$@"
+}
+
+demo() {
+  local work=artifacts/demo archive base image
+  dotnet build tools/VddkBuild.Fixtures -c "$configuration" -nologo -clp:ErrorsOnly
+  rm -rf "$work"
+  mkdir -p "$work"
+  work=$(cd "$work" && pwd)
+
+  log "making a VDDK-shaped sample archive (random bytes, no VMware code)"
+  archive=$(fixtures sample-archive "$work")
+  log "writing the stand-in base image (busybox, UBI-like layout, amd64 + arm64 index)"
+  base=$(fixtures base-image --layout "$work/base-image")
+  image=$work/vddk-image.tar
+
+  # ------------------------------------------------------------------------------------------------------------
+  # LEAD: the MSBuild call that builds the image goes here (properties as the sample project defines them).
+  [[ -d samples/PublishVddk ]] || { echo "samples/PublishVddk is missing: the demo needs the sample project" >&2; return 1; }
+  log "building the VDDK image with samples/PublishVddk"
+  dotnet build samples/PublishVddk -t:PublishVddk -nologo \
+    -p:VddkArchive="$archive" -p:VddkBaseImage="$base" -p:VddkImageArchive="$image"
+  # ------------------------------------------------------------------------------------------------------------
+
+  log "reading the image archive with skopeo"
+  env -i PATH="$PATH" HOME="$HOME" skopeo inspect "oci-archive:$image"
+  log "running the image as Forklift does (podman, arbitrary UID, /opt volume, no network)"
+  fixtures forklift-check "oci-archive:$image"
+  log "demo done: $image"
+}
+
+usage() {
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+case ${1:-} in
+  deps) deps ;;
+  build) build ;;
+  test) deps; build; run_tests ;;
+  pack) build; pack ;;
+  demo) build; demo ;;
+  *) usage ;;
+esac
