@@ -1,0 +1,110 @@
+using System.Net;
+using System.Net.Http.Headers;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// Authenticates requests to one registry. The first 401 reveals the scheme (Basic, or Bearer with realm/service/
+/// scope); from then on requests carry credentials up front, so request bodies (streamed blobs) are sent once.
+/// A 401 on a request that can be replayed triggers one re-authentication (fresh token) and one resend; a 401 on a
+/// streamed upload only drops the token, and the upload is retried from its start by <see cref="RetryPolicy"/>.
+/// </summary>
+internal sealed class RegistryAuthHandler : DelegatingHandler
+{
+    private readonly string _registry;
+    private readonly ICredentialProvider _credentials;
+    private readonly BearerTokenCache _tokens;
+    private readonly BearerTokenClient _tokenClient;
+    private volatile AuthChallenge? _challenge;
+
+    public RegistryAuthHandler(HttpMessageHandler inner, string registry, ICredentialProvider credentials, BearerTokenCache tokens, BearerTokenClient tokenClient)
+        : base(inner)
+    {
+        _registry = registry;
+        _credentials = credentials;
+        _tokens = tokens;
+        _tokenClient = tokenClient;
+    }
+
+    /// <summary>Set on a response when the request carried credentials or a token (so a 401/403 means denied).</summary>
+    public static readonly HttpRequestOptionsKey<bool> Authenticated = new("VddkBuild.Authenticated");
+
+    /// <summary>The credential used, for messages (never the secret).</summary>
+    public static readonly HttpRequestOptionsKey<RegistryCredential?> UsedCredential = new("VddkBuild.UsedCredential");
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var context = request.Options.TryGetValue(RegistryRequestContext.Key, out var c) ? c : new RegistryRequestContext([], RegistryPurpose.Pull);
+        var applied = _challenge is { } known ? await ApplyAsync(request, known, context, forceNewToken: false, cancellationToken).ConfigureAwait(false) : null;
+        var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Unauthorized)
+        {
+            return response;
+        }
+
+        var challenge = AuthChallenge.FromResponse(response).FirstOrDefault(ch => ch.IsBearer || ch.IsBasic);
+        if (challenge is null)
+        {
+            return response;
+        }
+        _challenge = challenge;
+        if (applied?.Token is { } rejected)
+        {
+            _tokens.Invalidate(applied.CacheKey, rejected);
+        }
+        if (!CanReplay(request))
+        {
+            return response;
+        }
+        var reapplied = await ApplyAsync(request, challenge, context, forceNewToken: true, cancellationToken).ConfigureAwait(false);
+        if (reapplied is null)
+        {
+            // No credentials for a Basic challenge: nothing better to send.
+            return response;
+        }
+        response.Dispose();
+        var second = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (second.StatusCode == HttpStatusCode.Unauthorized && reapplied.Token is { } alsoRejected)
+        {
+            _tokens.Invalidate(reapplied.CacheKey, alsoRejected);
+        }
+        return second;
+    }
+
+    private static bool CanReplay(HttpRequestMessage request) =>
+        request.Content is null or ByteArrayContent;
+
+    private sealed record Applied(string CacheKey, string? Token);
+
+    private async Task<Applied?> ApplyAsync(HttpRequestMessage request, AuthChallenge challenge, RegistryRequestContext context, bool forceNewToken, CancellationToken cancellationToken)
+    {
+        var credential = await _credentials.GetCredentialAsync(_registry, context.Purpose, cancellationToken).ConfigureAwait(false);
+        request.Options.Set(UsedCredential, credential);
+        if (challenge.IsBasic)
+        {
+            if (credential is null)
+            {
+                return null;
+            }
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
+            request.Options.Set(Authenticated, true);
+            return new Applied(string.Empty, null);
+        }
+
+        // OpenShift issues one token per identity whatever the scope: cache it per registry. Elsewhere the scope the
+        // registry just asked for joins the request's own; a remembered challenge's scope belonged to another request.
+        IReadOnlyList<string> scopes = challenge.IsOpenShift ? []
+            : forceNewToken ? [.. challenge.Scopes.Concat(context.Scopes).Distinct(StringComparer.Ordinal)]
+            : context.Scopes;
+        var unscoped = challenge with { Parameters = challenge.Parameters.Where(p => !p.Key.Equals("scope", StringComparison.OrdinalIgnoreCase)).ToDictionary(StringComparer.OrdinalIgnoreCase) };
+        var key = BearerTokenCache.Key(_registry + "|" + context.Purpose, challenge.Realm, challenge.Service, scopes);
+        if (forceNewToken || !_tokens.TryGet(key, out var token))
+        {
+            (token, var lifetime) = await _tokenClient.GetTokenAsync(_registry, unscoped, scopes, credential, cancellationToken).ConfigureAwait(false);
+            _tokens.Store(key, token, lifetime);
+        }
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        request.Options.Set(Authenticated, true);
+        return new Applied(key, token);
+    }
+}
