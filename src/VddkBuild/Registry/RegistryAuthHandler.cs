@@ -26,8 +26,8 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
         _tokenClient = tokenClient;
     }
 
-    /// <summary>Set on a response when the request carried credentials or a token (so a 401/403 means denied).</summary>
-    public static readonly HttpRequestOptionsKey<bool> Authenticated = new("VddkBuild.Authenticated");
+    /// <summary>The scheme the request was sent with (<c>Basic</c>, <c>Bearer</c>), unset when sent anonymously.</summary>
+    public static readonly HttpRequestOptionsKey<string> SentScheme = new("VddkBuild.SentScheme");
 
     /// <summary>The credential used, for messages (never the secret).</summary>
     public static readonly HttpRequestOptionsKey<RegistryCredential?> UsedCredential = new("VddkBuild.UsedCredential");
@@ -87,7 +87,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
                 return null;
             }
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
-            request.Options.Set(Authenticated, true);
+            request.Options.Set(SentScheme, "Basic");
             return new Applied(string.Empty, null);
         }
 
@@ -104,7 +104,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
             _tokens.Store(key, token, lifetime);
         }
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        request.Options.Set(Authenticated, true);
+        request.Options.Set(SentScheme, "Bearer");
         return new Applied(key, token);
     }
 }

@@ -309,6 +309,14 @@ public sealed class RegistryClient
             // A streamed upload cannot be replayed with a fresh token; the whole upload is retried instead.
             throw new TransientRegistryException($"authorization expired during the transfer (HTTP 401){quoted}", status);
         }
+        var scheme = options is not null && options.TryGetValue(RegistryAuthHandler.SentScheme, out var sent) ? sent : null;
+        if (status == HttpStatusCode.Unauthorized && credential is not null && scheme != "Bearer")
+        {
+            // Basic credentials (or none applied) refused outright: the user name or secret is wrong.
+            throw new VddkException(ErrorCodes.RegistryAuthFailed,
+                $"{operation}: registry {Registry} rejected the credentials of user '{credential.UserName}' from {credential.Source}{quoted}. Log in again or correct the secret.",
+                Registry);
+        }
         if (status == HttpStatusCode.Unauthorized && credential is null)
         {
             var variables = context.Purpose == RegistryPurpose.Push
