@@ -15,6 +15,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     private readonly ICredentialProvider _credentials;
     private readonly BearerTokenCache _tokens;
     private readonly BearerTokenClient _tokenClient;
+    private readonly SemaphoreSlim _fetchGate = new(1, 1);
     private volatile AuthChallenge? _challenge;
 
     public RegistryAuthHandler(HttpMessageHandler inner, string registry, ICredentialProvider credentials, BearerTokenCache tokens, BearerTokenClient tokenClient)
@@ -35,7 +36,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var context = request.Options.TryGetValue(RegistryRequestContext.Key, out var c) ? c : new RegistryRequestContext([], RegistryPurpose.Pull);
-        var applied = _challenge is { } known ? await ApplyAsync(request, known, context, forceNewToken: false, cancellationToken).ConfigureAwait(false) : null;
+        var applied = _challenge is { } known ? await ApplyAsync(request, known, context, rejectedToken: null, cancellationToken).ConfigureAwait(false) : null;
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
         {
@@ -52,11 +53,12 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
         {
             _tokens.Invalidate(applied.CacheKey, rejected);
         }
-        if (!CanReplay(request))
+        if (!CanReplay(request) || (applied is not null && applied.Token is null))
         {
+            // A streamed body cannot be sent twice; Basic credentials that were refused will be refused again.
             return response;
         }
-        var reapplied = await ApplyAsync(request, challenge, context, forceNewToken: true, cancellationToken).ConfigureAwait(false);
+        var reapplied = await ApplyAsync(request, challenge, context, rejectedToken: applied?.Token ?? string.Empty, cancellationToken).ConfigureAwait(false);
         if (reapplied is null)
         {
             // No credentials for a Basic challenge: nothing better to send.
@@ -76,7 +78,11 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
 
     private sealed record Applied(string CacheKey, string? Token);
 
-    private async Task<Applied?> ApplyAsync(HttpRequestMessage request, AuthChallenge challenge, RegistryRequestContext context, bool forceNewToken, CancellationToken cancellationToken)
+    /// <param name="rejectedToken">
+    /// Null: use a cached token if there is one. Otherwise the token that was just refused (empty: none was sent);
+    /// a different cached token (another request renewed it meanwhile) is used, else a new one is fetched.
+    /// </param>
+    private async Task<Applied?> ApplyAsync(HttpRequestMessage request, AuthChallenge challenge, RegistryRequestContext context, string? rejectedToken, CancellationToken cancellationToken)
     {
         var credential = await _credentials.GetCredentialAsync(_registry, context.Purpose, cancellationToken).ConfigureAwait(false);
         request.Options.Set(UsedCredential, credential);
@@ -91,20 +97,41 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
             return new Applied(string.Empty, null);
         }
 
-        // OpenShift issues one token per identity whatever the scope: cache it per registry. Elsewhere the scope the
-        // registry just asked for joins the request's own; a remembered challenge's scope belonged to another request.
+        // OpenShift issues one token per identity whatever the scope: cache it per registry. Elsewhere the request
+        // states the scopes it needs; the challenge's scope is only a fallback for requests that state none.
         IReadOnlyList<string> scopes = challenge.IsOpenShift ? []
-            : forceNewToken ? [.. challenge.Scopes.Concat(context.Scopes).Distinct(StringComparer.Ordinal)]
-            : context.Scopes;
+            : context.Scopes.Count > 0 ? context.Scopes
+            : challenge.Scopes;
         var unscoped = challenge with { Parameters = challenge.Parameters.Where(p => !p.Key.Equals("scope", StringComparison.OrdinalIgnoreCase)).ToDictionary(StringComparer.OrdinalIgnoreCase) };
         var key = BearerTokenCache.Key(_registry + "|" + context.Purpose, challenge.Realm, challenge.Service, scopes);
-        if (forceNewToken || !_tokens.TryGet(key, out var token))
+        if (!_tokens.TryGet(key, out var token) || token == rejectedToken)
         {
-            (token, var lifetime) = await _tokenClient.GetTokenAsync(_registry, unscoped, scopes, credential, cancellationToken).ConfigureAwait(false);
-            _tokens.Store(key, token, lifetime);
+            // One fetch at a time: parallel uploads that meet the same challenge share the token it yields.
+            await _fetchGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (!_tokens.TryGet(key, out token) || token == rejectedToken)
+                {
+                    (token, var lifetime) = await _tokenClient.GetTokenAsync(_registry, unscoped, scopes, credential, cancellationToken).ConfigureAwait(false);
+                    _tokens.Store(key, token, lifetime);
+                }
+            }
+            finally
+            {
+                _fetchGate.Release();
+            }
         }
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         request.Options.Set(SentScheme, "Bearer");
         return new Applied(key, token);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _fetchGate.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }
