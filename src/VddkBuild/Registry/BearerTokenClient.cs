@@ -108,6 +108,10 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             var reader = new Utf8JsonReader(body);
             using var document = JsonDocument.ParseValue(ref reader);
             var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new JsonException("not an object");
+            }
             string? token = null;
             if (root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String)
             {
