@@ -1,0 +1,142 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// Asks a token endpoint (the challenge's realm) for a bearer token, always with GET: with Basic auth when
+/// credentials are known, anonymously otherwise. Sends <c>service</c> and <c>scope</c> as the challenge implies;
+/// OpenShift's <c>/openshift/token</c> takes neither. Reads <c>token</c> or <c>access_token</c>, and
+/// <c>expires_in</c> (default 60 s).
+/// </summary>
+internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor, RegistryTransportOptions options)
+{
+    private static readonly TimeSpan DefaultLifetime = TimeSpan.FromSeconds(60);
+
+    public async Task<(string Token, TimeSpan Lifetime)> GetTokenAsync(
+        string registry, AuthChallenge challenge, IReadOnlyList<string> scopes, RegistryCredential? credential, CancellationToken cancellationToken)
+    {
+        var realmText = challenge.Realm;
+        if (string.IsNullOrEmpty(realmText) || !Uri.TryCreate(realmText, UriKind.Absolute, out var realm)
+            || realm.Scheme is not ("http" or "https"))
+        {
+            throw new VddkException(ErrorCodes.RegistryResponseInvalid,
+                $"The registry {registry} asked for a bearer token but named no usable token endpoint (realm).", registry);
+        }
+        var uri = BuildUri(realm, challenge, scopes);
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        if (credential is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.RequestTimeout);
+        HttpResponseMessage response;
+        try
+        {
+            response = await invokerFor(realm).SendAsync(request, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TransientRegistryException($"the token endpoint {UriForMessages.Format(realm)} did not answer within {options.RequestTimeout.TotalSeconds:0} s");
+        }
+        catch (HttpRequestException ex)
+        {
+            throw RegistryClient.TranslateTransportError(ex, realm.Authority, "the token endpoint " + UriForMessages.Format(realm));
+        }
+        using (response)
+        {
+            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+            {
+                var who = credential is null
+                    ? "No credentials were found for this registry (looked in DOTNET_CONTAINER_PUSH_REGISTRY_UNAME/_PWORD or _PULL_, ~/.docker/config.json, podman auth.json)."
+                    : $"The credentials of user '{credential.UserName}' from {credential.Source} were rejected.";
+                throw new VddkException(ErrorCodes.RegistryAuthFailed,
+                    $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} refused to issue a token (HTTP {(int)response.StatusCode}). {who} Log in again or supply a valid token.",
+                    UriForMessages.Format(realm));
+            }
+            if (TransientRegistryException.IsRetryableStatus(response.StatusCode))
+            {
+                throw new TransientRegistryException($"the token endpoint answered HTTP {(int)response.StatusCode}", response.StatusCode,
+                    RetryAfter.From(response, DateTimeOffset.UtcNow));
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                var summary = await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken).ConfigureAwait(false);
+                throw new VddkException(ErrorCodes.RegistryAuthFailed,
+                    $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} answered HTTP {(int)response.StatusCode}{(summary.Length > 0 ? ": " + summary : string.Empty)}.",
+                    UriForMessages.Format(realm));
+            }
+            var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return ParseTokenResponse(body, registry, realm);
+        }
+    }
+
+    internal static Uri BuildUri(Uri realm, AuthChallenge challenge, IReadOnlyList<string> scopes)
+    {
+        var query = new StringBuilder(realm.Query.TrimStart('?'));
+        void Add(string name, string value)
+        {
+            if (query.Length > 0)
+            {
+                query.Append('&');
+            }
+            query.Append(name).Append('=').Append(Uri.EscapeDataString(value));
+        }
+        // OpenShift's endpoint ignores service/scope and must see exactly what its challenge named.
+        if (!challenge.IsOpenShift)
+        {
+            if (challenge.Service is { Length: > 0 } service)
+            {
+                Add("service", service);
+            }
+            foreach (var scope in challenge.Scopes.Concat(scopes).Distinct(StringComparer.Ordinal))
+            {
+                Add("scope", scope);
+            }
+        }
+        var withoutQuery = realm.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
+        return new Uri(query.Length == 0 ? withoutQuery : withoutQuery + "?" + query);
+    }
+
+    internal static (string Token, TimeSpan Lifetime) ParseTokenResponse(ReadOnlySpan<byte> body, string registry, Uri realm)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using var document = JsonDocument.ParseValue(ref reader);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new JsonException("not an object");
+            }
+            string? token = null;
+            if (root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String)
+            {
+                token = t.GetString();
+            }
+            if (string.IsNullOrEmpty(token) && root.TryGetProperty("access_token", out var a) && a.ValueKind == JsonValueKind.String)
+            {
+                token = a.GetString();
+            }
+            if (string.IsNullOrEmpty(token))
+            {
+                throw new JsonException("no token");
+            }
+            var lifetime = DefaultLifetime;
+            if (root.TryGetProperty("expires_in", out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var seconds) && seconds > 0)
+            {
+                lifetime = TimeSpan.FromSeconds(seconds);
+            }
+            return (token, lifetime);
+        }
+        catch (JsonException ex)
+        {
+            throw new VddkException(ErrorCodes.RegistryResponseInvalid,
+                $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} did not return a JSON object with 'token' or 'access_token'.",
+                UriForMessages.Format(realm), ex);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using VddkBuild.Diagnostics;
+using VddkBuild.Oci;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// Puts one blob into a repository: HEAD (present: skip), cross-repository mount when a source repository on the
+/// same registry is known, else POST + monolithic PUT with the content streamed, and chunked PATCHes when the
+/// registry refuses a monolithic body. The whole sequence is one retryable operation: a transfer that broke midway
+/// starts again from a HEAD and a fresh POST.
+/// </summary>
+internal sealed class BlobUploader(RegistryClient client, string repository, PushOptions options, IBuildLog log)
+{
+    private sealed record UploadSession(Uri Location, long MinChunkLength);
+
+    public Task<BlobPushResult> PushAsync(Descriptor blob, string label, Func<CancellationToken, Task<Stream>> open, string? mountFrom, CancellationToken cancellationToken)
+    {
+        var operation = $"Uploading {label} ({blob.Digest.Hex[..12]}) to {client.Registry}/{repository}";
+        var progress = new TransferProgress(log, $"{label} -> {client.Registry}/{repository}", blob.Size);
+        return client.Retry.ExecuteAsync(operation, async (_, ct) =>
+        {
+            progress.Restart();
+            var push = RegistryRequestContext.Push(repository);
+            if (await client.BlobExistsOnceAsync(repository, blob.Digest, push, ct).ConfigureAwait(false))
+            {
+                log.Detail($"{label} ({blob.Digest.Hex[..12]}): already in {client.Registry}/{repository}, skipped.");
+                return new BlobPushResult(blob, BlobOutcome.Skipped, 0);
+            }
+
+            UploadSession? session = null;
+            if (mountFrom is not null && options.AllowMount)
+            {
+                (var mounted, session) = await TryMountAsync(blob, mountFrom, operation, ct).ConfigureAwait(false);
+                if (mounted)
+                {
+                    log.Detail($"{label} ({blob.Digest.Hex[..12]}): mounted from {mountFrom}.");
+                    return new BlobPushResult(blob, BlobOutcome.Mounted, 0);
+                }
+            }
+
+            var clock = Stopwatch.StartNew();
+            session ??= await StartAsync(push, operation, ct).ConfigureAwait(false);
+            var done = !options.ForceChunkedUpload
+                && await TryPutMonolithicAsync(session, blob, open, progress, operation, ct).ConfigureAwait(false);
+            if (!done)
+            {
+                if (!options.ForceChunkedUpload)
+                {
+                    log.Detail($"{operation}: the registry refused a single-request upload; uploading in chunks.");
+                    await CancelQuietlyAsync(session, ct).ConfigureAwait(false);
+                    progress.Restart();
+                    session = await StartAsync(push, operation, ct).ConfigureAwait(false);
+                }
+                await PutChunkedAsync(session, blob, open, progress, operation, ct).ConfigureAwait(false);
+            }
+            if (clock.Elapsed > TimeSpan.FromSeconds(2))
+            {
+                log.Info($"{label}: uploaded {TransferProgress.Megabytes(blob.Size)} in {clock.Elapsed.TotalSeconds:0.0} s ({blob.Size / clock.Elapsed.TotalSeconds / (1024 * 1024):0.0} MB/s).");
+            }
+            return new BlobPushResult(blob, BlobOutcome.Uploaded, blob.Size);
+        }, cancellationToken);
+    }
+
+    private async Task<(bool Mounted, UploadSession? Session)> TryMountAsync(Descriptor blob, string from, string operation, CancellationToken ct)
+    {
+        var context = RegistryRequestContext.Mount(repository, from);
+        using var response = await client.SendAsync(
+            baseUri => new HttpRequestMessage(HttpMethod.Post,
+                new Uri(RegistryClient.UploadsUri(baseUri, repository), $"?mount={Uri.EscapeDataString(blob.Digest.Value)}&from={Uri.EscapeDataString(from)}")),
+            context, operation, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.Created)
+        {
+            return (true, null);
+        }
+        if (response.StatusCode == HttpStatusCode.Accepted)
+        {
+            // The registry could not mount (no access to the source, blob unknown) and opened an ordinary upload.
+            return (false, SessionFrom(response));
+        }
+        if (TransientRegistryException.IsRetryableStatus(response.StatusCode))
+        {
+            await client.EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
+        }
+        // Anything else (e.g. a registry that rejects the mount parameters): fall back to a plain upload.
+        log.Detail($"{operation}: mount from {from} answered HTTP {(int)response.StatusCode}; uploading instead.");
+        return (false, null);
+    }
+
+    private async Task<UploadSession> StartAsync(RegistryRequestContext context, string operation, CancellationToken ct)
+    {
+        using var response = await client.SendAsync(
+            baseUri => new HttpRequestMessage(HttpMethod.Post, RegistryClient.UploadsUri(baseUri, repository)),
+            context, operation, ct).ConfigureAwait(false);
+        await client.EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Accepted)
+        {
+            throw new VddkException(ErrorCodes.RegistryResponseInvalid,
+                $"{operation}: starting an upload answered HTTP {(int)response.StatusCode} instead of 202 Accepted.", client.Registry);
+        }
+        return SessionFrom(response);
+    }
+
+    private static UploadSession SessionFrom(HttpResponseMessage response)
+    {
+        var minimum = long.TryParse(RegistryClient.HeaderValue(response, "OCI-Chunk-Min-Length"), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
+        return new UploadSession(UploadLocation.Resolve(response), minimum);
+    }
+
+    private async Task<bool> TryPutMonolithicAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, TransferProgress progress, string operation, CancellationToken ct)
+    {
+        var context = RegistryRequestContext.Push(repository);
+        using var watchdog = new RequestWatchdog(client.Session.Options.RequestTimeout, ct);
+        await using var source = await open(ct).ConfigureAwait(false);
+        var body = new StreamContent(new ProgressReadStream(source, progress, watchdog), 81920);
+        body.Headers.ContentLength = blob.Size;
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var response = await client.SendAsync(
+            _ => new HttpRequestMessage(HttpMethod.Put, UploadLocation.WithDigest(session.Location, blob.Digest)) { Content = body },
+            context, operation, ct, watchdog: watchdog).ConfigureAwait(false);
+        if (response.StatusCode is HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.RequestedRangeNotSatisfiable
+            or HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotImplemented or HttpStatusCode.LengthRequired)
+        {
+            return false;
+        }
+        await client.EnsureSuccessAsync(response, operation, context, ct, unauthorizedIsTransient: true).ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, TransferProgress progress, string operation, CancellationToken ct)
+    {
+        var context = RegistryRequestContext.Push(repository);
+        var chunkSize = Math.Max(Math.Max(options.ChunkSize, session.MinChunkLength), 1);
+        var location = session.Location;
+        await using var source = await open(ct).ConfigureAwait(false);
+        for (long offset = 0; offset < blob.Size;)
+        {
+            var length = Math.Min(chunkSize, blob.Size - offset);
+            var end = offset + length - 1;
+            using var watchdog = new RequestWatchdog(client.Session.Options.RequestTimeout, ct);
+            var body = new StreamContent(new ProgressReadStream(new BoundedReadStream(source, length), progress, watchdog), 81920);
+            body.Headers.ContentLength = length;
+            body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            body.Headers.TryAddWithoutValidation("Content-Range", $"{offset}-{end}");
+            var chunkUri = location;
+            using var response = await client.SendAsync(
+                _ => new HttpRequestMessage(HttpMethod.Patch, chunkUri) { Content = body },
+                context, operation, ct, watchdog: watchdog).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
+            {
+                // The session and our offset disagree; the registry's view cannot be trusted to resume a stream we
+                // cannot rewind, so the upload starts over.
+                throw new TransientRegistryException($"the registry rejected chunk {offset}-{end} (HTTP 416)", response.StatusCode);
+            }
+            await client.EnsureSuccessAsync(response, operation, context, ct, unauthorizedIsTransient: true).ConfigureAwait(false);
+            var range = RegistryClient.HeaderValue(response, "Range");
+            if (range is not null && !range.EndsWith("-" + end.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
+            {
+                throw new TransientRegistryException($"the registry acknowledged range {range} after chunk {offset}-{end}");
+            }
+            if (response.Headers.Location is not null)
+            {
+                location = UploadLocation.Resolve(response);
+            }
+            offset += length;
+        }
+        using var final = await client.SendAsync(
+            _ => new HttpRequestMessage(HttpMethod.Put, UploadLocation.WithDigest(location, blob.Digest)),
+            context, operation, ct).ConfigureAwait(false);
+        await client.EnsureSuccessAsync(final, operation, context, ct, unauthorizedIsTransient: true).ConfigureAwait(false);
+    }
+
+    private async Task CancelQuietlyAsync(UploadSession session, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await client.SendAsync(_ => new HttpRequestMessage(HttpMethod.Delete, session.Location),
+                RegistryRequestContext.Push(repository), "Cancelling upload", ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TransientRegistryException or VddkException)
+        {
+            // A session left open expires on the registry side; nothing depends on this.
+        }
+    }
+}

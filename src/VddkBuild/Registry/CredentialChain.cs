@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using VddkBuild.Diagnostics;
+
+namespace VddkBuild.Registry;
+
+/// <summary>Options that choose where credentials come from. None of them is a secret.</summary>
+public sealed record CredentialOptions
+{
+    /// <summary>A user name given as a build option; its secret still comes from the environment or a credential file.</summary>
+    public string? UserName { get; init; }
+
+    /// <summary>Credentials obtained in-process (cluster tokens); consulted first.</summary>
+    public IStaticCredentialProvider? InProcess { get; init; }
+
+    /// <summary>Environment lookup (tests replace it).</summary>
+    public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
+
+    /// <summary>Credential files to read instead of the default locations (tests).</summary>
+    public IReadOnlyList<string>? CredentialFiles { get; init; }
+}
+
+/// <summary>
+/// Asks providers in order (in-process, environment, credential files) and remembers the answer per registry and
+/// purpose for the run. Logs where credentials came from, never what they are.
+/// </summary>
+public sealed class CredentialChain : ICredentialProvider
+{
+    private readonly IReadOnlyList<ICredentialProvider> _providers;
+    private readonly IBuildLog _log;
+    private readonly ConcurrentDictionary<(string, RegistryPurpose), Task<RegistryCredential?>> _cache = new();
+
+    public CredentialChain(IReadOnlyList<ICredentialProvider> providers, IBuildLog log)
+    {
+        _providers = providers;
+        _log = log;
+    }
+
+    public static CredentialChain Create(CredentialOptions options, IBuildLog log)
+    {
+        var providers = new List<ICredentialProvider>();
+        if (options.InProcess is not null)
+        {
+            providers.Add(options.InProcess);
+        }
+        providers.Add(new EnvironmentCredentialProvider(options.GetEnvironmentVariable, options.UserName));
+        providers.Add(new CredentialFileProvider(options.CredentialFiles ?? CredentialFileProvider.DefaultPaths(options.GetEnvironmentVariable), options.UserName));
+        return new CredentialChain(providers, log);
+    }
+
+    public ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
+    {
+        var key = (DockerConfigCredentials.NormalizeKey(registry), purpose);
+        var task = _cache.GetOrAdd(key, k => LookUpAsync(k.Item1, k.Item2, cancellationToken));
+        if (task.IsCanceled || task.IsFaulted)
+        {
+            // Do not remember failures: the next request may succeed (e.g. an unlocked keychain).
+            _cache.TryRemove(new KeyValuePair<(string, RegistryPurpose), Task<RegistryCredential?>>(key, task));
+        }
+        return new ValueTask<RegistryCredential?>(task);
+    }
+
+    private async Task<RegistryCredential?> LookUpAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
+    {
+        foreach (var provider in _providers)
+        {
+            var credential = await provider.GetCredentialAsync(registry, purpose, cancellationToken).ConfigureAwait(false);
+            if (credential is not null)
+            {
+                _log.Detail($"Registry {registry}: {purpose.ToString().ToLowerInvariant()} credentials for user '{credential.UserName}' from {credential.Source}.");
+                return credential;
+            }
+        }
+        _log.Detail($"Registry {registry}: no {purpose.ToString().ToLowerInvariant()} credentials found; trying anonymous access.");
+        return null;
+    }
+}

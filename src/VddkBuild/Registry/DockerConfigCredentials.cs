@@ -1,0 +1,159 @@
+using System.Text;
+using System.Text.Json;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// One parsed credential file in Docker's format (<c>~/.docker/config.json</c>) or podman's (<c>auth.json</c>, the
+/// same shape): <c>auths</c> (base64 <c>user:password</c> in <c>auth</c>, or <c>username</c>/<c>password</c>),
+/// <c>credHelpers</c> (registry -> helper name) and <c>credsStore</c> (helper for all registries).
+/// Keys may be written with or without scheme and path (<c>https://index.docker.io/v1/</c>).
+/// </summary>
+public sealed class DockerConfigCredentials
+{
+    private readonly Dictionary<string, (string User, string Secret)> _auths;
+    private readonly Dictionary<string, string> _helpers;
+
+    private DockerConfigCredentials(string path, Dictionary<string, (string, string)> auths, Dictionary<string, string> helpers, string? store)
+    {
+        Path = path;
+        _auths = auths;
+        _helpers = helpers;
+        CredsStore = store;
+    }
+
+    public string Path { get; }
+
+    public string? CredsStore { get; }
+
+    /// <summary>Parses file content; malformed JSON throws VDDK3012 naming the file (never its content).</summary>
+    public static DockerConfigCredentials Parse(string json, string path)
+    {
+        var auths = new Dictionary<string, (string, string)>(StringComparer.OrdinalIgnoreCase);
+        var helpers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        string? store = null;
+        try
+        {
+            using var document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new JsonException("the top level is not an object");
+            }
+            if (root.TryGetProperty("auths", out var authsElement) && authsElement.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var entry in authsElement.EnumerateObject())
+                {
+                    if (entry.Value.ValueKind == JsonValueKind.Object && TryReadEntry(entry.Value, out var user, out var secret))
+                    {
+                        auths[NormalizeKey(entry.Name)] = (user, secret);
+                    }
+                }
+            }
+            if (root.TryGetProperty("credHelpers", out var helpersElement) && helpersElement.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var entry in helpersElement.EnumerateObject())
+                {
+                    if (entry.Value.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(entry.Value.GetString()))
+                    {
+                        helpers[NormalizeKey(entry.Name)] = entry.Value.GetString()!;
+                    }
+                }
+            }
+            if (root.TryGetProperty("credsStore", out var storeElement) && storeElement.ValueKind == JsonValueKind.String
+                && !string.IsNullOrWhiteSpace(storeElement.GetString()))
+            {
+                store = storeElement.GetString();
+            }
+        }
+        catch (JsonException ex)
+        {
+            // JsonException messages quote positions, not values; still, do not echo the file's content.
+            throw new VddkException(ErrorCodes.CredentialHelperFailed,
+                $"The credential file '{path}' is not valid JSON (line {ex.LineNumber + 1}). Fix or remove it, or log in again.", path, ex);
+        }
+        return new DockerConfigCredentials(path, auths, helpers, store);
+    }
+
+    public static DockerConfigCredentials? TryLoad(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new VddkException(ErrorCodes.CredentialHelperFailed, $"The credential file '{path}' cannot be read: {ex.Message}", path, ex);
+        }
+        return Parse(json, path);
+    }
+
+    /// <summary>The stored user name and secret for <paramref name="registry"/>, if an <c>auths</c> entry has them.</summary>
+    public (string User, string Secret)? FindAuth(string registry) =>
+        _auths.TryGetValue(NormalizeKey(registry), out var value) ? value : null;
+
+    /// <summary>The credential helper for <paramref name="registry"/> (<c>credHelpers</c> first, then <c>credsStore</c>).</summary>
+    public string? FindHelper(string registry) =>
+        _helpers.TryGetValue(NormalizeKey(registry), out var helper) ? helper : null;
+
+    /// <summary>
+    /// Reduces a key or registry to <c>host[:port]</c>, lowercase, without scheme or path; Docker Hub's aliases
+    /// all become <c>docker.io</c>.
+    /// </summary>
+    public static string NormalizeKey(string key)
+    {
+        var value = key.Trim();
+        var scheme = value.IndexOf("://", StringComparison.Ordinal);
+        if (scheme >= 0)
+        {
+            value = value[(scheme + 3)..];
+        }
+        var slash = value.IndexOf('/');
+        if (slash >= 0)
+        {
+            value = value[..slash];
+        }
+        value = value.ToLowerInvariant();
+        return value is "index.docker.io" or "registry-1.docker.io" or "registry.hub.docker.com" ? ImageReference.DockerHub : value;
+    }
+
+    private static bool TryReadEntry(JsonElement entry, out string user, out string secret)
+    {
+        user = string.Empty;
+        secret = string.Empty;
+        if (entry.TryGetProperty("auth", out var auth) && auth.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(auth.GetString()))
+        {
+            string decoded;
+            try
+            {
+                decoded = Encoding.UTF8.GetString(Convert.FromBase64String(auth.GetString()!));
+            }
+            catch (FormatException)
+            {
+                return false;
+            }
+            var colon = decoded.IndexOf(':');
+            if (colon <= 0)
+            {
+                return false;
+            }
+            user = decoded[..colon];
+            secret = decoded[(colon + 1)..];
+            return secret.Length > 0;
+        }
+        if (entry.TryGetProperty("username", out var u) && u.ValueKind == JsonValueKind.String
+            && entry.TryGetProperty("password", out var p) && p.ValueKind == JsonValueKind.String
+            && !string.IsNullOrEmpty(u.GetString()) && !string.IsNullOrEmpty(p.GetString()))
+        {
+            user = u.GetString()!;
+            secret = p.GetString()!;
+            return true;
+        }
+        return false;
+    }
+}

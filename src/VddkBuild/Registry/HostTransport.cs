@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Security;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// The connection pool to one scheme+authority: one <see cref="SocketsHttpHandler"/> (keep-alive, pooled
+/// connections), and a counting layer every request passes through. Redirects are not followed automatically
+/// (blob redirects to storage must drop the registry's Authorization header); nothing is decompressed (blobs must
+/// arrive byte-exact).
+/// </summary>
+internal sealed class HostTransport : IDisposable
+{
+    public HostTransport(Uri origin, bool insecure, RegistryTlsTrust trust, RegistryTransportOptions options, Action countRequest)
+    {
+        Origin = origin;
+        Sockets = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ConnectTimeout = options.ConnectTimeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = insecure
+                    ? RegistryTlsTrust.AcceptAny
+                    : (_, certificate, _, errors) => trust.Validate(certificate, errors),
+            },
+        };
+        Counting = new CountingHandler(Sockets, countRequest);
+        Invoker = new HttpMessageInvoker(Counting, disposeHandler: false);
+    }
+
+    public Uri Origin { get; }
+
+    public SocketsHttpHandler Sockets { get; }
+
+    /// <summary>Innermost handler shared by the plain invoker and the registry's auth handler.</summary>
+    public HttpMessageHandler Counting { get; }
+
+    /// <summary>For requests that carry no registry credentials (token endpoints, storage redirects).</summary>
+    public HttpMessageInvoker Invoker { get; }
+
+    public void Dispose()
+    {
+        Invoker.Dispose();
+        Counting.Dispose();
+        Sockets.Dispose();
+    }
+
+    private sealed class CountingHandler(HttpMessageHandler inner, Action count) : DelegatingHandler(inner)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            count();
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Net;
+using System.Net.Http.Headers;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// Authenticates requests to one registry. The first 401 reveals the scheme (Basic, or Bearer with realm/service/
+/// scope); from then on requests carry credentials up front, so request bodies (streamed blobs) are sent once.
+/// A 401 on a request that can be replayed triggers one re-authentication (fresh token) and one resend; a 401 on a
+/// streamed upload only drops the token, and the upload is retried from its start by <see cref="RetryPolicy"/>.
+/// </summary>
+internal sealed class RegistryAuthHandler : DelegatingHandler
+{
+    private readonly string _registry;
+    private readonly ICredentialProvider _credentials;
+    private readonly BearerTokenCache _tokens;
+    private readonly BearerTokenClient _tokenClient;
+    private readonly SemaphoreSlim _fetchGate = new(1, 1);
+    private volatile AuthChallenge? _challenge;
+
+    public RegistryAuthHandler(HttpMessageHandler inner, string registry, ICredentialProvider credentials, BearerTokenCache tokens, BearerTokenClient tokenClient)
+        : base(inner)
+    {
+        _registry = registry;
+        _credentials = credentials;
+        _tokens = tokens;
+        _tokenClient = tokenClient;
+    }
+
+    /// <summary>The scheme the request was sent with (<c>Basic</c>, <c>Bearer</c>), unset when sent anonymously.</summary>
+    public static readonly HttpRequestOptionsKey<string> SentScheme = new("VddkBuild.SentScheme");
+
+    /// <summary>The credential used, for messages (never the secret).</summary>
+    public static readonly HttpRequestOptionsKey<RegistryCredential?> UsedCredential = new("VddkBuild.UsedCredential");
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var context = request.Options.TryGetValue(RegistryRequestContext.Key, out var c) ? c : new RegistryRequestContext([], RegistryPurpose.Pull);
+        var applied = _challenge is { } known ? await ApplyAsync(request, known, context, rejectedToken: null, cancellationToken).ConfigureAwait(false) : null;
+        var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Unauthorized)
+        {
+            return response;
+        }
+
+        var challenge = AuthChallenge.FromResponse(response).FirstOrDefault(ch => ch.IsBearer || ch.IsBasic);
+        if (challenge is null)
+        {
+            return response;
+        }
+        _challenge = challenge;
+        if (applied?.Token is { } rejected)
+        {
+            _tokens.Invalidate(applied.CacheKey, rejected);
+        }
+        if (!CanReplay(request) || (applied is not null && applied.Token is null))
+        {
+            // A streamed body cannot be sent twice; Basic credentials that were refused will be refused again.
+            return response;
+        }
+        var reapplied = await ApplyAsync(request, challenge, context, rejectedToken: applied?.Token ?? string.Empty, cancellationToken).ConfigureAwait(false);
+        if (reapplied is null)
+        {
+            // No credentials for a Basic challenge: nothing better to send.
+            return response;
+        }
+        response.Dispose();
+        var second = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (second.StatusCode == HttpStatusCode.Unauthorized && reapplied.Token is { } alsoRejected)
+        {
+            _tokens.Invalidate(reapplied.CacheKey, alsoRejected);
+        }
+        return second;
+    }
+
+    private static bool CanReplay(HttpRequestMessage request) =>
+        request.Content is null or ByteArrayContent;
+
+    private sealed record Applied(string CacheKey, string? Token);
+
+    /// <param name="rejectedToken">
+    /// Null: use a cached token if there is one. Otherwise the token that was just refused (empty: none was sent);
+    /// a different cached token (another request renewed it meanwhile) is used, else a new one is fetched.
+    /// </param>
+    private async Task<Applied?> ApplyAsync(HttpRequestMessage request, AuthChallenge challenge, RegistryRequestContext context, string? rejectedToken, CancellationToken cancellationToken)
+    {
+        var credential = await _credentials.GetCredentialAsync(_registry, context.Purpose, cancellationToken).ConfigureAwait(false);
+        request.Options.Set(UsedCredential, credential);
+        if (challenge.IsBasic)
+        {
+            if (credential is null)
+            {
+                return null;
+            }
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
+            request.Options.Set(SentScheme, "Basic");
+            return new Applied(string.Empty, null);
+        }
+
+        // OpenShift issues one token per identity whatever the scope: cache it per registry. Elsewhere the request
+        // states the scopes it needs; the challenge's scope is only a fallback for requests that state none.
+        IReadOnlyList<string> scopes = challenge.IsOpenShift ? []
+            : context.Scopes.Count > 0 ? context.Scopes
+            : challenge.Scopes;
+        var unscoped = challenge with { Parameters = challenge.Parameters.Where(p => !p.Key.Equals("scope", StringComparison.OrdinalIgnoreCase)).ToDictionary(StringComparer.OrdinalIgnoreCase) };
+        var key = BearerTokenCache.Key(_registry + "|" + context.Purpose, challenge.Realm, challenge.Service, scopes);
+        if (!_tokens.TryGet(key, out var token) || token == rejectedToken)
+        {
+            // One fetch at a time: parallel uploads that meet the same challenge share the token it yields.
+            await _fetchGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (!_tokens.TryGet(key, out token) || token == rejectedToken)
+                {
+                    (token, var lifetime) = await _tokenClient.GetTokenAsync(_registry, unscoped, scopes, credential, cancellationToken).ConfigureAwait(false);
+                    _tokens.Store(key, token, lifetime);
+                }
+            }
+            finally
+            {
+                _fetchGate.Release();
+            }
+        }
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        request.Options.Set(SentScheme, "Bearer");
+        return new Applied(key, token);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _fetchGate.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

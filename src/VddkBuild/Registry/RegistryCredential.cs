@@ -1,0 +1,37 @@
+namespace VddkBuild.Registry;
+
+/// <summary>Why credentials are needed: the .NET SDK's environment variables differ for pulls and pushes.</summary>
+public enum RegistryPurpose
+{
+    Pull,
+    Push,
+}
+
+/// <summary>
+/// A user name and its secret (password or token) for one registry, with where it came from (for diagnostics,
+/// never the secret). <see cref="ToString"/> never prints the secret.
+/// </summary>
+public sealed record RegistryCredential(string UserName, string Secret, string Source)
+{
+    public override string ToString() => $"{UserName} (secret hidden, from {Source})";
+
+    /// <summary>The value of an <c>Authorization: Basic</c> header.</summary>
+    internal string ToBasicParameter() =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(UserName + ":" + Secret));
+}
+
+/// <summary>A source of registry credentials. Returns null when it has none for the registry.</summary>
+public interface ICredentialProvider
+{
+    /// <param name="registry">The registry as in <see cref="ImageReference.Registry"/> (<c>host[:port]</c>, <c>docker.io</c> for Docker Hub).</param>
+    ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Credentials obtained in-process (for example a short-lived service-account token the cluster code requested),
+/// handed to the registry client without passing through properties, files or the environment.
+/// </summary>
+public interface IStaticCredentialProvider : ICredentialProvider
+{
+    void Set(string registry, RegistryCredential credential);
+}

@@ -1,0 +1,65 @@
+using System.Text;
+using System.Text.Json;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// The distribution spec's error body, <c>{"errors":[{"code","message","detail"}]}</c>, reduced to a line that can be
+/// quoted in an error message (codes and messages only; details can be large).
+/// </summary>
+public static class RegistryErrorResponse
+{
+    private const int MaxBodyBytes = 64 * 1024;
+
+    public static async Task<string> ReadSummaryAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = new byte[MaxBodyBytes];
+            var total = 0;
+            int read;
+            while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                total += read;
+            }
+            return Summarize(buffer.AsSpan(0, total));
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidOperationException)
+        {
+            return string.Empty;
+        }
+    }
+
+    public static string Summarize(ReadOnlySpan<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return string.Empty;
+        }
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using var document = JsonDocument.ParseValue(ref reader);
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+            {
+                var parts = new List<string>();
+                foreach (var error in errors.EnumerateArray().Take(5))
+                {
+                    var code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+                    var message = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                    parts.Add(string.Join(": ", new[] { code, message }.Where(p => !string.IsNullOrEmpty(p))));
+                }
+                return string.Join("; ", parts.Where(p => p.Length > 0));
+            }
+        }
+        catch (JsonException)
+        {
+            // Not the spec's JSON: fall through to a short text excerpt.
+        }
+        var text = Encoding.UTF8.GetString(body[..Math.Min(body.Length, 200)]);
+        var clean = new string([.. text.Where(ch => !char.IsControl(ch))]).Trim();
+        return clean.Length == 0 ? string.Empty : $"\"{clean}\"";
+    }
+}

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography.X509Certificates;
+using VddkBuild.Diagnostics;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// Everything one run shares when talking to registries: connection pools per host, TLS trust (system + CA bundle),
+/// credentials, the bearer token cache, retries, and the once-per-run insecure warnings. Create one per build
+/// step, dispose it at the end.
+/// </summary>
+public sealed class RegistrySession : IDisposable
+{
+    private readonly ConcurrentDictionary<string, HostTransport> _transports = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, RegistryClient> _clients = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, bool> _warnedInsecure = new(StringComparer.OrdinalIgnoreCase);
+    private readonly RegistryTlsTrust _trust;
+    private long _requestCount;
+
+    public RegistrySession(RegistryTransportOptions options, ICredentialProvider credentials, IBuildLog log)
+    {
+        Options = options;
+        Credentials = credentials;
+        Log = log;
+        Retry = new RetryPolicy(options.Retry, log);
+        X509Certificate2Collection? bundle = string.IsNullOrWhiteSpace(options.CaBundlePath) ? null : CaBundle.Load(options.CaBundlePath);
+        _trust = new RegistryTlsTrust(bundle);
+        Tokens = new BearerTokenCache();
+        TokenClient = new BearerTokenClient(uri => TransportFor(uri).Invoker, options);
+    }
+
+    /// <summary>
+    /// The usual wiring: <paramref name="options"/> plus <c>DOTNET_CONTAINER_INSECURE_REGISTRIES</c>, and the
+    /// credential chain (in-process, environment, Docker/podman files).
+    /// </summary>
+    public static RegistrySession Create(RegistryTransportOptions options, CredentialOptions credentialOptions, IBuildLog log) =>
+        new(options.WithEnvironment(credentialOptions.GetEnvironmentVariable), CredentialChain.Create(credentialOptions, log), log);
+
+    public RegistryTransportOptions Options { get; }
+
+    public ICredentialProvider Credentials { get; }
+
+    public IBuildLog Log { get; }
+
+    public RetryPolicy Retry { get; }
+
+    /// <summary>HTTP requests sent so far (all hosts, token endpoints included).</summary>
+    public long RequestCount => Interlocked.Read(ref _requestCount);
+
+    internal BearerTokenCache Tokens { get; }
+
+    internal BearerTokenClient TokenClient { get; }
+
+    /// <summary>The client for a registry as written in <see cref="ImageReference.Registry"/>.</summary>
+    public RegistryClient GetClient(string registry) =>
+        _clients.GetOrAdd(registry, r =>
+        {
+            var client = new RegistryClient(this, r);
+            if (client.Insecure && _warnedInsecure.TryAdd(r, true))
+            {
+                Log.Warn(ErrorCodes.InsecureRegistry,
+                    $"Registry {r} is marked insecure (VddkRegistryInsecure or {RegistryTransportOptions.InsecureRegistriesVariable}): plain HTTP is allowed and its TLS certificate is not verified. Use VddkRegistryCaBundle instead for a registry with a private CA.");
+            }
+            return client;
+        });
+
+    public RegistryClient GetClient(ImageReference reference) => GetClient(reference.Registry);
+
+    internal HostTransport TransportFor(Uri uri)
+    {
+        var origin = new Uri(uri.GetLeftPart(UriPartial.Authority));
+        return _transports.GetOrAdd(origin.AbsoluteUri, _ =>
+            new HostTransport(origin, Options.IsInsecure(origin.Authority), _trust, Options, () => Interlocked.Increment(ref _requestCount)));
+    }
+
+    public void Dispose()
+    {
+        foreach (var transport in _transports.Values)
+        {
+            transport.Dispose();
+        }
+        _transports.Clear();
+    }
+}

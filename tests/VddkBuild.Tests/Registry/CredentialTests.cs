@@ -1,0 +1,179 @@
+using System.Text;
+using VddkBuild.Registry;
+using VddkBuild.TestSupport.Registry;
+
+namespace VddkBuild.Tests.Registry;
+
+public sealed class DockerConfigCredentialsTests
+{
+    private static string Auth(string user, string password) => Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password));
+
+    [Fact]
+    public void Parse_ReadsBase64AuthForHostKeysWithAndWithoutScheme()
+    {
+        var json = $$$"""
+            {"auths": {
+              "https://index.docker.io/v1/": {"auth": "{{{Auth("hub", "p1")}}}"},
+              "http://127.0.0.1:5000/v2/": {"auth": "{{{Auth("local", "p:with:colons")}}}"},
+              "quay.io": {"username": "q", "password": "p3"},
+              "empty.example": {}
+            }}
+            """;
+
+        var file = DockerConfigCredentials.Parse(json, "config.json");
+
+        Assert.Equal(("hub", "p1"), file.FindAuth("docker.io"));
+        Assert.Equal(("local", "p:with:colons"), file.FindAuth("127.0.0.1:5000"));
+        Assert.Equal(("q", "p3"), file.FindAuth("QUAY.IO"));
+        Assert.Null(file.FindAuth("empty.example"));
+        Assert.Null(file.FindAuth("127.0.0.1:5001"));
+    }
+
+    [Fact]
+    public void Parse_ReadsCredHelpersAndCredsStore()
+    {
+        var file = DockerConfigCredentials.Parse("""{"credsStore":"desktop","credHelpers":{"123.dkr.ecr.us-east-1.amazonaws.com":"ecr-login"}}""", "c");
+
+        Assert.Equal("desktop", file.CredsStore);
+        Assert.Equal("ecr-login", file.FindHelper("123.dkr.ecr.us-east-1.amazonaws.com"));
+        Assert.Null(file.FindHelper("quay.io"));
+    }
+
+    [Fact]
+    public void Parse_IgnoresUndecodableAuth()
+    {
+        var file = DockerConfigCredentials.Parse("""{"auths":{"r.example":{"auth":"!!!not-base64"},"s.example":{"auth":"bm9jb2xvbg=="}}}""", "c");
+
+        Assert.Null(file.FindAuth("r.example"));
+        Assert.Null(file.FindAuth("s.example"));
+    }
+
+    [Fact]
+    public void Parse_InvalidJson_FailsWithoutQuotingTheFile()
+    {
+        var error = Assert.Throws<VddkException>(() => DockerConfigCredentials.Parse("{\"auths\": {\"r\": {\"auth\": \"c2VjcmV0\"", "/home/u/.docker/config.json"));
+
+        Assert.Equal(ErrorCodes.CredentialHelperFailed, error.Code);
+        Assert.Contains("/home/u/.docker/config.json", error.Message);
+        Assert.DoesNotContain("c2VjcmV0", error.ToString());
+    }
+
+    [Theory]
+    [InlineData("https://index.docker.io/v1/", "docker.io")]
+    [InlineData("registry-1.docker.io", "docker.io")]
+    [InlineData("HTTP://Reg.Example:5000/v2/", "reg.example:5000")]
+    [InlineData("reg.example", "reg.example")]
+    public void NormalizeKey(string key, string expected)
+    {
+        Assert.Equal(expected, DockerConfigCredentials.NormalizeKey(key));
+    }
+
+    [Fact]
+    public void CredentialHelperOutput_IsParsed_AndIdentityTokensAreRefused()
+    {
+        var credential = CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":"s"}""", "docker-credential-x", "r");
+        Assert.Equal("u", credential!.UserName);
+        Assert.Equal("s", credential.Secret);
+        Assert.Null(CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":""}""", "docker-credential-x", "r"));
+        var error = Assert.Throws<VddkException>(() => CredentialHelperProcess.ParseOutput("""{"Username":"<token>","Secret":"refresh-token-value"}""", "docker-credential-x", "r"));
+        Assert.DoesNotContain("refresh-token-value", error.ToString());
+    }
+}
+
+public sealed class CredentialChainTests : IDisposable
+{
+    private readonly string _home = Path.Combine(Path.GetTempPath(), "vddk-cred-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly Dictionary<string, string> _environment = new();
+
+    public CredentialChainTests()
+    {
+        Directory.CreateDirectory(_home);
+        _environment["HOME"] = _home;
+    }
+
+    private CredentialChain Chain(string? userName = null, IStaticCredentialProvider? inProcess = null) =>
+        CredentialChain.Create(new CredentialOptions { GetEnvironmentVariable = n => _environment.GetValueOrDefault(n), UserName = userName, InProcess = inProcess }, new RecordingBuildLog());
+
+    private void WriteFile(string relative, string registry, string user, string password)
+    {
+        var path = Path.Combine(_home, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, $"{{\"auths\":{{\"{registry}\":{{\"auth\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password))}\"}}}}}}");
+    }
+
+    [Fact]
+    public async Task PushAndPullEnvironmentVariables_AreSeparate()
+    {
+        _environment[EnvironmentCredentialProvider.PushUserVariable] = "pusher";
+        _environment[EnvironmentCredentialProvider.PushPasswordVariable] = "pw1";
+        _environment[EnvironmentCredentialProvider.PullUserVariable] = "puller";
+        _environment[EnvironmentCredentialProvider.PullPasswordVariable] = "pw2";
+        var chain = Chain();
+
+        Assert.Equal("pusher", (await chain.GetCredentialAsync("r.example", RegistryPurpose.Push, default))!.UserName);
+        Assert.Equal("puller", (await chain.GetCredentialAsync("r.example", RegistryPurpose.Pull, default))!.UserName);
+    }
+
+    [Fact]
+    public async Task InProcessCredentials_ComeFirst()
+    {
+        _environment[EnvironmentCredentialProvider.PushUserVariable] = "env";
+        _environment[EnvironmentCredentialProvider.PushPasswordVariable] = "pw";
+        var inProcess = new StaticCredentialProvider();
+        inProcess.Set("r.example", new RegistryCredential("sa", "token", "cluster"));
+
+        var credential = await Chain(inProcess: inProcess).GetCredentialAsync("r.example", RegistryPurpose.Push, default);
+
+        Assert.Equal("sa", credential!.UserName);
+    }
+
+    [Fact]
+    public async Task DockerConfig_ThenPodmanAuthFile_AreRead()
+    {
+        WriteFile(".docker/config.json", "docker-only.example", "d", "p");
+        WriteFile(".config/containers/auth.json", "podman-only.example", "pm", "p");
+        var chain = Chain();
+
+        Assert.Equal("d", (await chain.GetCredentialAsync("docker-only.example", RegistryPurpose.Push, default))!.UserName);
+        Assert.Equal("pm", (await chain.GetCredentialAsync("podman-only.example", RegistryPurpose.Pull, default))!.UserName);
+        Assert.Null(await chain.GetCredentialAsync("other.example", RegistryPurpose.Push, default));
+    }
+
+    [Fact]
+    public async Task DockerConfigVariable_AndRegistryAuthFile_AreHonoured()
+    {
+        WriteFile("custom/config.json", "a.example", "via-docker-config", "p");
+        WriteFile("elsewhere/auth.json", "b.example", "via-registry-auth-file", "p");
+        _environment["DOCKER_CONFIG"] = Path.Combine(_home, "custom");
+        _environment["REGISTRY_AUTH_FILE"] = Path.Combine(_home, "elsewhere/auth.json");
+        var chain = Chain();
+
+        Assert.Equal("via-docker-config", (await chain.GetCredentialAsync("a.example", RegistryPurpose.Push, default))!.UserName);
+        Assert.Equal("via-registry-auth-file", (await chain.GetCredentialAsync("b.example", RegistryPurpose.Push, default))!.UserName);
+    }
+
+    [Fact]
+    public async Task ExplicitUserName_CombinesWithPasswordVariable_AndFiltersFileEntries()
+    {
+        WriteFile(".docker/config.json", "r.example", "someone-else", "p");
+        _environment[EnvironmentCredentialProvider.PushPasswordVariable] = "token";
+
+        var fromEnvironment = await Chain(userName: "me").GetCredentialAsync("r.example", RegistryPurpose.Push, default);
+        _environment.Remove(EnvironmentCredentialProvider.PushPasswordVariable);
+        var fromFile = await Chain(userName: "me").GetCredentialAsync("r.example", RegistryPurpose.Push, default);
+
+        Assert.Equal("me", fromEnvironment!.UserName);
+        Assert.Null(fromFile);
+    }
+
+    [Fact]
+    public void Credential_ToString_HidesTheSecret()
+    {
+        var credential = new RegistryCredential("user", "top-secret-value", "env");
+
+        Assert.DoesNotContain("top-secret-value", credential.ToString());
+        Assert.Contains("user", credential.ToString());
+    }
+
+    public void Dispose() => Directory.Delete(_home, recursive: true);
+}

@@ -1,0 +1,44 @@
+using VddkBuild.Oci;
+using VddkBuild.Registry;
+
+namespace VddkBuild.Tests.Registry;
+
+public sealed class UploadLocationTests
+{
+    private static readonly Uri Post = new("https://r.example:5000/v2/a/b/blobs/uploads/");
+    private static readonly Digest Blob = Digest.Compute("x"u8);
+
+    [Theory]
+    [InlineData("/v2/a/b/blobs/uploads/uuid-1?_state=abc%3D%3D", "https://r.example:5000/v2/a/b/blobs/uploads/uuid-1?_state=abc%3D%3D")]
+    [InlineData("uuid-2", "https://r.example:5000/v2/a/b/blobs/uploads/uuid-2")]
+    [InlineData("https://storage.example/upload/xyz?sig=1", "https://storage.example/upload/xyz?sig=1")]
+    [InlineData("http://r.example:5000/v2/a/b/blobs/uploads/u", "http://r.example:5000/v2/a/b/blobs/uploads/u")]
+    public void Resolve_HandlesRelativeAndAbsoluteLocations(string location, string expected)
+    {
+        Assert.Equal(expected, UploadLocation.Resolve(Post, location).AbsoluteUri);
+    }
+
+    [Fact]
+    public void Resolve_WithoutLocation_FailsWithResponseInvalid()
+    {
+        Assert.Equal(ErrorCodes.RegistryResponseInvalid, Assert.Throws<VddkException>(() => UploadLocation.Resolve(Post, " ")).Code);
+    }
+
+    [Fact]
+    public void WithDigest_AppendsToAnExistingQueryKeepingItExactly()
+    {
+        var location = UploadLocation.Resolve(Post, "/v2/a/b/blobs/uploads/u?_state=abc%2Bdef%3D");
+
+        var withDigest = UploadLocation.WithDigest(location, Blob);
+
+        Assert.Equal($"https://r.example:5000/v2/a/b/blobs/uploads/u?_state=abc%2Bdef%3D&digest=sha256%3A{Blob.Hex}", withDigest.AbsoluteUri);
+    }
+
+    [Fact]
+    public void WithDigest_StartsAQueryWhenThereIsNone()
+    {
+        var withDigest = UploadLocation.WithDigest(new Uri("https://r.example/v2/a/blobs/uploads/u"), Blob);
+
+        Assert.Equal($"https://r.example/v2/a/blobs/uploads/u?digest=sha256%3A{Blob.Hex}", withDigest.AbsoluteUri);
+    }
+}
