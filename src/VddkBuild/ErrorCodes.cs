@@ -61,6 +61,27 @@ public static class ErrorCodes
     public const string ClusterUnreachable = "VDDK4001";
     public const string ClusterForbidden = "VDDK4002";
     public const string ClusterRequestFailed = "VDDK4003";
+    public const string ClusterConfigInvalid = "VDDK4004";
+    public const string ClusterObjectNotFound = "VDDK4005";
+    public const string ClusterConflict = "VDDK4006";
+    public const string BucketClaimTimeout = "VDDK4007";
+    public const string BucketClaimIncomplete = "VDDK4008";
+    public const string S3EndpointNotFound = "VDDK4009";
+    public const string BucketVerificationFailed = "VDDK4010";
+    public const string IngressCertificateNotFound = "VDDK4011";
+    public const string RegistryConfigNotApplied = "VDDK4012";
+    public const string RegistryRolloutTimeout = "VDDK4013";
+    public const string RegistryDegraded = "VDDK4014";
+    public const string RegistryRouteNotFound = "VDDK4015";
+    public const string ServiceAccountTokenFailed = "VDDK4016";
+    public const string ForkliftProviderNotFound = "VDDK4017";
+    public const string ClusterTimeout = "VDDK4018";
+    public const string ClusterUnauthorized = "VDDK4019";
+
+    public const string BucketClaimWarningEvent = "VDDK4901";     // warning
+    public const string BucketClaimSettingsDiffer = "VDDK4902";   // warning
+    public const string RegistryConfigReapplied = "VDDK4903";     // warning
+    public const string IngressCaWithoutRoot = "VDDK4904";        // warning
 
     // ---- 5xxx: properties and options ----
     public const string PropertyMissing = "VDDK5001";

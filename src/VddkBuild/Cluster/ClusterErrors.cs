@@ -1,0 +1,157 @@
+using System.Net;
+using System.Security.Authentication;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using k8s.Autorest;
+
+namespace VddkBuild.Cluster;
+
+/// <summary>
+/// Turns API server failures into <see cref="VddkException"/>s that name the object, the verb and, for a 403, the
+/// permission that is missing (taken from the authorizer's Status message).
+/// </summary>
+public static partial class ClusterErrors
+{
+    /// <summary>Runs one API call, translating its failure. 404 is translated too; callers that expect it use <see cref="GetOrNullAsync{T}"/>.</summary>
+    public static async Task<T> CallAsync<T>(ClusterSession session, string verb, ClusterObjectRef target, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsApiFailure(ex, cancellationToken))
+        {
+            throw Translate(ex, verb, target, session.Server);
+        }
+    }
+
+    /// <summary>A read where "not found" is an answer, not an error.</summary>
+    public static async Task<T?> GetOrNullAsync<T>(ClusterSession session, ClusterObjectRef target, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            return await call(cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpOperationException ex) when (ex.Response?.StatusCode == HttpStatusCode.NotFound && !IsMissingResourceType(ex))
+        {
+            return null;
+        }
+        catch (Exception ex) when (IsApiFailure(ex, cancellationToken))
+        {
+            throw Translate(ex, "get", target, session.Server);
+        }
+    }
+
+    public static VddkException Translate(Exception exception, string verb, ClusterObjectRef target, string server)
+    {
+        if (exception is VddkException vddk)
+        {
+            return vddk;
+        }
+        if (exception is HttpOperationException http && http.Response is not null)
+        {
+            var (reason, message) = ReadStatus(http.Response.Content);
+            var status = (int)http.Response.StatusCode;
+            var detail = message ?? $"HTTP {status}";
+            return http.Response.StatusCode switch
+            {
+                HttpStatusCode.Unauthorized => new VddkException(ErrorCodes.ClusterUnauthorized,
+                    $"The API server {server} did not accept the credentials to {verb} {target} (401 Unauthorized). " +
+                    "The kubeconfig token has probably expired: log in again ('oc login') or point VddkKubeconfig at valid credentials.", target.ToString(), exception),
+                HttpStatusCode.Forbidden => new VddkException(ErrorCodes.ClusterForbidden,
+                    $"The cluster refused to {verb} {target}: {DescribeMissingPermission(detail, verb, target)} " +
+                    $"Ask a cluster administrator to grant it, or use a kubeconfig whose user has it. (API server said: {detail})", target.ToString(), exception),
+                HttpStatusCode.NotFound when IsMissingResourceType(http) => new VddkException(ErrorCodes.ClusterObjectNotFound,
+                    $"The cluster does not serve {target.Resource.QualifiedName}/{target.Resource.Version}, needed to {verb} {target}. " +
+                    $"Install the operator that provides {target.Resource.Kind} (see the documentation of this step).", target.ToString(), exception),
+                HttpStatusCode.NotFound => new VddkException(ErrorCodes.ClusterObjectNotFound,
+                    $"Cannot {verb} {target}: {detail}. Check the name and namespace.", target.ToString(), exception),
+                HttpStatusCode.Conflict => new VddkException(ErrorCodes.ClusterConflict,
+                    $"Cannot {verb} {target}: {detail} ({reason ?? "Conflict"}). Another client keeps changing it; run the build again.", target.ToString(), exception),
+                _ => new VddkException(ErrorCodes.ClusterRequestFailed,
+                    $"Cannot {verb} {target}: the API server answered {status} {reason}: {detail}.", target.ToString(), exception),
+            };
+        }
+        var tls = FindInner<AuthenticationException>(exception);
+        if (tls is not null)
+        {
+            return new VddkException(ErrorCodes.ClusterUnreachable,
+                $"TLS with the API server {server} failed while trying to {verb} {target}: {tls.Message}. " +
+                "The kubeconfig's certificate-authority data must contain the CA that signed the API server's certificate.", server, exception);
+        }
+        return new VddkException(ErrorCodes.ClusterUnreachable,
+            $"The API server {server} could not be reached to {verb} {target}: {exception.Message}. Check the network and the kubeconfig's server URL.", server, exception);
+    }
+
+    /// <summary>
+    /// "User "u" cannot create resource "secrets" in API group "" in the namespace "n"" becomes a sentence naming the
+    /// permission; an unfamiliar message falls back to the verb and resource of the request.
+    /// </summary>
+    public static string DescribeMissingPermission(string statusMessage, string verb, ClusterObjectRef target)
+    {
+        var match = ForbiddenMessage().Match(statusMessage);
+        if (match.Success)
+        {
+            var scope = match.Groups["ns"].Success ? $"in namespace \"{match.Groups["ns"].Value}\"" : "at cluster scope";
+            return $"user \"{match.Groups["user"].Value}\" lacks the permission '{match.Groups["verb"].Value}' on resource \"{match.Groups["resource"].Value}\" " +
+                   $"in API group \"{match.Groups["group"].Value}\" {scope}.";
+        }
+        var where = target.Namespace is null ? "at cluster scope" : $"in namespace \"{target.Namespace}\"";
+        return $"the permission '{verb}' on resource \"{target.Resource.Plural}\" in API group \"{target.Resource.Group}\" {where} is missing.";
+    }
+
+    public static bool IsConflict(Exception ex) => ex is HttpOperationException { Response.StatusCode: HttpStatusCode.Conflict } http
+        && ReadStatus(http.Response.Content).Reason != "AlreadyExists";
+
+    public static bool IsAlreadyExists(Exception ex) => ex is HttpOperationException { Response.StatusCode: HttpStatusCode.Conflict } http
+        && ReadStatus(http.Response.Content).Reason == "AlreadyExists";
+
+    private static bool IsApiFailure(Exception ex, CancellationToken cancellationToken) =>
+        ex is HttpOperationException or HttpRequestException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
+
+    /// <summary>A 404 whose Status names no object: the resource type itself is not served (CRD not installed).</summary>
+    private static bool IsMissingResourceType(HttpOperationException ex)
+    {
+        var (_, message) = ReadStatus(ex.Response?.Content);
+        return message is null || message.Contains("could not find the requested resource", StringComparison.Ordinal) || string.IsNullOrEmpty(ex.Response?.Content);
+    }
+
+    private static (string? Reason, string? Message) ReadStatus(string? content)
+    {
+        if (string.IsNullOrWhiteSpace(content))
+        {
+            return (null, null);
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(content);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return (null, null);
+            }
+            string? Read(string name) => root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+            return (Read("reason"), Read("message"));
+        }
+        catch (JsonException)
+        {
+            return (null, content.Length > 300 ? content[..300] : content);
+        }
+    }
+
+    private static T? FindInner<T>(Exception? ex) where T : Exception
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is T found)
+            {
+                return found;
+            }
+        }
+        return null;
+    }
+
+    [GeneratedRegex("User \"(?<user>[^\"]*)\" cannot (?<verb>\\S+) resource \"(?<resource>[^\"]*)\" in API group \"(?<group>[^\"]*)\"(?: in the namespace \"(?<ns>[^\"]*)\")?")]
+    private static partial Regex ForbiddenMessage();
+}

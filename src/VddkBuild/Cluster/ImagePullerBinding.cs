@@ -1,0 +1,79 @@
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
+
+namespace VddkBuild.Cluster;
+
+/// <summary>
+/// Pull rights for the VDDK image: RoleBinding <c>allow-image-pullers</c> (ClusterRole system:image-puller) in the
+/// repository's namespace, to group system:authenticated, or only to the service accounts of the given namespaces
+/// (group <c>system:serviceaccounts:NS</c>), where the migration plans run. Subjects already there are kept.
+/// </summary>
+public static class ImagePullerBinding
+{
+    public const string BindingName = "allow-image-pullers";
+    public const string ClusterRoleName = "system:image-puller";
+
+    /// <param name="pullerNamespaces">VddkImagePullerNamespaces; empty: every authenticated user.</param>
+    public static Task RunAsync(ClusterSession session, string ns, IReadOnlyCollection<string> pullerNamespaces, CancellationToken cancellationToken)
+    {
+        var target = new ClusterObjectRef(ClusterResource.RoleBindings, ns, BindingName);
+        var required = pullerNamespaces.Count == 0
+            ? ["system:authenticated"]
+            : pullerNamespaces.Select(n => $"system:serviceaccounts:{n}").Distinct(StringComparer.Ordinal).ToList();
+        return ClusterRetry.OnConflictAsync(session, target, async ct =>
+        {
+            var current = await ClusterErrors.GetOrNullAsync(session, target,
+                c => session.Api.RbacAuthorizationV1.ReadNamespacedRoleBindingAsync(BindingName, ns, cancellationToken: c), ct).ConfigureAwait(false);
+            if (current is not null && (current.RoleRef.Kind != "ClusterRole" || current.RoleRef.Name != ClusterRoleName))
+            {
+                throw new VddkException(ErrorCodes.ClusterRequestFailed,
+                    $"{target} exists but grants {current.RoleRef.Kind} \"{current.RoleRef.Name}\", not ClusterRole \"{ClusterRoleName}\" (a binding's role cannot change). " +
+                    "Delete it, or set VddkGrantImagePullers=false and grant pull rights yourself.", target.ToString());
+            }
+            var subjects = current?.Subjects?.ToList() ?? [];
+            var missing = required.Where(group => !subjects.Any(s => s.Kind == "Group" && s.Name == group)).ToList();
+            if (missing.Count == 0)
+            {
+                session.Log.Detail($"{target} already grants {string.Join(", ", required)}.");
+                return true;
+            }
+            var before = subjects.Select(Describe).ToList();
+            subjects.AddRange(missing.Select(group => new Rbacv1Subject { Kind = "Group", ApiGroup = "rbac.authorization.k8s.io", Name = group }));
+            var changes = new List<ClusterChange>();
+            if (current is null)
+            {
+                changes.Add(new ClusterChange(target, "roleRef", null, $"ClusterRole/{ClusterRoleName}"));
+            }
+            changes.Add(new ClusterChange(target, "subjects", before.Count == 0 ? null : string.Join(", ", before), string.Join(", ", subjects.Select(Describe))));
+            session.Changes.Record(changes);
+            if (session.DryRun)
+            {
+                return true;
+            }
+            if (current is null)
+            {
+                await ClusterErrors.CallAsync(session, "create", target, c => session.Api.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
+                {
+                    Metadata = new V1ObjectMeta { Name = BindingName, NamespaceProperty = ns },
+                    RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = ClusterRoleName },
+                    Subjects = subjects,
+                }, ns, cancellationToken: c), ct).ConfigureAwait(false);
+            }
+            else
+            {
+                var patch = new JsonObject
+                {
+                    ["metadata"] = new JsonObject { ["resourceVersion"] = current.Metadata.ResourceVersion },
+                    ["subjects"] = JsonNode.Parse(KubernetesJson.Serialize(subjects)),
+                };
+                await ClusterErrors.CallAsync(session, "patch", target, c => session.Api.RbacAuthorizationV1.PatchNamespacedRoleBindingAsync(
+                    new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), BindingName, ns, cancellationToken: c), ct).ConfigureAwait(false);
+            }
+            return true;
+        }, cancellationToken);
+    }
+
+    private static string Describe(Rbacv1Subject subject) =>
+        subject.NamespaceProperty is null ? $"{subject.Kind}/{subject.Name}" : $"{subject.Kind}/{subject.NamespaceProperty}/{subject.Name}";
+}

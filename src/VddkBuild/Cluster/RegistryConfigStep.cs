@@ -1,0 +1,107 @@
+using System.Text.Json.Nodes;
+
+namespace VddkBuild.Cluster;
+
+/// <summary>
+/// Step 5: <c>configs.imageregistry.operator.openshift.io/cluster</c> on the S3 bucket: Managed, replicas, unmanaged
+/// storage with s3 {bucket, region, regionEndpoint, trustedCA, virtualHostedStyle false}, every other storage type
+/// set to null (a merge patch that leaves emptyDir next to s3 breaks the operator: "exactly one storage type"), and
+/// <c>defaultRoute: true</c> (without it there is no route to push to). Patched with the read resourceVersion as a
+/// precondition, then re-read: fields the operator dropped are applied again.
+/// </summary>
+public static class RegistryConfigStep
+{
+    public const string ConfigName = "cluster";
+
+    /// <summary>Every storage type the operator knows besides s3; exactly one may be set.</summary>
+    private static readonly string[] OtherStorageTypes = ["emptyDir", "pvc", "gcs", "swift", "azure", "ibmcos", "oss"];
+
+    public static readonly ClusterObjectRef Config = new(ClusterResource.ImageRegistryConfigs, null, ConfigName);
+
+    /// <returns>True when the config was changed (or, in a dry run, would be): a registry rollout follows.</returns>
+    public static async Task<bool> RunAsync(ClusterSession session, BucketFacts bucket, string trustedCaConfigMap, RegistryConfigOptions options, CancellationToken cancellationToken)
+    {
+        var desired = Desired(bucket, trustedCaConfigMap, options);
+        var changed = false;
+        for (var round = 0; ; round++)
+        {
+            var applied = await ClusterRetry.OnConflictAsync(session, Config, ct => ApplyOnceAsync(session, desired, options, ct), cancellationToken).ConfigureAwait(false);
+            changed |= applied;
+            if (!applied || session.DryRun)
+            {
+                return changed;
+            }
+            // The operator syncs right after our write and has been seen to overwrite user config; read back.
+            await session.DelayAsync(cancellationToken).ConfigureAwait(false);
+            var after = await ClusterObjects.GetAsync(session, Config, cancellationToken).ConfigureAwait(false);
+            var dropped = MergePatchDiff.Compare(after, desired);
+            if (dropped.Count == 0)
+            {
+                return true;
+            }
+            var fields = string.Join(", ", dropped.Select(d => d.Path));
+            if (round + 1 >= options.ReapplyAttempts)
+            {
+                throw new VddkException(ErrorCodes.RegistryConfigNotApplied,
+                    $"{Config} keeps losing {fields} after being patched {round + 1} times; something else (the operator or another tool) reverts it. " +
+                    "Check the image registry operator's logs and other automation that manages this config.", Config.ToString());
+            }
+            session.Log.Warn(ErrorCodes.RegistryConfigReapplied, $"{Config} lost {fields} right after the patch; applying it again.");
+        }
+    }
+
+    /// <summary>The desired state as a merge patch (rolloutStrategy is decided per attempt).</summary>
+    public static JsonObject Desired(BucketFacts bucket, string trustedCaConfigMap, RegistryConfigOptions options)
+    {
+        var storage = new JsonObject { ["managementState"] = "Unmanaged" };
+        foreach (var other in OtherStorageTypes)
+        {
+            storage[other] = null;
+        }
+        storage["s3"] = new JsonObject
+        {
+            ["bucket"] = bucket.BucketName,
+            ["region"] = options.Region,
+            ["regionEndpoint"] = bucket.Endpoint.GetLeftPart(UriPartial.Authority),
+            ["trustedCA"] = new JsonObject { ["name"] = trustedCaConfigMap },
+            ["virtualHostedStyle"] = false,
+        };
+        return new JsonObject
+        {
+            ["spec"] = new JsonObject
+            {
+                ["managementState"] = "Managed",
+                ["replicas"] = options.Replicas,
+                ["defaultRoute"] = true,
+                ["storage"] = storage,
+            },
+        };
+    }
+
+    private static async Task<bool> ApplyOnceAsync(ClusterSession session, JsonObject desired, RegistryConfigOptions options, CancellationToken cancellationToken)
+    {
+        var current = await ClusterObjects.GetAsync(session, Config, cancellationToken).ConfigureAwait(false)
+            ?? throw new VddkException(ErrorCodes.ClusterObjectNotFound,
+                $"{Config} does not exist; the cluster image registry operator is not installed (or the ImageRegistry capability is disabled).", Config.ToString());
+        var patch = (JsonObject)desired.DeepClone();
+        if (MergePatchDiff.Compare(current, patch).Count == 0)
+        {
+            session.Log.Detail($"{Config} already uses bucket {ClusterObjects.String(current, "spec", "storage", "s3", "bucket")}.");
+            return false;
+        }
+        var wasManaged = ClusterObjects.String(current, "spec", "managementState") == "Managed";
+        var strategy = options.RolloutStrategy ?? (wasManaged ? "Recreate" : null);
+        if (strategy is not null)
+        {
+            ((JsonObject)patch["spec"]!)["rolloutStrategy"] = strategy;
+        }
+        session.Changes.Record(MergePatchDiff.Changes(Config, current, patch));
+        if (session.DryRun)
+        {
+            return true;
+        }
+        patch["metadata"] = new JsonObject { ["resourceVersion"] = ClusterObjects.String(current, "metadata", "resourceVersion") };
+        await ClusterObjects.MergePatchAsync(session, Config, patch, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+}

@@ -1,0 +1,122 @@
+using System.Text.Json.Nodes;
+using VddkBuild.Cluster;
+using VddkBuild.TestSupport.Kubernetes;
+
+namespace VddkBuild.Tests.Cluster;
+
+public sealed class ClusterConnectionTests : IAsyncLifetime
+{
+    private readonly ClusterTestContext _cluster = new();
+
+    public Task InitializeAsync() => _cluster.InitializeAsync();
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task An_explicit_kubeconfig_and_context_reach_the_cluster_over_verified_tls()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
+        _cluster.Server.WriteKubeconfig(path, _cluster.Server.AdminToken, contextName: "prod", defaultNamespace: "openshift-mtv");
+        try
+        {
+            using var connection = ClusterConnection.Open(path, "prod");
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+            Assert.Equal("openshift-mtv", connection.Namespace);
+            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void A_missing_kubeconfig_or_context_is_a_configuration_error()
+    {
+        var missingFile = Assert.Throws<VddkException>(() => ClusterConnection.Open("/nonexistent/kubeconfig"));
+        var missingContext = Assert.Throws<VddkException>(() => ClusterConnection.Open(_cluster.Server.KubeconfigPath, "no-such-context"));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, missingFile.Code);
+        Assert.Contains("VddkKubeconfig", missingFile.Message);
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, missingContext.Code);
+        Assert.Contains("no-such-context", missingContext.Message);
+    }
+
+    [Fact]
+    public async Task A_server_certificate_from_another_ca_is_refused_with_a_tls_error()
+    {
+        using var other = LoopbackCertificates.Create("Some other CA");
+        var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
+        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
+        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
+        File.WriteAllText(path, text.Replace(ca, Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(other.AuthorityPem))));
+        try
+        {
+            using var connection = ClusterConnection.Open(path);
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(session, CancellationToken.None));
+
+            Assert.Equal(ErrorCodes.ClusterUnreachable, error.Code);
+            Assert.Contains("routes.route.openshift.io \"default-route\"", error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task An_expired_or_unknown_token_is_reported_as_unauthorized()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
+        _cluster.Server.WriteKubeconfig(path, "sha256~expired");
+        try
+        {
+            using var connection = ClusterConnection.Open(path);
+
+            var error = await Assert.ThrowsAsync<VddkException>(() => IngressCaStep.ReadAsync(new ClusterSession(connection, _cluster.Log), CancellationToken.None));
+
+            Assert.Equal(ErrorCodes.ClusterUnauthorized, error.Code);
+            Assert.Contains("oc login", error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
+
+public sealed class MergePatchDiffTests
+{
+    [Fact]
+    public void Reports_leaf_changes_deletions_and_nothing_for_an_equal_object()
+    {
+        var current = JsonNode.Parse("""{"spec":{"replicas":2,"storage":{"emptyDir":{},"s3":{"bucket":"a"}}}}""")!;
+        var patch = JsonNode.Parse("""{"spec":{"replicas":2,"storage":{"emptyDir":null,"pvc":null,"s3":{"bucket":"b","region":"us-east-1"}}}}""")!.AsObject();
+
+        var diff = MergePatchDiff.Compare(current, patch).Select(d => $"{d.Path}:{MergePatchDiff.Render(d.Old)}->{MergePatchDiff.Render(d.New)}");
+
+        Assert.Equal(["spec.storage.emptyDir:{}->", "spec.storage.s3.bucket:a->b", "spec.storage.s3.region:->us-east-1"], diff);
+        Assert.Empty(MergePatchDiff.Compare(JsonNode.Parse("""{"spec":{"replicas":2,"x":true}}"""), JsonNode.Parse("""{"spec":{"replicas":2,"pvc":null}}""")!.AsObject()));
+    }
+}
+
+public sealed class ClusterErrorsTests
+{
+    [Fact]
+    public void The_authorizers_message_becomes_the_missing_permission()
+    {
+        var target = new ClusterObjectRef(ClusterResource.Secrets, "ns", "s");
+
+        var namespaced = ClusterErrors.DescribeMissingPermission(
+            "secrets \"s\" is forbidden: User \"system:serviceaccount:ci:deployer\" cannot get resource \"secrets\" in API group \"\" in the namespace \"ns\"", "get", target);
+        var unknown = ClusterErrors.DescribeMissingPermission("access denied by policy", "get", target);
+
+        Assert.Equal("user \"system:serviceaccount:ci:deployer\" lacks the permission 'get' on resource \"secrets\" in API group \"\" in namespace \"ns\".", namespaced);
+        Assert.Equal("the permission 'get' on resource \"secrets\" in API group \"\" in namespace \"ns\" is missing.", unknown);
+    }
+}

@@ -1,0 +1,168 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using VddkBuild.Cluster;
+using VddkBuild.TestSupport.Kubernetes;
+
+namespace VddkBuild.Tests.Cluster;
+
+public sealed class RegistryConfigStepTests : IAsyncLifetime
+{
+    private readonly ClusterTestContext _cluster = new();
+
+    private static readonly BucketFacts Bucket = new("image-registry-bucket-1", new Uri("https://s3-openshift-storage.apps.example.test"), "us-east-1", null, null,
+        new BucketCredentials("a", "s"));
+
+    public Task InitializeAsync() => _cluster.InitializeAsync();
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    private void SeedConfig(string managementState) =>
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", new JsonObject
+        {
+            ["spec"] = new JsonObject
+            {
+                ["managementState"] = managementState,
+                ["replicas"] = 1,
+                ["rolloutStrategy"] = "RollingUpdate",
+                ["storage"] = new JsonObject { ["emptyDir"] = new JsonObject() },
+            },
+        });
+
+    private JsonObject Spec => (JsonObject)_cluster.Store.GetRequired(KubeResources.ImageRegistryConfigs, null, "cluster")["spec"]!;
+
+    [Fact]
+    public async Task Puts_the_registry_on_s3_with_a_single_storage_type_and_the_default_route()
+    {
+        SeedConfig("Removed");
+
+        var changed = await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.True(changed);
+        var spec = Spec;
+        Assert.Equal("Managed", spec["managementState"]!.GetValue<string>());
+        Assert.Equal(2, spec["replicas"]!.GetValue<int>());
+        Assert.True(spec["defaultRoute"]!.GetValue<bool>());
+        Assert.Equal("RollingUpdate", spec["rolloutStrategy"]!.GetValue<string>());
+        var storage = (JsonObject)spec["storage"]!;
+        Assert.Equal(["managementState", "s3"], storage.Select(p => p.Key).Order());
+        Assert.Equal("Unmanaged", storage["managementState"]!.GetValue<string>());
+        var s3 = storage["s3"]!;
+        Assert.Equal("image-registry-bucket-1", s3["bucket"]!.GetValue<string>());
+        Assert.Equal("us-east-1", s3["region"]!.GetValue<string>());
+        Assert.Equal("https://s3-openshift-storage.apps.example.test", s3["regionEndpoint"]!.GetValue<string>());
+        Assert.Equal("image-registry-s3-bundle", s3["trustedCA"]!["name"]!.GetValue<string>());
+        Assert.False(s3["virtualHostedStyle"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task An_already_managed_registry_switches_with_the_Recreate_strategy()
+    {
+        SeedConfig("Managed");
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.Equal("Recreate", Spec["rolloutStrategy"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_second_run_makes_no_mutating_request()
+    {
+        SeedConfig("Managed");
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+        _cluster.Server.ClearRequestLog();
+
+        var changed = await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.False(changed);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
+    [Fact]
+    public async Task Dry_run_lists_every_field_old_to_new_and_writes_nothing()
+    {
+        SeedConfig("Removed");
+        var session = _cluster.Session(dryRun: true);
+
+        var changed = await RegistryConfigStep.RunAsync(session, Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.True(changed);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+        Assert.Equal(1, Spec["replicas"]!.GetValue<int>());
+        var lines = session.Changes.Changes.Select(c => c.ToString()).ToList();
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.managementState: Removed -> Managed", lines);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas: 1 -> 2", lines);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.emptyDir: {} -> <none>", lines);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.s3.bucket: <none> -> image-registry-bucket-1", lines);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.defaultRoute: <none> -> true", lines);
+        Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Dry run, would change configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_conflict_is_retried_on_the_latest_version()
+    {
+        SeedConfig("Removed");
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.Conflict, Times: 2) { Verb = "patch", Resource = KubeResources.ImageRegistryConfigs });
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.Equal([409, 409, 200], _cluster.Server.MutatingRequests.Select(r => r.StatusCode));
+        Assert.Equal("Managed", Spec["managementState"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_conflict_that_never_ends_is_a_clear_error()
+    {
+        SeedConfig("Removed");
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.Conflict, Times: 100) { Verb = "patch", Resource = KubeResources.ImageRegistryConfigs });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterConflict, error.Code);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\"", error.Message);
+        Assert.Equal(5, _cluster.Server.MutatingRequests.Count);
+    }
+
+    [Fact]
+    public async Task Fields_the_operator_drops_after_the_patch_are_applied_again()
+    {
+        SeedConfig("Removed");
+        var dropped = 0;
+        using var racingOperator = _cluster.Server.OnChange(KubeResources.ImageRegistryConfigs, (change, _) =>
+        {
+            if (change.Type == KubeChangeType.Modified && change.New!["spec"]!["defaultRoute"] is not null && Interlocked.Increment(ref dropped) == 1)
+            {
+                _cluster.Store.Update(change.Resource, null, change.Name, config => ((JsonObject)config["spec"]!).Remove("defaultRoute"));
+            }
+            return Task.CompletedTask;
+        });
+        await RegistryConfigStep.RunAsync(_cluster.Session(pollInterval: TimeSpan.FromMilliseconds(200)), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.True(Spec["defaultRoute"]!.GetValue<bool>());
+        Assert.Equal(2, _cluster.Server.MutatingRequests.Count);
+        Assert.Contains(_cluster.Log.Warnings, w => w.Code == ErrorCodes.RegistryConfigReapplied && w.Message.Contains("spec.defaultRoute"));
+    }
+
+    [Fact]
+    public async Task A_missing_config_means_the_operator_is_not_installed()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterObjectNotFound, error.Code);
+        Assert.Contains("operator is not installed", error.Message);
+    }
+
+    [Fact]
+    public async Task Forbidden_patch_names_the_cluster_scoped_permission()
+    {
+        SeedConfig("Removed");
+        _cluster.Server.Forbid(new KubeForbiddenRule("patch", KubeResources.ImageRegistryConfigs));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.DeveloperSession(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterForbidden, error.Code);
+        Assert.Contains("lacks the permission 'patch' on resource \"configs\" in API group \"imageregistry.operator.openshift.io\" at cluster scope", error.Message);
+    }
+}
