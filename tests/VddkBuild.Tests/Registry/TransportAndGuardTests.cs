@@ -180,17 +180,17 @@ public sealed class RedactionAndResponseTests
         var content = Encoding.UTF8.GetBytes("layer bytes");
         var digest = Digest.Compute(content);
 
-        await using (var good = new DigestVerifyingStream(new MemoryStream(content), content.Length, digest, "test"))
+        await using (var good = new VddkBuild.Registry.DigestVerifyingStream(new MemoryStream(content), content.Length, digest, "test"))
         {
             await good.CopyToAsync(Stream.Null);
         }
         var altered = (byte[])content.Clone();
         altered[0] ^= 1;
-        await using var bad = new DigestVerifyingStream(new MemoryStream(altered), content.Length, digest, "test");
+        await using var bad = new VddkBuild.Registry.DigestVerifyingStream(new MemoryStream(altered), content.Length, digest, "test");
         Assert.Equal(ErrorCodes.BlobDigestMismatch, (await Assert.ThrowsAsync<VddkException>(() => bad.CopyToAsync(Stream.Null))).Code);
-        await using var shortStream = new DigestVerifyingStream(new MemoryStream(content, 0, 5), content.Length, digest, "test");
+        await using var shortStream = new VddkBuild.Registry.DigestVerifyingStream(new MemoryStream(content, 0, 5), content.Length, digest, "test");
         Assert.Equal(ErrorCodes.BlobDigestMismatch, (await Assert.ThrowsAsync<VddkException>(() => shortStream.CopyToAsync(Stream.Null))).Code);
-        await using var longStream = new DigestVerifyingStream(new MemoryStream([.. content, 1]), content.Length, digest, "test");
+        await using var longStream = new VddkBuild.Registry.DigestVerifyingStream(new MemoryStream([.. content, 1]), content.Length, digest, "test");
         Assert.Equal(ErrorCodes.BlobDigestMismatch, (await Assert.ThrowsAsync<VddkException>(() => longStream.CopyToAsync(Stream.Null))).Code);
     }
 
