@@ -27,13 +27,22 @@ public static class ForkliftCheck
         var optDir = optDirectory ?? Directory.CreateTempSubdirectory("vddkbuild-opt-").FullName;
         Directory.CreateDirectory(optDir);
         File.SetUnixFileMode(optDir, (UnixFileMode)0b111_111_111);
-        var result = await podman.RunAsync(image, new ContainerRunOptions { User = ArbitraryUser, Volumes = [(optDir, "/opt")] }, cancellationToken);
-        if (!result.Succeeded)
+        try
         {
-            throw new ForkliftCheckException($"The init container failed as user {ArbitraryUser} (Forklift would report the VDDK init image as not ready).", [result.StandardError.Trim()]);
+            var result = await podman.RunAsync(image, new ContainerRunOptions { User = ArbitraryUser, Volumes = [(optDir, "/opt")] }, cancellationToken);
+            if (!result.Succeeded)
+            {
+                throw new ForkliftCheckException($"The init container failed as user {ArbitraryUser} (Forklift would report the VDDK init image as not ready).", [result.StandardError.Trim()]);
+            }
+            AssertVddkTree(optDir);
+            return optDir;
         }
-        AssertVddkTree(optDir);
-        return optDir;
+        catch when (optDirectory is null)
+        {
+            // The caller never learns a folder it did not name when the check fails, so nothing may be left behind.
+            Directory.Delete(optDir, recursive: true);
+            throw;
+        }
     }
 
     /// <summary>
