@@ -19,7 +19,7 @@ public sealed class BearerTokenCache(TimeProvider? timeProvider = null)
 
     public bool TryGet(string key, out string token)
     {
-        if (_tokens.TryGetValue(key, out var entry) && _time.GetUtcNow() < entry.Expires - Margin)
+        if (_tokens.TryGetValue(key, out var entry) && _time.GetUtcNow() < entry.Expires)
         {
             token = entry.Token;
             return true;
@@ -28,7 +28,12 @@ public sealed class BearerTokenCache(TimeProvider? timeProvider = null)
         return false;
     }
 
-    public void Store(string key, string token, TimeSpan lifetime) => _tokens[key] = (token, _time.GetUtcNow() + lifetime);
+    /// <summary>Keeps a token; the renewal margin shrinks for short-lived tokens so that they are still reused.</summary>
+    public void Store(string key, string token, TimeSpan lifetime)
+    {
+        var margin = lifetime / 4 < Margin ? lifetime / 4 : Margin;
+        _tokens[key] = (token, _time.GetUtcNow() + lifetime - margin);
+    }
 
     /// <summary>Drops <paramref name="token"/> if it is still the cached one for <paramref name="key"/>.</summary>
     public void Invalidate(string key, string token)

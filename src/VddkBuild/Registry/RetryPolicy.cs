@@ -91,9 +91,8 @@ public sealed class RetryPolicy
                 $"{operation} failed: the registry could not be reached after {attempts} attempts ({last.Message}). Check the registry host and port, that it is running, and any proxy settings.",
                 operation, last);
         }
-        var status = last.Status is { } s ? $"HTTP {(int)s} {s}" : last.Message;
         return new VddkException(ErrorCodes.RegistryRetriesExhausted,
-            $"{operation} failed after {attempts} attempts; last failure: {status}{(last.Status is null ? string.Empty : " (" + last.Message + ")")}. The registry or the network is unstable; run again, or raise the retry limit.",
+            $"{operation} failed after {attempts} attempts; last failure: {last.Message}. The registry or the network is unstable; run again, or raise the retry limit.",
             operation, last);
     }
 }

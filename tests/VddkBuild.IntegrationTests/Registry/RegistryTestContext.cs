@@ -39,12 +39,16 @@ internal sealed class RegistryTestContext : IAsyncDisposable
     {
         Environment.TryAdd("HOME", Path.Combine(Directory, "home"));
         var session = RegistrySession.Create(
-            (options ?? new RegistryTransportOptions()) with { Retry = new RetrySettings { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(50) } },
+            WithFastRetries(options ?? new RegistryTransportOptions()),
             new CredentialOptions { GetEnvironmentVariable = name => Environment.GetValueOrDefault(name), InProcess = inProcess },
             Log);
         _sessions.Add(session);
         return session;
     }
+
+    /// <summary>Tests that do not set their own retry bounds retry quickly and less often.</summary>
+    private static RegistryTransportOptions WithFastRetries(RegistryTransportOptions options) =>
+        options.Retry == new RetrySettings() ? options with { Retry = new RetrySettings { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(50) } } : options;
 
     public static RegistryTransportOptions Insecure(params string[] hosts) => new() { InsecureRegistries = hosts };
 

@@ -64,12 +64,22 @@ public sealed class CountingProxy : IAsyncDisposable
 
     public void Reset() => _requests.Clear();
 
+    /// <summary>
+    /// Runs before each request is forwarded; returning true means the hook answered it (an injected fault such as a
+    /// 503 or an aborted connection) and it is not forwarded.
+    /// </summary>
+    public Func<HttpContext, Task<bool>>? Fault { get; set; }
+
     public int Count(string method, RegistryRequestKind kind) => Requests.Count(r => r.Method == method && r.Kind == kind);
 
     private async Task HandleAsync(HttpContext context)
     {
         try
         {
+            if (Fault is { } fault && await fault(context))
+            {
+                return;
+            }
             await _forwarder.ForwardAsync(context);
         }
         finally
