@@ -63,7 +63,10 @@ public sealed class LoopbackCertificates : IDisposable
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, true, false));
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7F;
-        using var signed = request.Create(authority, now.AddMinutes(-5), now.AddDays(7), serial);
+        // Within the authority's validity (its times are truncated to seconds; a later "now" must not overshoot them).
+        var notAfter = new DateTimeOffset(authority.NotAfter.ToUniversalTime());
+        var notBefore = new DateTimeOffset(authority.NotBefore.ToUniversalTime());
+        using var signed = request.Create(authority, notBefore, notAfter < now.AddDays(7) ? notAfter : now.AddDays(7), serial);
         using var withKey = signed.CopyWithPrivateKey(key);
         // Re-import so the key is usable by SslStream on every platform (ephemeral keys are not on Windows).
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
