@@ -12,6 +12,7 @@ public sealed class DigestVerifyingStream : Stream
     private readonly Stream _inner;
     private readonly Descriptor _descriptor;
     private readonly string _sourceName;
+    private readonly IDisposable? _owner;
     private readonly IncrementalHash _hash;
     private long _read;
     private bool _verified;
@@ -19,9 +20,11 @@ public sealed class DigestVerifyingStream : Stream
     /// <param name="inner">The blob's bytes; disposed with this stream.</param>
     /// <param name="descriptor">Expected size and digest (sha256 or sha512).</param>
     /// <param name="sourceName">Where the blob came from, for the error message.</param>
-    public DigestVerifyingStream(Stream inner, Descriptor descriptor, string sourceName)
+    /// <param name="owner">Disposed with this stream (e.g. the HTTP response the bytes come from).</param>
+    public DigestVerifyingStream(Stream inner, Descriptor descriptor, string sourceName, IDisposable? owner = null)
     {
         _inner = inner;
+        _owner = owner;
         _descriptor = descriptor;
         _sourceName = sourceName;
         _hash = IncrementalHash.CreateHash(descriptor.Digest.Algorithm == "sha512" ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
@@ -100,6 +103,7 @@ public sealed class DigestVerifyingStream : Stream
         {
             _hash.Dispose();
             _inner.Dispose();
+            _owner?.Dispose();
         }
         base.Dispose(disposing);
     }
@@ -108,6 +112,7 @@ public sealed class DigestVerifyingStream : Stream
     {
         _hash.Dispose();
         await _inner.DisposeAsync().ConfigureAwait(false);
+        _owner?.Dispose();
         await base.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -100,7 +100,7 @@ public sealed class ImagePusher(RegistrySession session)
         {
             throw new VddkException(ErrorCodes.OutputWriteFailed, $"The VDDK layer file '{layer.FilePath}' cannot be read: {ex.Message}", layer.FilePath, ex);
         }
-        return new DigestVerifyingStream(file, layer.Descriptor.Size, layer.Descriptor.Digest, layer.FilePath);
+        return new DigestVerifyingStream(file, layer.Descriptor, layer.FilePath);
     }
 
     private static string Summary(PushResult result)

@@ -165,7 +165,7 @@ public sealed class RegistryClient
                 await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
                 var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
                 var guarded = new StallTimeoutStream(body, _session.Options.RequestTimeout, operation);
-                return (Stream)new DigestVerifyingStream(guarded, descriptor.Size, descriptor.Digest, $"{Registry}/{repository}", response);
+                return (Stream)new DigestVerifyingStream(guarded, descriptor, $"{Registry}/{repository}", response);
             }
             catch
             {

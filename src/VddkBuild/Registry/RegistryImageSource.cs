@@ -30,7 +30,7 @@ public sealed class RegistryImageSource : IImageSource
         if (MediaTypes.IsIndex(mediaType))
         {
             var index = OciJson.Deserialize<ImageIndex>(top.Bytes, $"the index of {DisplayName}");
-            var chosen = IndexPlatformChoice.Select(index, platform, DisplayName);
+            var chosen = PlatformSelector.Select(index, platform, DisplayName);
             manifestResponse = await GetManifestAsync(chosen.Digest.Value, cancellationToken).ConfigureAwait(false);
             if (manifestResponse.Bytes.LongLength != chosen.Size)
             {
