@@ -14,7 +14,9 @@ namespace VddkBuild.Layers;
 /// <remarks>
 /// Reproducible: entries in arrival order (the archive's), uid/gid 0 without names, mtimes clamped to
 /// SOURCE_DATE_EPOCH, modes kept plus o+r (files) / o+rx (directories) so the arbitrary UID of an OpenShift init
-/// container can copy the tree, and a gzip header without time or OS differences.
+/// container can copy the tree, and a gzip header without time or OS differences. The gzip is a series of
+/// independent members of <see cref="LayerWriterOptions.GzipChunkSize"/> uncompressed bytes each, compressed on all
+/// cores (<see cref="ParallelGzipWriter"/>); the bytes do not depend on the number of cores.
 /// </remarks>
 public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
 {
@@ -26,7 +28,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     private string? _tempPath;
     private FileStream? _file;
     private HashingWriteStream? _compressedHash;
-    private GzipMemberWriter? _gzip;
+    private ParallelGzipWriter? _gzip;
     private HashingWriteStream? _tarHash;
     private DeterministicTarWriter? _tar;
     private LayerBlob? _result;
@@ -220,7 +222,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
                 $"Could not create the layer file in '{_directory}': {ex.Message}. Check that the folder is writable.", _directory, ex);
         }
         _compressedHash = new HashingWriteStream(_file);
-        _gzip = new GzipMemberWriter(_compressedHash, _options.CompressionLevel);
+        _gzip = new ParallelGzipWriter(_compressedHash, _options.CompressionLevel, _options.GzipChunkSize, _options.CompressionWorkers);
         _tarHash = new HashingWriteStream(_gzip);
         _tar = new DeterministicTarWriter(_tarHash);
         return _tar;
