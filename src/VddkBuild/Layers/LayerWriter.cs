@@ -34,6 +34,8 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     private LayerBlob? _result;
     private bool _disposed;
     private bool _faulted;
+    private readonly bool _tarOnly;
+    private Digest? _tarOnlyDiffId;
 
     /// <param name="outputDirectory">Where the layer file is written (created if missing); the temp file lives there too.</param>
     public LayerWriter(string outputDirectory, LayerWriterOptions? options = null)
@@ -42,6 +44,20 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         _directory = Path.GetFullPath(outputDirectory);
         _options = options ?? new LayerWriterOptions();
     }
+
+    private LayerWriter(LayerWriterOptions? options)
+    {
+        _directory = string.Empty;
+        _options = options ?? new LayerWriterOptions();
+        _tarOnly = true;
+    }
+
+    /// <summary>
+    /// A writer that applies every rule of the layer but only hashes the tar: no gzip, no file. Its
+    /// <see cref="CompleteDiffIdAsync"/> gives the diffID the real layer would have (used to decide whether the archive
+    /// itself can serve as the layer blob, see <see cref="ArchiveAsLayer"/>).
+    /// </summary>
+    public static LayerWriter ForDiffIdOnly(LayerWriterOptions? options = null) => new(options);
 
     /// <summary>Number of entries written, including parent directories added because the input lacked them.</summary>
     public int EntryCount => _written.Count;
@@ -128,6 +144,10 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     public async Task<LayerBlob> CompleteAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_tarOnly)
+        {
+            throw new InvalidOperationException("This writer only computes the diffID; call CompleteDiffIdAsync.");
+        }
         if (_result is not null)
         {
             return _result;
@@ -165,6 +185,30 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
             await AbandonAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>Ends the tar of a <see cref="ForDiffIdOnly"/> writer and returns its sha256 (the layer's diffID).</summary>
+    public async Task<Digest> CompleteDiffIdAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_tarOnly)
+        {
+            throw new InvalidOperationException("CompleteDiffIdAsync is for writers made by ForDiffIdOnly.");
+        }
+        if (_tarOnlyDiffId is { } done)
+        {
+            return done;
+        }
+        ThrowIfFaulted();
+        if (!_written.ContainsKey(Root))
+        {
+            throw new VddkException(ErrorCodes.NotAVddk,
+                $"No '{Root}' folder was written to the layer. The input is not a VDDK archive; use the VMware-vix-disklib-*.tar.gz from Broadcom.", Root);
+        }
+        await _tar!.FinishAsync(cancellationToken).ConfigureAwait(false);
+        _tarOnlyDiffId = _tarHash!.CurrentDigest;
+        await CloseStreamsAsync().ConfigureAwait(false);
+        return _tarOnlyDiffId.Value;
     }
 
     public async ValueTask DisposeAsync()
@@ -207,6 +251,12 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     {
         if (_tar is not null)
         {
+            return _tar;
+        }
+        if (_tarOnly)
+        {
+            _tarHash = new HashingWriteStream(Stream.Null);
+            _tar = new DeterministicTarWriter(_tarHash);
             return _tar;
         }
         try
