@@ -9,6 +9,9 @@ namespace VddkBuild.Bench;
 /// </summary>
 internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, string workDirectory)
 {
+    /// <summary>The base image PublishVddk builds on (the registry's copy; an OCI layout only for --no-push).</summary>
+    public string BaseImage { get; set; } = $"{registry.Authority}/base:latest";
+
     private static readonly string[] VddkTasks = ["PublishVddkImage", "BuildVddkImage"];
     private static readonly string[] SdkTasks = ["CreateNewImage"];
 
@@ -40,7 +43,7 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
             "build", SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-clp:PerformanceSummary", "-v:m",
             "-t:PublishVddk",
             $"-p:VddkArchive={archive}",
-            $"-p:VddkBaseImage={registry.Authority}/base:latest",
+            $"-p:VddkBaseImage={BaseImage}",
             $"-p:VddkRepository={repository}",
             $"-p:VddkIntermediateDirectory={intermediate}/",
             $"-p:VddkOutputDirectory={intermediate}-out/",

@@ -78,6 +78,10 @@ static async Task<string> RunAsync(BenchOptions options)
     }
 
     var dotnet = new DotnetBuilds(registry, options.Repo, options.Work);
+    if (options.NoPush)
+    {
+        dotnet.BaseImage = $"oci:{Path.Combine(options.Work, "base-layout")}:latest";
+    }
     Progress("building the task assembly and restoring the sample (not timed)");
     await dotnet.PrepareAsync();
     using var podman = new PodmanProcedure(registry, options.Work);
