@@ -61,6 +61,17 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
         return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, VddkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb);
     }
 
+    /// <summary>
+    /// What every <c>dotnet build</c> of the sample costs before any task runs: CLI and MSBuild start-up and the
+    /// project's evaluation (<c>-getProperty</c> evaluates and stops). The part of rows 3-5 no task can remove.
+    /// </summary>
+    public async Task<Sample> MSBuildFixedCostAsync()
+    {
+        var cost = await TimedCommand.RunAsync("dotnet",
+            ["build", SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-getProperty:VddkRepository"], Environment, repoRoot);
+        return new Sample(cost.Wall, null, 0, 0, 0, cost.PeakRssKb);
+    }
+
     /// <summary>The .NET SDK's CreateNewImage on the extracted tree, called from a plain .proj (see local-infrastructure.md).</summary>
     public async Task<Sample> SdkCreateNewImageAsync(string extractedTree, string repository)
     {

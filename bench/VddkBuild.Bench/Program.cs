@@ -99,6 +99,7 @@ static async Task<string> RunAsync(BenchOptions options)
     var warm = new Row("4. PublishVddk warm (nothing changed)", "");
     var afterChange = new Row("5. PublishVddk after the archive changed", "");
     var floor = new Row("6. floor: sha256 + gunzip + upload of the archive", "");
+    var msbuild = new Row("0. dotnet build start-up + evaluation of the sample, no target (fixed cost of 3-5)", "");
     var push = !options.NoPush;
 
     // Interleaved repetitions: background load on a shared machine hits every method alike.
@@ -113,6 +114,7 @@ static async Task<string> RunAsync(BenchOptions options)
         warm.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
         afterChange.Samples.Add(await dotnet.PublishVddkAsync(changed[rep - 1], $"vddk-{rep}", intermediate, push));
         floor.Samples.Add(await HardwareFloor.RunAsync(registry, sample, rep));
+        msbuild.Samples.Add(await dotnet.MSBuildFixedCostAsync());
     }
 
     var report = new StringBuilder();
@@ -120,7 +122,7 @@ static async Task<string> RunAsync(BenchOptions options)
     report.AppendLine(CultureInfo.InvariantCulture,
         $"VDDK-8-shaped sample {Size(sample)} gz; {options.Repetitions} repetitions each, interleaved; loopback docker-registry behind a counting proxy; {machine}.");
     report.AppendLine();
-    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, warm, afterChange, floor];
+    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, warm, afterChange, floor, msbuild];
     report.AppendLine(ResultTable.Render(rows, podmanCold));
 
     Row? largeRow = null;

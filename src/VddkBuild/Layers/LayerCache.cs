@@ -18,12 +18,14 @@ public sealed record LayerCacheKey(Digest Archive, string Settings)
     /// <summary>Bumped whenever the layer format changes (tar encoding, gzip framing), so old entries stop matching.</summary>
     public const string FormatVersion = "vddk-layer-2";
 
-    public static LayerCacheKey Create(Digest archive, LayerWriterOptions layer, VddkArchiveReadOptions read)
+    /// <param name="archiveFileName">The archive's file name: the build number is read from it, so a renamed archive is another key.</param>
+    public static LayerCacheKey Create(Digest archive, LayerWriterOptions layer, VddkArchiveReadOptions read, string archiveFileName = "")
     {
         ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(read);
         var settings = string.Join(';',
             FormatVersion,
+            "name=" + archiveFileName,
             "epoch=" + (layer.SourceDateEpoch?.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) ?? "none"),
             "level=" + layer.CompressionLevel,
             "chunk=" + layer.GzipChunkSize.ToString(CultureInfo.InvariantCulture),
@@ -37,8 +39,11 @@ public sealed record LayerCacheKey(Digest Archive, string Settings)
     public string Id => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Archive.Value + "\n" + Settings)));
 }
 
-/// <summary>A layer found in the cache, with what reading its archive found (the image config needs both).</summary>
-public sealed record CachedLayer(LayerBlob Layer, VddkArchiveContents Contents);
+/// <summary>A layer found in the cache, with what reading its archive found (the image config needs both) and the warnings that reading gave.</summary>
+public sealed record CachedLayer(LayerBlob Layer, VddkArchiveContents Contents, IReadOnlyList<CachedWarning> Warnings);
+
+/// <summary>A warning the archive's reading gave, replayed when its layer comes from the cache.</summary>
+public sealed record CachedWarning(string Code, string Message);
 
 /// <summary>
 /// Remembers which layer an archive gave, so a build with an unchanged archive and settings neither reads nor
@@ -113,11 +118,15 @@ public sealed class LayerCache
         Touch(entryPath);
         var layer = new LayerBlob(layerFile.FullName, new Descriptor { MediaType = entry.MediaType, Digest = digest, Size = entry.Size }, diffId);
         var contents = new VddkArchiveContents(entry.Version, entry.BuildNumber, entry.Entries ?? [], DateTimeOffset.FromUnixTimeSeconds(entry.NewestModificationTime), entry.DroppedMacMetadataCount);
-        return new CachedLayer(layer, contents);
+        return new CachedLayer(layer, contents, entry.Warnings ?? []);
     }
 
     /// <summary>Records <paramref name="layer"/> for <paramref name="key"/> (written to a temp name, then renamed) and prunes old entries.</summary>
-    public async Task StoreAsync(LayerCacheKey key, LayerBlob layer, VddkArchiveContents contents, CancellationToken cancellationToken)
+    public async Task StoreAsync(LayerCacheKey key, LayerBlob layer, VddkArchiveContents contents, CancellationToken cancellationToken) =>
+        await StoreAsync(key, layer, contents, [], cancellationToken).ConfigureAwait(false);
+
+    /// <summary>As <see cref="StoreAsync(LayerCacheKey, LayerBlob, VddkArchiveContents, CancellationToken)"/>, with the warnings to replay on a hit.</summary>
+    public async Task StoreAsync(LayerCacheKey key, LayerBlob layer, VddkArchiveContents contents, IReadOnlyList<CachedWarning> warnings, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(layer);
@@ -137,6 +146,7 @@ public sealed class LayerCache
             NewestModificationTime = contents.NewestModificationTime.ToUnixTimeSeconds(),
             DroppedMacMetadataCount = contents.DroppedMacMetadataCount,
             Entries = [.. contents.Entries],
+            Warnings = [.. warnings],
         };
         Directory.CreateDirectory(_directory);
         var entryPath = EntryPath(key);
@@ -242,5 +252,6 @@ public sealed class LayerCache
         public long NewestModificationTime { get; init; }
         public int DroppedMacMetadataCount { get; init; }
         public List<VddkEntry>? Entries { get; init; }
+        public List<CachedWarning>? Warnings { get; init; }
     }
 }
