@@ -15,8 +15,8 @@ internal sealed class TarEntrySource : IArchiveEntrySource
 
     public TarEntrySource(Stream tarStream, Func<CancellationToken, ValueTask>? onComplete)
     {
-        _tarStream = tarStream;
-        _reader = new TarReader(tarStream, leaveOpen: true);
+        _tarStream = new TarChecksumStream(tarStream);
+        _reader = new TarReader(_tarStream, leaveOpen: true);
         _onComplete = onComplete;
     }
 

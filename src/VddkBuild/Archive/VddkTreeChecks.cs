@@ -79,9 +79,11 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
             .Where(m => m.Success)
             .ToDictionary(m => $"{Lib64}/{m.Value}", m => m.Groups["version"].Value, StringComparer.Ordinal);
 
-        if (candidates.TryGetValue(chainTarget, out var fromChain))
+        // The file libvixDiskLib.so leads to names the version, even when a symlinked folder puts it outside lib64.
+        var chainName = VersionedName().Match(Path.GetFileName(chainTarget));
+        if (chainName.Success)
         {
-            return fromChain;
+            return chainName.Groups["version"].Value;
         }
         if (candidates.Count == 1)
         {

@@ -28,11 +28,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
 
     public async ValueTask<ArchiveSourceEntry?> NextAsync(CancellationToken cancellationToken)
     {
-        if (_open is not null)
-        {
-            await _open.DisposeAsync().ConfigureAwait(false);
-            _open = null;
-        }
+        await FinishOpenEntryAsync(cancellationToken).ConfigureAwait(false);
         if (_next >= _zip.Entries.Count)
         {
             return null;
@@ -90,7 +86,23 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
             content);
     }
 
-    public ValueTask CompleteAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask CompleteAsync(CancellationToken cancellationToken) => FinishOpenEntryAsync(cancellationToken);
+
+    /// <summary>The reader stops at the declared length; one more read hits the end, where the CRC-32 is compared.</summary>
+    private async ValueTask FinishOpenEntryAsync(CancellationToken cancellationToken)
+    {
+        if (_open is null)
+        {
+            return;
+        }
+        var extra = await _open.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false);
+        await _open.DisposeAsync().ConfigureAwait(false);
+        _open = null;
+        if (extra != 0)
+        {
+            throw new InvalidDataException("a zip entry holds more data than its recorded size");
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

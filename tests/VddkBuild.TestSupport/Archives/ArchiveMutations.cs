@@ -36,4 +36,32 @@ public static class ArchiveMutations
         file.Position = offset;
         file.Write(bytes);
     }
+
+    /// <summary>
+    /// Changes the type flag of the header named <paramref name="entryName"/> in a plain tar and fixes its checksum,
+    /// to make types .NET's TarWriter refuses to write (sparse 'S', unknown letters).
+    /// </summary>
+    public static void RetypeTarEntry(string path, string entryName, char typeFlag)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var name = System.Text.Encoding.UTF8.GetBytes(entryName);
+        for (var offset = 0; offset + 512 <= bytes.Length; offset += 512)
+        {
+            var header = bytes.AsSpan(offset, 512);
+            if (header[..name.Length].SequenceEqual(name) && header[name.Length] == 0 && header.Slice(257, 5).SequenceEqual("ustar"u8))
+            {
+                header[156] = (byte)typeFlag;
+                header.Slice(148, 8).Fill((byte)' ');
+                var sum = 0;
+                foreach (var b in header)
+                {
+                    sum += b;
+                }
+                System.Text.Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(header.Slice(148, 8));
+                File.WriteAllBytes(path, bytes);
+                return;
+            }
+        }
+        throw new ArgumentException($"No tar header named '{entryName}' in '{path}'.", nameof(entryName));
+    }
 }
