@@ -59,7 +59,7 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
         if (soname.Outcome != ResolutionOutcome.RegularFile)
         {
             throw ChainBroken(versioned, soname,
-                $"nbdkit's VDDK plugin loads libvixDiskLib.so.{major} and would fail with 'cannot open shared object file'; add it as a relative link: 'ln -s libvixDiskLib.so.{version} libvixDiskLib.so.{major}' in lib64");
+                $"The nbdkit VDDK plugin (used by virt-v2v and CDI) loads libvixDiskLib.so.{major} and would fail with 'cannot open shared object file'; add it as a relative link: 'ln -s libvixDiskLib.so.{version} libvixDiskLib.so.{major}' in lib64");
         }
 
         if (nameInfo is not null && !VddkArchiveName.AreCompatible(nameInfo.Version, version))
@@ -97,7 +97,7 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
 
     private VddkException ChainBroken(string path, Resolution resolution, string consequence) => new(
         ErrorCodes.VixDiskLibChainBroken,
-        $"In the VDDK archive '{archivePath}', {EntryPaths.Display(path)} does not lead to a regular file: {resolution.Describe()}. {char.ToUpperInvariant(consequence[0])}{consequence[1..]}. Use the archive as downloaded, or fix the links with relative targets (the tree is copied to /opt).",
+        $"In the VDDK archive '{archivePath}', {EntryPaths.Display(path)} does not lead to a regular file: {resolution.Describe()}. {consequence}. Use the archive as downloaded, or fix the links with relative targets (the tree is copied to /opt).",
         path);
 
     [GeneratedRegex(@"^libvixDiskLib\.so\.(?<version>\d+(?:\.\d+){2,3})$", RegexOptions.CultureInvariant)]

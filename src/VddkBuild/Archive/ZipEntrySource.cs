@@ -18,7 +18,8 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
     private readonly FileStream _file;
     private readonly ZipArchive _zip;
     private int _next;
-    private Stream? _open;
+    private CrcCheckingStream? _open;
+    private long _openLength;
 
     public ZipEntrySource(FileStream file)
     {
@@ -71,6 +72,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         else if (type == SourceEntryType.File)
         {
             _open = new CrcCheckingStream(entry.Open(), entry.Crc32, name);
+            _openLength = entry.Length;
             content = _open;
         }
 
@@ -88,19 +90,26 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
 
     public ValueTask CompleteAsync(CancellationToken cancellationToken) => FinishOpenEntryAsync(cancellationToken);
 
-    /// <summary>The reader stops at the declared length; one more read hits the end, where the CRC-32 is compared.</summary>
+    /// <summary>
+    /// Reads the previous entry to its real end (the reader stops at the declared length, and dropped entries are
+    /// not read at all), where the CRC-32 is compared; more data than declared means a forged or damaged size.
+    /// </summary>
     private async ValueTask FinishOpenEntryAsync(CancellationToken cancellationToken)
     {
         if (_open is null)
         {
             return;
         }
-        var extra = await _open.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false);
+        var buffer = new byte[64 * 1024];
+        while (await _open.ReadAsync(buffer, cancellationToken).ConfigureAwait(false) > 0)
+        {
+        }
+        var (read, declared) = (_open.BytesRead, _openLength);
         await _open.DisposeAsync().ConfigureAwait(false);
         _open = null;
-        if (extra != 0)
+        if (read != declared)
         {
-            throw new InvalidDataException("a zip entry holds more data than its recorded size");
+            throw new InvalidDataException($"a zip entry holds {read} bytes but records {declared}");
         }
     }
 
@@ -119,6 +128,8 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
     {
         private readonly Crc32 _crc = new();
         private bool _checked;
+
+        public long BytesRead { get; private set; }
 
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -143,6 +154,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         {
             if (read > 0)
             {
+                BytesRead += read;
                 _crc.Append(buffer[..read]);
             }
             else if (buffer.Length > 0 && !_checked)
