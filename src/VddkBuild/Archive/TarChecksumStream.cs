@@ -11,6 +11,7 @@ internal sealed class TarChecksumStream(Stream inner) : Stream
 {
     private const int Block = 512;
     private const int MaxPaxCapture = 1024 * 1024;
+    private const long MaxMetadataBytes = 16 * 1024 * 1024;
 
     private readonly byte[] _header = new byte[Block];
     private int _headerFill;
@@ -104,6 +105,11 @@ internal sealed class TarChecksumStream(Stream inner) : Stream
 
         var type = (char)_header[156];
         var size = ParseNumber(_header.AsSpan(124, 12)) ?? 0;
+        if (type is 'x' or 'X' or 'g' or 'L' or 'K' && size > MaxMetadataBytes)
+        {
+            // TarReader would load it into memory whole; real ones are a few hundred bytes.
+            throw new InvalidDataException($"the tar metadata header (type '{type}') at byte {_offset} claims {size} bytes, far more than any name or attribute set needs");
+        }
         if (type is 'x' or 'X')
         {
             _capturePax = true;

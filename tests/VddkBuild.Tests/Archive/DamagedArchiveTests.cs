@@ -63,4 +63,32 @@ public sealed class DamagedArchiveTests
     [Fact]
     public async Task Zip_with_damaged_entry_data_is_VDDK1003() =>
         await Damaged(ArchiveCompression.Zip, ArchiveMutations.CorruptMiddle);
+
+    [Fact]
+    public async Task Long_name_header_claiming_a_huge_size_is_VDDK1003_without_loading_it()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        new VddkArchiveBuilder { Format = System.Formats.Tar.TarEntryFormat.Gnu, Compression = ArchiveCompression.None }
+            .AddMinimalVddk().AddFile(VddkArchiveBuilder.Distrib("doc/" + new string('n', 150)), "x").Write(path);
+        ArchiveMutations.SetTarHeaderSize(path, 'L', 3L * 1024 * 1024 * 1024);
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveCorrupt, error.Code);
+        Assert.Contains("metadata header", error.Message);
+    }
+
+    [Fact]
+    public async Task Padding_after_the_end_of_the_tar_is_accepted()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        var tar = new VddkArchiveBuilder { Compression = ArchiveCompression.None }.AddMinimalVddk().ToBytes();
+        await using (var file = File.Create(path))
+        await using (var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            await gzip.WriteAsync(tar);
+            await gzip.WriteAsync(new byte[6 * 1024 * 1024]); // more than the trailing data the reader inflates
+        }
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
 }
