@@ -176,4 +176,26 @@ public sealed class VixDiskLibCheckTests
         Assert.Equal(3, contents.DroppedMacMetadataCount);
         Assert.All(contents.Entries, e => Assert.StartsWith(Top, e.Path));
     }
+
+    [Fact]
+    public async Task Symlinks_turned_into_text_files_are_VDDK1006()
+    {
+        // What a Windows zip tool leaves of lib64: the links are files holding their target's name.
+        var builder = Lib64().AddFile(Distrib("lib64/libvixDiskLib.so.8.0.1"), FixtureContent.Bytes(50_000, 2, "lib"))
+            .AddFile(Distrib("lib64/libvixDiskLib.so.8"), "libvixDiskLib.so.8.0.1")
+            .AddFile(Distrib("lib64/libvixDiskLib.so"), "libvixDiskLib.so.8");
+        var error = await Fails(builder, ErrorCodes.VixDiskLibChainBroken);
+        Assert.Contains("symlinks into small text files", error.Message);
+    }
+
+    [Fact]
+    public async Task Dereferenced_copies_of_the_library_are_accepted()
+    {
+        // tar -h (follow links) stores full copies instead of links; nbdkit can load those.
+        var library = FixtureContent.Bytes(50_000, 2, "lib");
+        var builder = Lib64().AddFile(Distrib("lib64/libvixDiskLib.so.8.0.1"), library)
+            .AddFile(Distrib("lib64/libvixDiskLib.so.8"), library)
+            .AddFile(Distrib("lib64/libvixDiskLib.so"), library);
+        Assert.Equal("8.0.1", (await Reads(builder)).Contents.Version);
+    }
 }
