@@ -58,7 +58,7 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
         var before = registry.Snapshot();
         var cost = await TimedCommand.RunAsync("dotnet", args, Environment, repoRoot);
         var traffic = registry.Snapshot() - before;
-        return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, VddkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb);
+        return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, VddkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
 
     /// <summary>
@@ -69,7 +69,7 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
     {
         var cost = await TimedCommand.RunAsync("dotnet",
             ["build", SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-getProperty:VddkRepository"], Environment, repoRoot);
-        return new Sample(cost.Wall, null, 0, 0, 0, cost.PeakRssKb);
+        return new Sample(cost.Wall, null, 0, 0, 0, cost.PeakRssKb, cost.Cpu);
     }
 
     /// <summary>The .NET SDK's CreateNewImage on the extracted tree, called from a plain .proj (see local-infrastructure.md).</summary>
@@ -101,6 +101,6 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
              $"-p:BenchRegistry={registry.Authority}", $"-p:BenchRepository={repository}", $"-p:BenchTree={extractedTree}/"],
             Environment, workDirectory);
         var traffic = registry.Snapshot() - before;
-        return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, SdkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb);
+        return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, SdkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
 }

@@ -4,7 +4,7 @@ using System.Text;
 namespace VddkBuild.Bench;
 
 /// <summary>One repetition of one method.</summary>
-internal sealed record Sample(TimeSpan Wall, TimeSpan? Tasks, long BytesUploaded, int Requests, int BlobUploads, long PeakRssKb);
+internal sealed record Sample(TimeSpan Wall, TimeSpan? Tasks, long BytesUploaded, int Requests, int BlobUploads, long PeakRssKb, TimeSpan Cpu = default);
 
 /// <summary>A method measured several times; the table shows min and median.</summary>
 internal sealed class Row(string name, string note)
@@ -18,6 +18,8 @@ internal sealed class Row(string name, string note)
     public TimeSpan MinWall => Samples.Min(s => s.Wall);
 
     public TimeSpan MedianWall => Median(Samples.Select(s => s.Wall));
+
+    public TimeSpan MedianCpu => Median(Samples.Select(s => s.Cpu));
 
     public TimeSpan? MedianTasks => Samples.All(s => s.Tasks is not null) && Samples.Count > 0 ? Median(Samples.Select(s => s.Tasks!.Value)) : null;
 
@@ -45,8 +47,8 @@ internal static class ResultTable
     public static string Render(IReadOnlyList<Row> rows, Row? reference)
     {
         var text = new StringBuilder();
-        text.AppendLine("| method | wall min / median | in tasks min / median | uploaded | requests (blob uploads) | peak RSS | x podman (median) |");
-        text.AppendLine("|---|---|---|---|---|---|---|");
+        text.AppendLine("| method | wall min / median | in tasks min / median | CPU (median) | uploaded | requests (blob uploads) | peak RSS | x podman (median wall) |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var row in rows)
         {
             var ratio = reference is null || reference.Samples.Count == 0 || row.Samples.Count == 0
@@ -54,7 +56,7 @@ internal static class ResultTable
                 : (row.MedianWall.TotalSeconds / reference.MedianWall.TotalSeconds).ToString("0.00", CultureInfo.InvariantCulture) + "x";
             var tasks = row.MinTasks is { } minTasks ? $"{Seconds(minTasks)} / {Seconds(row.MedianTasks!.Value)}" : "-";
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {row.Name} | {Seconds(row.MinWall)} / {Seconds(row.MedianWall)} | {tasks} | {Megabytes(row.MedianOf(s => s.BytesUploaded))} | {row.MedianOf(s => s.Requests)} ({row.MedianOf(s => s.BlobUploads)}) | {(row.MedianOf(s => s.PeakRssKb) is > 0 and var rss ? Megabytes(rss * 1024) : "-")} | {ratio} |");
+                $"| {row.Name} | {Seconds(row.MinWall)} / {Seconds(row.MedianWall)} | {tasks} | {(row.MedianCpu > TimeSpan.Zero ? Seconds(row.MedianCpu) : "-")} | {Megabytes(row.MedianOf(s => s.BytesUploaded))} | {row.MedianOf(s => s.Requests)} ({row.MedianOf(s => s.BlobUploads)}) | {(row.MedianOf(s => s.PeakRssKb) is > 0 and var rss ? Megabytes(rss * 1024) : "-")} | {ratio} |");
         }
         return text.ToString();
     }

@@ -50,7 +50,7 @@ internal sealed class PodmanProcedure(BenchRegistry registry, string workDirecto
         cost += await BuildAsync(context, repetition, noCache: true);
         cost += await PushAsync(repetition);
         var traffic = registry.Snapshot() - before;
-        return new Sample(cost.Wall, null, traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb);
+        return new Sample(cost.Wall, null, traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
 
     /// <summary>Nothing changed: build again (every step a cache hit) and push again to the same repository.</summary>
@@ -61,7 +61,7 @@ internal sealed class PodmanProcedure(BenchRegistry registry, string workDirecto
         var cost = await BuildAsync(context, repetition, noCache: false);
         cost += await PushAsync(repetition);
         var traffic = registry.Snapshot() - before;
-        return new Sample(cost.Wall, null, traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb);
+        return new Sample(cost.Wall, null, traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
 
     private Task<CommandCost> BuildAsync(string context, int repetition, bool noCache)

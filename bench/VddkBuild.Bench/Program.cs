@@ -8,11 +8,12 @@ using VddkBuild.TestSupport.Infrastructure;
 // Never a test: timings depend on the machine. Exit codes: 0 done, 1 a method failed, 2 usage error.
 const string Usage = """
     usage: VddkBuild.Bench --repo DIR [--reps 3] [--work DIR] [--cache DIR] [--large-mb 1500] [--files 20000]
-                           [--no-scale] [--no-levers] [--no-push] [--out FILE]
+                           [--no-scale] [--no-levers] [--only-levers] [--no-push] [--out FILE]
       --repo      the VddkBuild repository (for samples/PublishVddk and the task assembly)
       --work      scratch folder, emptied first (default: REPO/artifacts/bench)
       --cache     generated archives, kept between runs (default: REPO/artifacts/bench-cache)
       --large-mb  unpacked size of the scale row for bytes; --files: entries of the scale row for entry count
+      --only-levers  just the in-process lever table (no registry, podman or MSBuild)
       --no-push   PublishVddk writes an OCI archive instead of pushing (only to try the harness without a registry push)
       --out       also write the tables to FILE
     """;
@@ -57,6 +58,10 @@ static async Task<string> RunAsync(BenchOptions options)
     Directory.CreateDirectory(options.Work);
     var archives = new BenchArchives(options.Cache);
     var sample = archives.Sample();
+    if (options.OnlyLevers)
+    {
+        return await EngineLevers.RunAsync(sample, options.Work, options.Repetitions);
+    }
     var changed = Enumerable.Range(1, options.Repetitions).Select(archives.Changed).ToList();
     string? large = null, many = null;
     if (options.Scale)
@@ -173,13 +178,13 @@ static string Size(string path) => ResultTable.Megabytes(new FileInfo(path).Leng
 
 static void Progress(string message) => Console.Error.WriteLine($"bench: {message}");
 
-internal sealed record BenchOptions(string Repo, string Work, string Cache, int Repetitions, int LargeMegabytes, int Files, bool Scale, bool Levers, bool NoPush, string? Out)
+internal sealed record BenchOptions(string Repo, string Work, string Cache, int Repetitions, int LargeMegabytes, int Files, bool Scale, bool Levers, bool NoPush, string? Out, bool OnlyLevers = false)
 {
     public static BenchOptions? Parse(string[] args)
     {
         string? repo = null, work = null, cache = null, output = null;
         int reps = 3, largeMb = 1500, files = 20_000;
-        bool scale = true, levers = true, noPush = false;
+        bool scale = true, levers = true, noPush = false, onlyLevers = false;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -197,6 +202,7 @@ internal sealed record BenchOptions(string Repo, string Work, string Cache, int 
                     case "--no-scale": scale = false; break;
                     case "--no-levers": levers = false; break;
                     case "--no-push": noPush = true; break;
+                    case "--only-levers": onlyLevers = true; break;
                     default: return null;
                 }
             }
@@ -211,6 +217,6 @@ internal sealed record BenchOptions(string Repo, string Work, string Cache, int 
             return null;
         }
         return new BenchOptions(repo, work ?? Path.Combine(repo, "artifacts", "bench"), cache ?? Path.Combine(repo, "artifacts", "bench-cache"),
-            reps, largeMb, files, scale, levers, noPush, output);
+            reps, largeMb, files, scale, levers, noPush, output, onlyLevers);
     }
 }

@@ -6,10 +6,10 @@ using VddkBuild.TestSupport.Infrastructure;
 namespace VddkBuild.Bench;
 
 /// <summary>What one timed command cost.</summary>
-internal sealed record CommandCost(TimeSpan Wall, long PeakRssKb, string Output)
+internal sealed record CommandCost(TimeSpan Wall, long PeakRssKb, string Output, TimeSpan Cpu)
 {
     public static CommandCost operator +(CommandCost a, CommandCost b) =>
-        new(a.Wall + b.Wall, Math.Max(a.PeakRssKb, b.PeakRssKb), a.Output + b.Output);
+        new(a.Wall + b.Wall, Math.Max(a.PeakRssKb, b.PeakRssKb), a.Output + b.Output, a.Cpu + b.Cpu);
 }
 
 /// <summary>
@@ -36,7 +36,8 @@ internal static partial class TimedCommand
             var text = File.Exists(report) ? await File.ReadAllTextAsync(report) : string.Empty;
             var match = MaxRss().Match(text);
             var rss = match.Success ? long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-            return new CommandCost(stopwatch.Elapsed, rss, result.StandardOutput + result.StandardError);
+            var cpu = Seconds(UserTime().Match(text)) + Seconds(SystemTime().Match(text));
+            return new CommandCost(stopwatch.Elapsed, rss, result.StandardOutput + result.StandardError, TimeSpan.FromSeconds(cpu));
         }
         finally
         {
@@ -65,7 +66,15 @@ internal static partial class TimedCommand
         return found ? TimeSpan.FromMilliseconds(total) : null;
     }
 
+    private static double Seconds(Match match) => match.Success ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+
     private static string Tail(string text) => text.Length <= 4000 ? text : "..." + text[^4000..];
+
+    [GeneratedRegex(@"User time \(seconds\): ([\d.]+)")]
+    private static partial Regex UserTime();
+
+    [GeneratedRegex(@"System time \(seconds\): ([\d.]+)")]
+    private static partial Regex SystemTime();
 
     [GeneratedRegex(@"Maximum resident set size \(kbytes\): (\d+)")]
     private static partial Regex MaxRss();

@@ -27,7 +27,7 @@ public sealed record LayerCacheKey(Digest Archive, string Settings)
             FormatVersion,
             "name=" + archiveFileName,
             "epoch=" + (layer.SourceDateEpoch?.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) ?? "none"),
-            "level=" + layer.CompressionLevel,
+            "level=" + (layer.ZlibLevel?.ToString(CultureInfo.InvariantCulture) ?? layer.CompressionLevel.ToString()),
             "chunk=" + layer.GzipChunkSize.ToString(CultureInfo.InvariantCulture),
             "maxEntry=" + read.MaxEntryBytes.ToString(CultureInfo.InvariantCulture),
             "maxTotal=" + read.MaxTotalBytes.ToString(CultureInfo.InvariantCulture),

@@ -272,7 +272,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
                 $"Could not create the layer file in '{_directory}': {ex.Message}. Check that the folder is writable.", _directory, ex);
         }
         _compressedHash = new HashingWriteStream(_file);
-        _gzip = new ParallelGzipWriter(_compressedHash, _options.CompressionLevel, _options.GzipChunkSize, _options.CompressionWorkers);
+        _gzip = new ParallelGzipWriter(_compressedHash, _options.CompressionLevel, _options.GzipChunkSize, _options.CompressionWorkers, _options.ZlibLevel);
         _tarHash = new HashingWriteStream(_gzip);
         _tar = new DeterministicTarWriter(_tarHash);
         return _tar;

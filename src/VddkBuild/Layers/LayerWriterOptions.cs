@@ -23,6 +23,12 @@ public sealed record LayerWriterOptions
     /// </summary>
     public int GzipChunkSize { get; init; } = ParallelGzipWriter.DefaultChunkSize;
 
+    /// <summary>
+    /// An exact zlib level (1 fastest .. 9 smallest) instead of <see cref="CompressionLevel"/>; null uses
+    /// <see cref="CompressionLevel"/>. Part of the layer's identity like the chunk size.
+    /// </summary>
+    public int? ZlibLevel { get; init; }
+
     /// <summary>Members compressed at once; 0 means one per core (at most 8). Never changes the bytes, only the time.</summary>
     public int CompressionWorkers { get; init; }
 }

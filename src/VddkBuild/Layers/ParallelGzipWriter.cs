@@ -23,6 +23,7 @@ internal sealed class ParallelGzipWriter : Stream
 
     private readonly Stream _output;
     private readonly CompressionLevel _level;
+    private readonly int? _zlibLevel;
     private readonly int _maxInFlight;
     private readonly Queue<Task<CompressedChunk>> _inFlight = new();
     private byte[] _current;
@@ -32,12 +33,14 @@ internal sealed class ParallelGzipWriter : Stream
     private bool _faulted;
 
     /// <param name="workers">Chunks compressed at once; 1 compresses on the pool one chunk at a time (still overlapping the producer).</param>
-    public ParallelGzipWriter(Stream output, CompressionLevel level, int chunkSize = DefaultChunkSize, int workers = 0)
+    /// <param name="zlibLevel">An exact zlib level (1-9); when set it replaces <paramref name="level"/>.</param>
+    public ParallelGzipWriter(Stream output, CompressionLevel level, int chunkSize = DefaultChunkSize, int workers = 0, int? zlibLevel = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 4096);
         _output = output;
         _level = level;
+        _zlibLevel = zlibLevel;
         ChunkSize = chunkSize;
         _maxInFlight = workers > 0 ? workers : DefaultWorkers;
         _current = ArrayPool<byte>.Shared.Rent(chunkSize);
@@ -122,7 +125,8 @@ internal sealed class ParallelGzipWriter : Stream
         var input = _current;
         var length = _currentLength;
         var level = _level;
-        _inFlight.Enqueue(Task.Run(() => Compress(input, length, level), CancellationToken.None));
+        var zlibLevel = _zlibLevel;
+        _inFlight.Enqueue(Task.Run(() => Compress(input, length, level, zlibLevel), CancellationToken.None));
         _chunksSubmitted++;
         _current = ArrayPool<byte>.Shared.Rent(ChunkSize);
         _currentLength = 0;
@@ -160,12 +164,12 @@ internal sealed class ParallelGzipWriter : Stream
         }
     }
 
-    private static CompressedChunk Compress(byte[] input, int length, CompressionLevel level)
+    private static CompressedChunk Compress(byte[] input, int length, CompressionLevel level, int? zlibLevel)
     {
         try
         {
             var output = new PooledBufferStream(length / 2 + 4096);
-            using (var member = new GzipMemberWriter(output, level))
+            using (var member = zlibLevel is { } exact ? new GzipMemberWriter(output, exact) : new GzipMemberWriter(output, level))
             {
                 member.Write(input.AsSpan(0, length));
                 // Synchronous underneath: the member writes into memory.
