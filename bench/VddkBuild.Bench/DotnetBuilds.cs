@@ -58,8 +58,20 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
         var before = registry.Snapshot();
         var cost = await TimedCommand.RunAsync("dotnet", args, Environment, repoRoot);
         var traffic = registry.Snapshot() - before;
+        await KeepLogAsync($"publishvddk-{repository}", cost.Output);
         return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, VddkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
+
+    /// <summary>Every build's output goes to WORK/logs, numbered in run order, for reading what a row spent its time on.</summary>
+    private async Task KeepLogAsync(string name, string output)
+    {
+        var logs = Path.Combine(workDirectory, "logs");
+        Directory.CreateDirectory(logs);
+        var number = Interlocked.Increment(ref _logNumber);
+        await File.WriteAllTextAsync(Path.Combine(logs, $"{number:D3}-{name}.log"), output);
+    }
+
+    private int _logNumber;
 
     /// <summary>
     /// What every <c>dotnet build</c> of the sample costs before any task runs: CLI and MSBuild start-up and the
@@ -101,6 +113,7 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
              $"-p:BenchRegistry={registry.Authority}", $"-p:BenchRepository={repository}", $"-p:BenchTree={extractedTree}/"],
             Environment, workDirectory);
         var traffic = registry.Snapshot() - before;
+        await KeepLogAsync($"sdk-{repository}", cost.Output);
         return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, SdkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
 }
