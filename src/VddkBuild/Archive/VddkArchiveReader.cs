@@ -52,6 +52,12 @@ public sealed class VddkArchiveReader
                 {
                     raw = await source.NextAsync(cancellationToken).ConfigureAwait(false);
                 }
+                catch (UnsupportedTarEntryException ex)
+                {
+                    throw new VddkException(ErrorCodes.SpecialFileEntry,
+                        $"The archive entry '{EntryPaths.Printable(ex.EntryName)}' in '{_archivePath}' is a {ex.Description}, which cannot be put in an image faithfully. Repack the VDDK with plain tar (no --sparse, no multi-volume) or use the original archive.",
+                        ex.EntryName, ex);
+                }
                 catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
                 {
                     var where = state.LastPath is null ? "reading the first entry" : $"reading the entry after '{state.LastPath}'";
@@ -124,7 +130,7 @@ public sealed class VddkArchiveReader
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
             {
-                throw ArchiveFailures.Corrupt(_archivePath, $"reading past the last entry failed: {ex.Message}", ex);
+                throw ArchiveFailures.Corrupt(_archivePath, $"the data after the last entry is damaged (a bad gzip/xz/bzip2 trailer or checksum): {ex.Message}", ex);
             }
         }
 
@@ -222,6 +228,10 @@ public sealed class VddkArchiveReader
     {
         var head = new byte[512];
         var read = await decompressed.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        if (read == 0)
+        {
+            return decompressed; // an empty tar: no entries, reported as "no top folder" by the tree checks
+        }
         if (read < head.Length || !ArchiveFormatSniffer.LooksLikeTarHeader(head))
         {
             await decompressed.DisposeAsync().ConfigureAwait(false);
