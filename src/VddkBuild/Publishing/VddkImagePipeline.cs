@@ -27,21 +27,24 @@ public static class VddkImagePipeline
         var baseTask = request.BaseSource.ResolveAsync(request.Platform, linked.Token);
         VddkArchiveContents contents;
         LayerBlob layer;
+        SourceImage baseImage;
         try
         {
             await using var writer = new LayerWriter(layerDirectory, new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch });
             contents = await new VddkArchiveReader(request.ArchivePath, request.ArchiveOptions, log).ReadAsync(writer, linked.Token).ConfigureAwait(false);
+            // The layer is published only once the base is known to be usable: a bad base (unknown platform, a
+            // broken registry answer) leaves nothing behind, like every other failure.
+            baseImage = await baseTask.ConfigureAwait(false);
             layer = await writer.CompleteAsync(linked.Token).ConfigureAwait(false);
         }
         catch
         {
-            // The archive's error is the one to report; stop resolving the base and observe its outcome.
+            // The first error is the one to report; stop resolving the base and observe its outcome.
             await linked.CancelAsync().ConfigureAwait(false);
-            try { await baseTask.ConfigureAwait(false); } catch { /* superseded by the archive's error */ }
+            try { await baseTask.ConfigureAwait(false); } catch { /* superseded by the error being thrown */ }
             throw;
         }
 
-        var baseImage = await baseTask.ConfigureAwait(false);
         log.Detail($"VDDK layer {layer.Descriptor.Digest} ({layer.Descriptor.Size} bytes, diffID {layer.DiffId}).");
 
         var created = request.SourceDateEpoch is { } epoch && epoch < contents.NewestModificationTime ? epoch : contents.NewestModificationTime;
