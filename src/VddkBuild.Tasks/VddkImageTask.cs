@@ -43,6 +43,7 @@ public abstract class VddkImageTask : VddkTask
     /// <summary>The registry session for base pulls (and pushes); created on first use, disposed after the task.</summary>
     protected RegistrySession OpenRegistrySession(IBuildLog log, IReadOnlyCollection<string> extraInsecure)
     {
+        SecretEnvironmentGuard.Check(log);
         var transport = new RegistryTransportOptions
         {
             CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
