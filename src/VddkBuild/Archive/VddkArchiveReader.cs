@@ -156,16 +156,15 @@ public sealed class VddkArchiveReader
 
     private VddkException TooLarge(string what, string option) => new(
         ErrorCodes.ArchiveTooLarge,
-        $"The archive '{_archivePath}' is refused because {what}; a real VDDK is about 70 MB in some 400 entries, so this looks like an archive bomb or not a VDDK. If the archive is genuine, raise the limit: MSBuild property {PropertyFor(option)} ({nameof(VddkArchiveReadOptions)}.{option}).",
+        $"The archive '{_archivePath}' is refused because {what}; a real VDDK is about 70 MB in some 400 entries, so this looks like an archive bomb or not a VDDK. If the archive is genuine, raise the limit: {LimitProperty(option)}.",
         _archivePath);
 
-    /// <summary>The MSBuild property users set for a limit: the message must name what they can change.</summary>
-    private static string PropertyFor(string option) => option switch
+    /// <summary>The user-facing name of a limit: the MSBuild property that sets it.</summary>
+    private static string LimitProperty(string option) => option switch
     {
-        nameof(VddkArchiveReadOptions.MaxEntryBytes) => "VddkMaxEntrySize",
-        nameof(VddkArchiveReadOptions.MaxTotalBytes) => "VddkMaxTotalSize",
-        nameof(VddkArchiveReadOptions.MaxEntryCount) => "VddkMaxEntryCount",
-        _ => option,
+        nameof(VddkArchiveReadOptions.MaxEntryBytes) => "VddkMaxEntrySize (e.g. -p:VddkMaxEntrySize=8GiB)",
+        nameof(VddkArchiveReadOptions.MaxTotalBytes) => "VddkMaxTotalSize (e.g. -p:VddkMaxTotalSize=32GiB)",
+        _ => "VddkMaxEntryCount (e.g. -p:VddkMaxEntryCount=500000)",
     };
 
     private async Task<IArchiveEntrySource> OpenAsync(CancellationToken cancellationToken)

@@ -235,7 +235,8 @@ public sealed class RegistryClient
         try
         {
             response = await invoker.SendAsync(request, token).ConfigureAwait(false);
-            if (bufferResponse)
+            // A HEAD answer has no body, but its Content-Length is the blob's size: buffering would refuse large blobs.
+            if (bufferResponse && request.Method != HttpMethod.Head)
             {
                 await response.Content.LoadIntoBufferAsync(MaxBufferedResponse, token).ConfigureAwait(false);
             }
