@@ -97,11 +97,9 @@ internal sealed class PushWorld : IAsyncDisposable
         await new Skopeo(Sandbox).CopyAsync(layout.Reference, $"docker://{Registry.Authority}/{BaseRepository}:latest", destinationAccess: Access, all: true);
         if (auth != RegistryAuth.Anonymous)
         {
-            // The .NET SDK's variables, the way a CI job passes a secret: never an MSBuild property.
-            Sample.Environment["DOTNET_CONTAINER_PUSH_REGISTRY_UNAME"] = User;
-            Sample.Environment["DOTNET_CONTAINER_PUSH_REGISTRY_PWORD"] = Password;
-            Sample.Environment["DOTNET_CONTAINER_PULL_REGISTRY_UNAME"] = User;
-            Sample.Environment["DOTNET_CONTAINER_PULL_REGISTRY_PWORD"] = Password;
+            // The way a CI job passes a secret: an environment variable MSBuild does not log, never a property.
+            Sample.Environment["VDDK_REGISTRY_USERNAME"] = User;
+            Sample.Environment["VDDK_REGISTRY_PASSWORD"] = Password;
         }
     }
 
