@@ -52,8 +52,10 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
                     && !File.GetAttributes(p).HasFlag(FileAttributes.Directory))]
             : [];
 
-    private void AssertStoppedCleanly(BuildRun run, SampleBuild sample, params string[] foldersWithoutTemps)
+    private async Task AssertStoppedCleanlyAsync(BuildRun run, SampleBuild sample, params string[] foldersWithoutTemps)
     {
+        var survivors = await run.SurvivorsAsync(StopsWithin);
+        Assert.True(survivors.Count == 0, "processes of the cancelled build still run: " + string.Join("; ", survivors));
         output.WriteLine($"interrupted build: exit {run.ExitCode}, stopped {run.StoppedAfterInterrupt?.TotalSeconds:0.00} s after SIGINT");
         output.WriteLine(run.Output);
         Assert.False(run.Succeeded, "the interrupted build reported success");
@@ -82,7 +84,7 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
             await build.InterruptAsync();
         });
 
-        AssertStoppedCleanly(run, sample, parent);
+        await AssertStoppedCleanlyAsync(run, sample, parent);
         Assert.False(Directory.Exists(target), "a partial tree was left under the final name");
         var again = await sample.RunAsync("ExtractVddk", properties);
         Assert.True(again.Succeeded, again.ToString());
@@ -104,7 +106,7 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
             await build.InterruptAsync();
         });
 
-        AssertStoppedCleanly(run, sample, sample.IntermediateDirectory, sample.OutputDirectory);
+        await AssertStoppedCleanlyAsync(run, sample, sample.IntermediateDirectory, sample.OutputDirectory);
         Assert.False(Directory.Exists(layers) && Directory.EnumerateFiles(layers).Any(), "a layer was published although the build was cancelled");
         Assert.False(Directory.Exists(sample.OutputDirectory) && Directory.EnumerateFiles(sample.OutputDirectory, "*", SearchOption.AllDirectories).Any(), "an image archive was written");
         var again = await sample.RunAsync("BuildVddkImage", properties);
@@ -112,8 +114,10 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
         Assert.Single(Directory.EnumerateFiles(sample.OutputDirectory, "*.oci.tar", SearchOption.AllDirectories));
     }
 
-    [SkippableFact]
-    public async Task Ctrl_C_during_the_upload_stops_promptly_leaves_no_tag_and_the_next_run_succeeds()
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Ctrl_C_during_the_upload_stops_promptly_leaves_no_tag_and_the_next_run_succeeds(bool wholeProcessGroup)
     {
         await using var world = await PushWorld.StartAsync(output);
         // Blob uploads are held at the proxy: the build is interrupted while it waits for the registry.
@@ -123,10 +127,10 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
         {
             await WaitUntilAsync(build, () => world.Proxy.Injected.Count > 0, "the upload started");
             await Task.Delay(200);
-            await build.InterruptAsync();
+            await build.InterruptAsync(wholeProcessGroup);
         });
 
-        AssertStoppedCleanly(run, world.Sample, world.Sample.IntermediateDirectory, world.Sample.OutputDirectory);
+        await AssertStoppedCleanlyAsync(run, world.Sample, world.Sample.IntermediateDirectory, world.Sample.OutputDirectory);
         var state = await world.AssertTagIsAbsentOrCompleteAsync("8.0.1");
         Assert.False(state.Exists, "the tag was written although the upload was cancelled");
         world.Proxy.Clear();

@@ -6,8 +6,27 @@ using VddkBuild.IntegrationTests.Tasks;
 namespace VddkBuild.IntegrationTests.Reliability;
 
 /// <summary>What one <c>dotnet build</c> of the sample did: exit code, everything it printed, how long it took.</summary>
-internal sealed partial record BuildRun(int ExitCode, string Output, TimeSpan Elapsed, TimeSpan? StoppedAfterInterrupt)
+internal sealed partial record BuildRun(int ExitCode, string Output, TimeSpan Elapsed, TimeSpan? StoppedAfterInterrupt, int ProcessGroup = 0)
 {
+    /// <summary>Processes still alive in the build's process group (MSBuild nodes, task hosts), waiting up to <paramref name="grace"/>.</summary>
+    public async Task<IReadOnlyList<string>> SurvivorsAsync(TimeSpan grace)
+    {
+        var deadline = DateTime.UtcNow + grace;
+        while (true)
+        {
+            var start = new ProcessStartInfo("pgrep", ["-a", "-g", ProcessGroup.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true, UseShellExecute = false };
+            using var pgrep = Process.Start(start)!;
+            var listed = await pgrep.StandardOutput.ReadToEndAsync();
+            await pgrep.WaitForExitAsync();
+            var survivors = listed.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            if (survivors.Length == 0 || DateTime.UtcNow > deadline)
+            {
+                return survivors;
+            }
+            await Task.Delay(100);
+        }
+    }
+
     public bool Succeeded => ExitCode == 0;
 
     /// <summary>The codes of the MSBuild errors it reported (<c>error VDDKnnnn</c>).</summary>
@@ -48,10 +67,11 @@ internal sealed class RunningBuild(Process process, Func<string> output)
     /// Ctrl+C as a terminal delivers it: SIGINT to the build's whole process group (dotnet, MSBuild and the task
     /// host it started), which was made its own group so that the test host is not hit.
     /// </summary>
-    public async Task InterruptAsync()
+    /// <param name="wholeGroup">False: SIGINT to the dotnet process alone, as a CI runner cancelling a job does.</param>
+    public async Task InterruptAsync(bool wholeGroup = true)
     {
         _sinceInterrupt.Start();
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-INT", "--", "-" + process.Id]) { UseShellExecute = false })!;
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-INT", "--", (wholeGroup ? "-" : string.Empty) + process.Id]) { UseShellExecute = false })!;
         await kill.WaitForExitAsync();
     }
 }
@@ -156,6 +176,6 @@ internal sealed class SampleBuild(string workDirectory)
         }
         var stopped = running.SinceInterrupt;
         process.WaitForExit();
-        return new BuildRun(process.ExitCode, Text(), clock.Elapsed, stopped);
+        return new BuildRun(process.ExitCode, Text(), clock.Elapsed, stopped, process.Id);
     }
 }
