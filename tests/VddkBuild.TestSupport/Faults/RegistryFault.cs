@@ -123,6 +123,8 @@ internal sealed class TruncatingStream(Stream inner, Func<long?> contentLength, 
         }
         if (allowed < buffer.Length)
         {
+            // Let the client get the headers and the first part, so the break comes while it reads the body.
+            await Task.Delay(200, cancellationToken);
             throw new TruncatedException();
         }
     }
