@@ -22,7 +22,7 @@ public sealed class ExtractVddkArchive : VddkTask
         var archive = Path.GetFullPath(TaskProperties.Required(Archive, "VddkArchive",
             "Pass the VDDK tarball: dotnet build -t:ExtractVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz"));
         var target = Path.GetFullPath(ExtractDirectory);
-        var contents = await VddkExtraction.ExtractAsync(archive, target, TaskInputs.ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount), log, cancellationToken).ConfigureAwait(false);
+        var contents = await VddkExtraction.ExtractAsync(archive, target, VddkImageTask.ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount), log, cancellationToken).ConfigureAwait(false);
         Version = contents.Version;
         BuildNumber = contents.BuildNumber ?? string.Empty;
         ExtractedDirectory = target;

@@ -48,6 +48,10 @@ internal static class ArchiveFormatSniffer
         {
             return true;
         }
+        if (head[..512].IndexOfAnyExcept((byte)0) < 0)
+        {
+            return true; // an empty tar: only the end-of-archive blocks
+        }
         var stored = head.Slice(148, 8);
         long expected = 0;
         var any = false;

@@ -112,7 +112,7 @@ internal static class ArchiveFailures
 
     public static VddkException Corrupt(string archivePath, string reason, Exception? inner = null) => new(
         ErrorCodes.ArchiveCorrupt,
-        $"The VDDK archive '{archivePath}' is truncated or corrupt: {reason}. Download it again from VMware/Broadcom and compare its checksum with the published one.",
+        $"The VDDK archive '{archivePath}' is truncated or corrupt: {reason.TrimEnd('.')}. Download it again from VMware/Broadcom and compare its checksum with the published one.",
         archivePath,
         inner);
 }

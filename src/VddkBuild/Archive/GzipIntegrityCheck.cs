@@ -48,10 +48,7 @@ internal sealed class GzipIntegrityCheck
             : $"the gzip trailer's CRC-32 {storedCrc:x8} does not match the decompressed data ({actualCrc:x8}): the file is damaged");
     }
 
-    private VddkException Corrupt(string reason) => new(
-        ErrorCodes.ArchiveCorrupt,
-        $"The VDDK archive '{_archivePath}' is corrupt: {reason}. Download it again from VMware/Broadcom and compare its checksum with the one published there.",
-        _archivePath);
+    private VddkException Corrupt(string reason) => ArchiveFailures.Corrupt(_archivePath, $"after the last entry, {reason}");
 
     private static async ValueTask<bool> HasSecondMemberAsync(FileStream file, CancellationToken cancellationToken)
     {

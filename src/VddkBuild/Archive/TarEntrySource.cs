@@ -9,14 +9,15 @@ namespace VddkBuild.Archive;
 /// </summary>
 internal sealed class TarEntrySource : IArchiveEntrySource
 {
+    private const long MaxTrailingBytes = 4 * 1024 * 1024;
     private readonly Stream _tarStream;
     private readonly TarReader _reader;
     private readonly Func<CancellationToken, ValueTask>? _onComplete;
 
     public TarEntrySource(Stream tarStream, Func<CancellationToken, ValueTask>? onComplete)
     {
-        _tarStream = tarStream;
-        _reader = new TarReader(tarStream, leaveOpen: true);
+        _tarStream = new TarChecksumStream(tarStream);
+        _reader = new TarReader(_tarStream, leaveOpen: true);
         _onComplete = onComplete;
     }
 
@@ -54,11 +55,19 @@ internal sealed class TarEntrySource : IArchiveEntrySource
 
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)
     {
-        // Read what follows the end-of-archive blocks (record padding) so a compressed stream is consumed to its
-        // end and its trailer can be checked.
+        // Read what follows the end-of-archive blocks (record padding, usually under 10 KiB) so that a compressed
+        // stream reaches its end and its trailer can be checked. Megabytes of it are no tar padding but a way to
+        // burn CPU; then the trailer check is skipped rather than inflating it all.
         var buffer = new byte[64 * 1024];
-        while (await _tarStream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false) > 0)
+        long trailing = 0;
+        int read;
+        while ((read = await _tarStream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
         {
+            trailing += read;
+            if (trailing > MaxTrailingBytes)
+            {
+                return;
+            }
         }
         if (_onComplete is not null)
         {

@@ -52,6 +52,12 @@ public sealed class VddkArchiveReader
                 {
                     raw = await source.NextAsync(cancellationToken).ConfigureAwait(false);
                 }
+                catch (UnsupportedTarEntryException ex)
+                {
+                    throw new VddkException(ErrorCodes.SpecialFileEntry,
+                        $"The archive entry '{EntryPaths.Printable(ex.EntryName)}' in '{_archivePath}' is a {ex.Description}, which cannot be put in an image faithfully. Repack the VDDK with plain tar (no --sparse, no multi-volume) or use the original archive.",
+                        ex.EntryName, ex);
+                }
                 catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
                 {
                     var where = state.LastPath is null ? "reading the first entry" : $"reading the entry after '{state.LastPath}'";
@@ -124,7 +130,7 @@ public sealed class VddkArchiveReader
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
             {
-                throw ArchiveFailures.Corrupt(_archivePath, $"reading past the last entry failed: {ex.Message}", ex);
+                throw ArchiveFailures.Corrupt(_archivePath, $"the data after the last entry is damaged (a bad gzip/xz/bzip2 trailer or checksum): {ex.Message}", ex);
             }
         }
 
@@ -150,8 +156,16 @@ public sealed class VddkArchiveReader
 
     private VddkException TooLarge(string what, string option) => new(
         ErrorCodes.ArchiveTooLarge,
-        $"The archive '{_archivePath}' is refused because {what}; a real VDDK is about 70 MB in some 400 entries, so this looks like an archive bomb or not a VDDK. If the archive is genuine, raise {nameof(VddkArchiveReadOptions)}.{option}.",
+        $"The archive '{_archivePath}' is refused because {what}; a real VDDK is about 70 MB in some 400 entries, so this looks like an archive bomb or not a VDDK. If the archive is genuine, raise the limit: {LimitProperty(option)}.",
         _archivePath);
+
+    /// <summary>The user-facing name of a limit: the MSBuild property that sets it.</summary>
+    private static string LimitProperty(string option) => option switch
+    {
+        nameof(VddkArchiveReadOptions.MaxEntryBytes) => "VddkMaxEntrySize (e.g. -p:VddkMaxEntrySize=8GiB)",
+        nameof(VddkArchiveReadOptions.MaxTotalBytes) => "VddkMaxTotalSize (e.g. -p:VddkMaxTotalSize=32GiB)",
+        _ => "VddkMaxEntryCount (e.g. -p:VddkMaxEntryCount=500000)",
+    };
 
     private async Task<IArchiveEntrySource> OpenAsync(CancellationToken cancellationToken)
     {
@@ -222,6 +236,10 @@ public sealed class VddkArchiveReader
     {
         var head = new byte[512];
         var read = await decompressed.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        if (read == 0)
+        {
+            return decompressed; // an empty tar: no entries, reported as "no top folder" by the tree checks
+        }
         if (read < head.Length || !ArchiveFormatSniffer.LooksLikeTarHeader(head))
         {
             await decompressed.DisposeAsync().ConfigureAwait(false);

@@ -15,7 +15,11 @@ public static class VddkExtraction
     /// <c>vmware-vix-disklib-distrib/</c> (like <c>tar -xzf ARCHIVE -C TARGET</c>). An existing target is replaced,
     /// but only when it is empty or holds nothing but a previous <c>vmware-vix-disklib-distrib/</c>.
     /// </summary>
-    public static async Task<VddkArchiveContents> ExtractAsync(string archivePath, string targetDirectory, VddkArchiveReadOptions options, IBuildLog log, CancellationToken cancellationToken)
+    public static Task<VddkArchiveContents> ExtractAsync(string archivePath, string targetDirectory, VddkArchiveReadOptions options, IBuildLog log, CancellationToken cancellationToken) =>
+        ExtractAsync(archivePath, targetDirectory, options, log, File.CreateSymbolicLink, cancellationToken);
+
+    /// <param name="createSymlink">How the symlink probe creates its link; tests simulate file systems without symlinks.</param>
+    internal static async Task<VddkArchiveContents> ExtractAsync(string archivePath, string targetDirectory, VddkArchiveReadOptions options, IBuildLog log, Func<string, string, FileSystemInfo> createSymlink, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(targetDirectory);
         ArgumentNullException.ThrowIfNull(log);
@@ -38,7 +42,7 @@ public static class VddkExtraction
 
         try
         {
-            ProbeSymlinks(temp, target);
+            ProbeSymlinks(temp, target, createSymlink);
             var sink = new ExtractingSink(temp);
             var contents = await new VddkArchiveReader(archivePath, options, log).ReadAsync(sink, cancellationToken).ConfigureAwait(false);
             sink.Complete(cancellationToken);
@@ -90,12 +94,12 @@ public static class VddkExtraction
     /// rejects an image without it. File systems like FAT/exFAT, some SMB mounts, and Windows without the symlink
     /// privilege cannot hold them, so this is tried before anything is written.
     /// </summary>
-    private static void ProbeSymlinks(string temp, string target)
+    private static void ProbeSymlinks(string temp, string target, Func<string, string, FileSystemInfo> createSymlink)
     {
         var probe = Path.Combine(temp, ".symlink-probe");
         try
         {
-            File.CreateSymbolicLink(probe, "probe-target");
+            createSymlink(probe, "probe-target");
             var ok = new FileInfo(probe).LinkTarget == "probe-target";
             File.Delete(probe);
             if (ok)

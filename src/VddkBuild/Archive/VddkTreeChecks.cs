@@ -12,6 +12,7 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
 {
     private const string Lib64 = EntryPaths.TopFolder + "/lib64";
     private const string VixDiskLib = Lib64 + "/libvixDiskLib.so";
+    private const long MinLibraryBytes = 4096; // no ELF shared library is smaller
     private readonly SymlinkResolver _resolver = new(entries);
 
     public void CheckSymlinksStayInside()
@@ -59,8 +60,11 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
         if (soname.Outcome != ResolutionOutcome.RegularFile)
         {
             throw ChainBroken(versioned, soname,
-                $"nbdkit's VDDK plugin loads libvixDiskLib.so.{major} and would fail with 'cannot open shared object file'; add it as a relative link: 'ln -s libvixDiskLib.so.{version} libvixDiskLib.so.{major}' in lib64");
+                $"The nbdkit VDDK plugin (used by virt-v2v and CDI) loads libvixDiskLib.so.{major} and would fail with 'cannot open shared object file'; add it as a relative link: 'ln -s libvixDiskLib.so.{version} libvixDiskLib.so.{major}' in lib64");
         }
+
+        CheckEndsAtLibrary(VixDiskLib, unversioned);
+        CheckEndsAtLibrary(versioned, soname);
 
         if (nameInfo is not null && !VddkArchiveName.AreCompatible(nameInfo.Version, version))
         {
@@ -71,6 +75,27 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
         return version;
     }
 
+    /// <summary>
+    /// Archives made or unpacked where symlinks are not supported (Windows, some zip tools) turn each link into a
+    /// small text file holding the target name. Such a "library" passes Forklift's 'file -E' check but nbdkit cannot
+    /// load it. A dereferenced copy of the real library (tar -h) is fine: it is megabytes, not bytes.
+    /// </summary>
+    private void CheckEndsAtLibrary(string path, Resolution resolution)
+    {
+        var final = entries[resolution.FinalPath!];
+        while (final.Kind == VddkEntryKind.Hardlink) // a hard link may name another hard link; both are earlier entries
+        {
+            final = entries[final.LinkTarget!];
+        }
+        if (VersionedName().IsMatch(Path.GetFileName(final.Path)) || final.Length >= MinLibraryBytes)
+        {
+            return;
+        }
+        throw new VddkException(ErrorCodes.VixDiskLibChainBroken,
+            $"In the VDDK archive '{archivePath}', {EntryPaths.Display(path)} leads to {EntryPaths.Display(final.Path)}, a {final.Length}-byte regular file instead of a symbolic link to the library. The archive was probably made or unpacked on a system that turns symlinks into small text files (Windows, some zip tools); nbdkit could not load it. Use the original VMware-vix-disklib-*.tar.gz, or recreate the links with 'ln -s'.",
+            path);
+    }
+
     private string FindVersion(string chainTarget)
     {
         var candidates = entries.Values
@@ -79,9 +104,11 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
             .Where(m => m.Success)
             .ToDictionary(m => $"{Lib64}/{m.Value}", m => m.Groups["version"].Value, StringComparer.Ordinal);
 
-        if (candidates.TryGetValue(chainTarget, out var fromChain))
+        // The file libvixDiskLib.so leads to names the version, even when a symlinked folder puts it outside lib64.
+        var chainName = VersionedName().Match(Path.GetFileName(chainTarget));
+        if (chainName.Success)
         {
-            return fromChain;
+            return chainName.Groups["version"].Value;
         }
         if (candidates.Count == 1)
         {
@@ -95,7 +122,7 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
 
     private VddkException ChainBroken(string path, Resolution resolution, string consequence) => new(
         ErrorCodes.VixDiskLibChainBroken,
-        $"In the VDDK archive '{archivePath}', {EntryPaths.Display(path)} does not lead to a regular file: {resolution.Describe()}. {char.ToUpperInvariant(consequence[0])}{consequence[1..]}. Use the archive as downloaded, or fix the links with relative targets (the tree is copied to /opt).",
+        $"In the VDDK archive '{archivePath}', {EntryPaths.Display(path)} does not lead to a regular file: {resolution.Describe()}. {consequence}. Use the archive as downloaded, or fix the links with relative targets (the tree is copied to /opt).",
         path);
 
     [GeneratedRegex(@"^libvixDiskLib\.so\.(?<version>\d+(?:\.\d+){2,3})$", RegexOptions.CultureInvariant)]

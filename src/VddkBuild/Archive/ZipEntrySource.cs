@@ -18,7 +18,8 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
     private readonly FileStream _file;
     private readonly ZipArchive _zip;
     private int _next;
-    private Stream? _open;
+    private CrcCheckingStream? _open;
+    private long _openLength;
 
     public ZipEntrySource(FileStream file)
     {
@@ -28,11 +29,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
 
     public async ValueTask<ArchiveSourceEntry?> NextAsync(CancellationToken cancellationToken)
     {
-        if (_open is not null)
-        {
-            await _open.DisposeAsync().ConfigureAwait(false);
-            _open = null;
-        }
+        await FinishOpenEntryAsync(cancellationToken).ConfigureAwait(false);
         if (_next >= _zip.Entries.Count)
         {
             return null;
@@ -75,6 +72,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         else if (type == SourceEntryType.File)
         {
             _open = new CrcCheckingStream(entry.Open(), entry.Crc32, name);
+            _openLength = entry.Length;
             content = _open;
         }
 
@@ -90,7 +88,36 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
             content);
     }
 
-    public ValueTask CompleteAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask CompleteAsync(CancellationToken cancellationToken) => FinishOpenEntryAsync(cancellationToken);
+
+    /// <summary>
+    /// Reads the previous entry to its real end (the reader stops at the declared length, and dropped entries are
+    /// not read at all), where the CRC-32 is compared; more data than declared means a forged or damaged size.
+    /// </summary>
+    private async ValueTask FinishOpenEntryAsync(CancellationToken cancellationToken)
+    {
+        if (_open is null)
+        {
+            return;
+        }
+        var buffer = new byte[64 * 1024];
+        while (await _open.ReadAsync(buffer, cancellationToken).ConfigureAwait(false) > 0)
+        {
+            if (_open.BytesRead > _openLength)
+            {
+                break; // a zip bomb may hide far more data behind a small recorded size; no need to inflate it all
+            }
+        }
+        var (read, declared) = (_open.BytesRead, _openLength);
+        await _open.DisposeAsync().ConfigureAwait(false);
+        _open = null;
+        if (read != declared)
+        {
+            throw new InvalidDataException(read > declared
+                ? $"a zip entry holds more than the {declared} bytes it records"
+                : $"a zip entry holds {read} bytes but records {declared}");
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -107,6 +134,8 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
     {
         private readonly Crc32 _crc = new();
         private bool _checked;
+
+        public long BytesRead { get; private set; }
 
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -131,6 +160,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         {
             if (read > 0)
             {
+                BytesRead += read;
                 _crc.Append(buffer[..read]);
             }
             else if (buffer.Length > 0 && !_checked)

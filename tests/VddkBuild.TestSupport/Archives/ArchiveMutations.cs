@@ -36,4 +36,51 @@ public static class ArchiveMutations
         file.Position = offset;
         file.Write(bytes);
     }
+
+    /// <summary>
+    /// Changes the type flag of the header named <paramref name="entryName"/> in a plain tar and fixes its checksum,
+    /// to make types .NET's TarWriter refuses to write (sparse 'S', unknown letters).
+    /// </summary>
+    public static void RetypeTarEntry(string path, string entryName, char typeFlag) =>
+        PatchTarHeader(path, header => HasName(header, entryName), header => header[156] = (byte)typeFlag);
+
+    /// <summary>Sets the size field of the first header of type <paramref name="typeFlag"/> (e.g. 'L', GNU long name).</summary>
+    public static void SetTarHeaderSize(string path, char typeFlag, long size) =>
+        PatchTarHeader(path, header => header[156] == (byte)typeFlag, header =>
+            System.Text.Encoding.ASCII.GetBytes(Convert.ToString(size, 8).PadLeft(11, '0') + "\0").CopyTo(header.Slice(124, 12)));
+
+    /// <summary>Edits the first header of a plain tar that <paramref name="match"/> accepts, then recomputes its checksum.</summary>
+    public static void PatchTarHeader(string path, TarHeaderPredicate match, TarHeaderEdit edit)
+    {
+        var bytes = File.ReadAllBytes(path);
+        for (var offset = 0; offset + 512 <= bytes.Length; offset += 512)
+        {
+            var header = bytes.AsSpan(offset, 512);
+            if (!header.Slice(257, 5).SequenceEqual("ustar"u8) || !match(header))
+            {
+                continue;
+            }
+            edit(header);
+            header.Slice(148, 8).Fill((byte)' ');
+            var sum = 0;
+            foreach (var b in header)
+            {
+                sum += b;
+            }
+            System.Text.Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(header.Slice(148, 8));
+            File.WriteAllBytes(path, bytes);
+            return;
+        }
+        throw new ArgumentException($"No matching tar header in '{path}'.", nameof(match));
+    }
+
+    private static bool HasName(ReadOnlySpan<byte> header, string name)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(name);
+        return header[..bytes.Length].SequenceEqual(bytes) && header[bytes.Length] == 0;
+    }
 }
+
+public delegate bool TarHeaderPredicate(ReadOnlySpan<byte> header);
+
+public delegate void TarHeaderEdit(Span<byte> header);

@@ -159,7 +159,7 @@ public sealed class VddkArchiveBuilder
             {
                 var slash = item.Path.LastIndexOf('/');
                 var appleDouble = item.Path[..(slash + 1)] + "._" + item.Path[(slash + 1)..];
-                writer.WriteEntry(CreateEntry(new Item(appleDouble, TarEntryType.RegularFile, 0x1A4, item.ModificationTime) { Content = AppleDoubleBytes }));
+                writer.WriteEntry(CreateEntry(new Item(appleDouble, TarEntryType.RegularFile, 0x1A4, item.ModificationTime) { Content = AppleDoubleBytes }, withAttributes: false));
             }
             var entry = CreateEntry(item);
             writer.WriteEntry(entry);
@@ -167,13 +167,13 @@ public sealed class VddkArchiveBuilder
         }
     }
 
-    private TarEntry CreateEntry(Item item)
+    private TarEntry CreateEntry(Item item, bool withAttributes = true)
     {
         var name = NamePrefix + item.Path + (item.Type == TarEntryType.Directory && Format == TarEntryFormat.V7 ? "/" : string.Empty);
         var type = item.Type == TarEntryType.RegularFile && Format == TarEntryFormat.V7 ? TarEntryType.V7RegularFile : item.Type;
         TarEntry entry = Format switch
         {
-            TarEntryFormat.Pax when MacMetadata => new PaxTarEntry(type, name, new Dictionary<string, string>
+            TarEntryFormat.Pax when MacMetadata && withAttributes => new PaxTarEntry(type, name, new Dictionary<string, string>
             {
                 ["LIBARCHIVE.xattr.com.apple.provenance"] = "AQIAw3Bsn1mLtUo",
                 ["LIBARCHIVE.xattr.com.apple.quarantine"] = "MDA4MzthYmNkZWY7U2FmYXJpOw",

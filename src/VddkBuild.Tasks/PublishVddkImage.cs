@@ -1,0 +1,48 @@
+using Microsoft.Build.Framework;
+using VddkBuild.Diagnostics;
+using VddkBuild.Registry;
+
+namespace VddkBuild.Tasks;
+
+/// <summary>Builds the VDDK image and pushes it to a registry (target PublishVddk with VddkRegistry set).</summary>
+public sealed class PublishVddkImage : VddkImageTask
+{
+    /// <summary>The in-cluster name of the OpenShift registry, the host Forklift's nodes pull from.</summary>
+    public const string ClusterRegistryHost = "image-registry.openshift-image-registry.svc:5000";
+
+    [Required] public string Registry { get; set; } = string.Empty;
+    [Required] public string Repository { get; set; } = string.Empty;
+    public string? RegistryInsecure { get; set; }
+    public string? AllowPublicRegistry { get; set; }
+    public string? MaxParallelUploads { get; set; }
+
+    [Output] public string? ImageReference { get; private set; }
+    [Output] public string? ClusterImageReference { get; private set; }
+
+    protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
+    {
+        var target = VddkBuild.Registry.ImageReference.ForRepository(Registry, Repository);
+        var options = new PushOptions
+        {
+            AllowPublicRegistry = TaskProperties.Flag(AllowPublicRegistry, "VddkAllowPublicRegistry"),
+            MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
+        };
+        // Refuse a public registry before any work: the VDDK licence does not allow redistribution.
+        PublicRegistryGuard.Check(target, options.AllowPublicRegistry, log);
+
+        IReadOnlyCollection<string> insecure = TaskProperties.Flag(RegistryInsecure, "VddkRegistryInsecure") ? [target.Registry] : [];
+        using var registry = OpenRegistrySession(log, insecure);
+        var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken).ConfigureAwait(false);
+        await using (baseSource.ConfigureAwait(false))
+        {
+            var pushed = await new ImagePusher(registry).PushAsync(result.Image, baseSource, target, tags, options, log, cancellationToken).ConfigureAwait(false);
+            ImageReference = pushed.PinnedReference.ToString();
+            ClusterImageReference = $"{ClusterRegistryHost}/{target.Repository}@{pushed.Digest}";
+            Announce($"VddkBuild: {Describe(result)} pushed to {target} ({string.Join(", ", pushed.Tags)}): "
+                + $"{pushed.Uploaded} blob(s) uploaded, {pushed.Mounted} mounted, {pushed.Skipped} already there");
+            Announce($"VddkBuild: VddkImageDigest = {pushed.Digest}");
+            Announce($"VddkBuild: VddkImageReference = {ImageReference}");
+            Announce($"VddkBuild: VddkClusterImageReference = {ClusterImageReference}  (Forklift vddkInitImage, when this registry is the cluster's)");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using Microsoft.Build.Framework;
+using VddkBuild.Archive;
+using VddkBuild.Diagnostics;
+using VddkBuild.Images;
+using VddkBuild.Oci;
+using VddkBuild.Publishing;
+using VddkBuild.Registry;
+
+namespace VddkBuild.Tasks;
+
+/// <summary>
+/// What the image-building tasks share: binding the archive, base image, layer and registry-connection properties
+/// to the engine, and building the image. Secrets are never properties: registry passwords come from the
+/// environment or credential files inside the registry client.
+/// </summary>
+public abstract class VddkImageTask : VddkTask
+{
+    public string? Archive { get; set; }
+    public string? BaseImage { get; set; }
+    public string? Platform { get; set; }
+    public string? User { get; set; }
+    public string? ImageTags { get; set; }
+    [Required] public string IntermediateDirectory { get; set; } = string.Empty;
+    public string? SourceDateEpoch { get; set; }
+    public ITaskItem[] Labels { get; set; } = [];
+    public string? MaxEntrySize { get; set; }
+    public string? MaxTotalSize { get; set; }
+    public string? MaxEntryCount { get; set; }
+
+    /// <summary>PEM file of extra CA certificates for registries (VddkRegistryCaBundle).</summary>
+    public string? RegistryCaBundle { get; set; }
+
+    /// <summary>Registries (host[:port], ';'-separated) reached over plain HTTP or unverified TLS, with a warning.</summary>
+    public string? InsecureRegistries { get; set; }
+
+    /// <summary>User name for the registries (not secret); the password comes from the environment or a credential file.</summary>
+    public string? RegistryUserName { get; set; }
+
+    [Output] public string? Version { get; private set; }
+    [Output] public string? BuildNumber { get; private set; }
+    [Output] public string? ImageDigest { get; protected set; }
+
+    /// <summary>The registry session for base pulls (and pushes); created on first use, disposed after the task.</summary>
+    protected RegistrySession OpenRegistrySession(IBuildLog log, IReadOnlyCollection<string> extraInsecure)
+    {
+        var transport = new RegistryTransportOptions
+        {
+            CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
+            InsecureRegistries = [.. TaskProperties.List(InsecureRegistries), .. extraInsecure],
+        }.WithEnvironment();
+        return RegistrySession.Create(transport, new CredentialOptions { UserName = NullIfBlank(RegistryUserName) }, log);
+    }
+
+    /// <summary>Builds the image from the archive and the base; the caller disposes the returned source.</summary>
+    protected async Task<(VddkImageBuildResult Result, IImageSource BaseSource, IReadOnlyList<string> Tags)> BuildImageAsync(
+        RegistrySession? registry, IBuildLog log, CancellationToken cancellationToken)
+    {
+        var archive = TaskProperties.Required(Archive, "VddkArchive",
+            "Pass the VDDK tarball: dotnet build -t:PublishVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz");
+        var baseReference = TaskProperties.Required(BaseImage, "VddkBaseImage",
+            "Set it to a registry reference (registry.access.redhat.com/ubi8/ubi-minimal:latest), oci:DIR[:tag] or oci-archive:FILE[:tag].");
+        var baseSource = ImageSourceFactory.Create(
+            ImageSourceReference.Parse(baseReference).RelativeTo(BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory()),
+            reference => registry is null
+                ? throw new VddkException(ErrorCodes.BaseNeedsRegistry, $"Base image '{reference.Raw}' is a registry reference, but this task has no registry connection.", reference.Raw)
+                : new RegistryImageSource(registry, ImageReference.Parse(reference.Raw), reference.Raw));
+        try
+        {
+            var request = new VddkImageRequest
+            {
+                ArchivePath = Path.GetFullPath(archive),
+                BaseSource = baseSource,
+                Platform = string.IsNullOrWhiteSpace(Platform) ? Oci.Platform.LinuxAmd64 : Oci.Platform.Parse(Platform),
+                User = string.IsNullOrWhiteSpace(User) ? "1001" : User.Trim(),
+                SourceDateEpoch = TaskProperties.Epoch(SourceDateEpoch, "VddkSourceDateEpoch (SOURCE_DATE_EPOCH)"),
+                WorkDirectory = Path.GetFullPath(IntermediateDirectory),
+                ArchiveOptions = ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount),
+                Labels = Labels.ToDictionary(l => l.ItemSpec, l => l.GetMetadata("Value"), StringComparer.Ordinal),
+            };
+            var result = await VddkImagePipeline.BuildAsync(request, log, cancellationToken).ConfigureAwait(false);
+            Version = result.Archive.Version;
+            BuildNumber = result.Archive.BuildNumber ?? string.Empty;
+            ImageDigest = result.Image.Digest.Value;
+            var tags = TaskProperties.List(ImageTags);
+            foreach (var tag in tags)
+            {
+                ImageReference.ValidateTag(tag);
+            }
+            return (result, baseSource, tags.Count == 0 ? [result.Archive.Version] : tags);
+        }
+        catch
+        {
+            await baseSource.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    internal static VddkArchiveReadOptions ArchiveOptions(string? maxEntrySize, string? maxTotalSize, string? maxEntryCount)
+    {
+        var defaults = VddkArchiveReadOptions.Default;
+        return defaults with
+        {
+            MaxEntryBytes = TaskProperties.Size(maxEntrySize, "VddkMaxEntrySize", defaults.MaxEntryBytes),
+            MaxTotalBytes = TaskProperties.Size(maxTotalSize, "VddkMaxTotalSize", defaults.MaxTotalBytes),
+            MaxEntryCount = TaskProperties.Count(maxEntryCount, "VddkMaxEntryCount", defaults.MaxEntryCount),
+        };
+    }
+
+    protected static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    protected static string Describe(VddkImageBuildResult result) =>
+        $"VDDK {result.Archive.Version}{(result.Archive.BuildNumber is { } b ? $" build {b}" : string.Empty)}";
+}

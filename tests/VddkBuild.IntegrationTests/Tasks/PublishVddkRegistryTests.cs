@@ -1,0 +1,118 @@
+using VddkBuild.TestSupport.Archives;
+using VddkBuild.TestSupport.Images;
+using VddkBuild.TestSupport.Infrastructure;
+using VddkBuild.TestSupport.Registry;
+
+namespace VddkBuild.IntegrationTests.Tasks;
+
+/// <summary>PublishVddk through the sample project against Debian's docker-registry, with a counting proxy in front.</summary>
+[Collection(MSBuildCollection.Name)]
+public sealed class PublishVddkRegistryTests : IAsyncLifetime
+{
+    private readonly string _work = Directory.CreateTempSubdirectory("vddk-publish-").FullName;
+    private DockerRegistryProcess? _registry;
+    private CountingProxy? _proxy;
+    private ContainerToolsSandbox? _sandbox;
+
+    public async Task InitializeAsync()
+    {
+        Requires.Tool("docker-registry");
+        Skopeo.Require();
+        _registry = await DockerRegistryProcess.StartAsync();
+        _proxy = await CountingProxy.StartAsync(_registry.BaseUri);
+        _sandbox = new ContainerToolsSandbox();
+        _sandbox.AddInsecureRegistry(_registry.Authority);
+        _sandbox.AddInsecureRegistry(_proxy.Authority);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _sandbox?.Dispose();
+        if (_proxy is not null) { await _proxy.DisposeAsync(); }
+        if (_registry is not null) { await _registry.DisposeAsync(); }
+        Directory.Delete(_work, recursive: true);
+    }
+
+    private async Task<Dictionary<string, string>> PushInputsAsync()
+    {
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(_work, "in"), SampleVddkArchiveOptions.Small);
+        var layout = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base"));
+        await new Skopeo(_sandbox!).CopyAsync(layout.Reference, $"docker://{_registry!.Authority}/base/ubi-minimal:latest", destinationAccess: RegistryAccess.Insecure, all: true);
+        return new Dictionary<string, string>
+        {
+            ["VddkArchive"] = archive,
+            ["VddkBaseImage"] = $"{_proxy!.Authority}/base/ubi-minimal:latest",
+            ["VddkRegistry"] = _proxy.Authority,
+            ["VddkRegistryInsecure"] = "true",
+            ["VddkImageTags"] = "8.0.1%3Blatest",
+        };
+    }
+
+    [SkippableFact]
+    public async Task PublishVddk_mounts_the_base_pushes_the_layer_and_an_unchanged_rerun_uploads_no_blob()
+    {
+        Podman.Require();
+        var properties = await PushInputsAsync();
+        var sample = new SampleProject(_work);
+        _proxy!.Reset();
+
+        var first = await sample.RunForPropertiesAsync("PublishVddk", properties, "VddkImageDigest", "VddkImageReference", "VddkClusterImageReference", "VddkVersion");
+        var firstRequests = _proxy.Requests;
+        _proxy.Reset();
+        var second = await sample.RunForPropertiesAsync("PublishVddk", properties, "VddkImageDigest", "VddkImageReference");
+        var secondRequests = _proxy.Requests;
+
+        var digest = first["VddkImageDigest"];
+        Assert.StartsWith("sha256:", digest);
+        Assert.Equal($"{_proxy.Authority}/openshift-mtv/vddk@{digest}", first["VddkImageReference"]);
+        Assert.Equal($"image-registry.openshift-image-registry.svc:5000/openshift-mtv/vddk@{digest}", first["VddkClusterImageReference"]);
+        // The base layer came from the same registry: mounted, never uploaded. Only the VDDK layer and the config were sent.
+        Assert.Contains(firstRequests, r => r.IsMount && r.Status == 201);
+        Assert.Equal(2, firstRequests.Count(r => r.SentBlobData));
+        // Nothing changed: no blob sent, no upload session opened, the same digest.
+        Assert.Equal(digest, second["VddkImageDigest"]);
+        Assert.DoesNotContain(secondRequests, r => r.Kind == RegistryRequestKind.Upload);
+
+        using var inspect = await new Skopeo(_sandbox!).InspectAsync($"docker://{_registry!.Authority}/openshift-mtv/vddk:latest", RegistryAccess.Insecure);
+        Assert.Equal(digest, inspect.RootElement.GetProperty("Digest").GetString());
+        var podman = new Podman(_sandbox!);
+        await podman.PullAsync($"{_registry.Authority}/openshift-mtv/vddk@{digest}", RegistryAccess.Insecure);
+        var opt = await ForkliftCheck.RunInitContainerAsync(podman, $"{_registry.Authority}/openshift-mtv/vddk@{digest}");
+        ForkliftCheck.AssertVddkTree(opt);
+    }
+
+    [SkippableFact]
+    public async Task An_insecure_registry_warns_naming_the_host_on_every_run_and_a_plain_HTTP_registry_without_the_option_is_refused()
+    {
+        var properties = await PushInputsAsync();
+        var sample = new SampleProject(_work);
+
+        var insecure = await sample.RunAsync("PublishVddk", properties);
+        var again = await sample.RunAsync("PublishVddk", properties);
+        properties.Remove("VddkRegistryInsecure");
+        var refused = await sample.RunAsync("PublishVddk", properties);
+
+        Assert.True(insecure.Succeeded, insecure.ToString());
+        Assert.Contains($"warning VDDK3901: Registry {_proxy!.Authority}", insecure.Output);
+        Assert.Contains($"warning VDDK3901: Registry {_proxy.Authority}", again.Output);
+        Assert.False(refused.Succeeded);
+        Assert.Contains("error VDDK3003", refused.Output);
+    }
+
+    [Theory]
+    [InlineData("quay.io")]
+    [InlineData("docker.io")]
+    [InlineData("ghcr.io")]
+    public async Task Pushing_to_a_public_registry_is_refused_citing_the_VMware_licence(string registry)
+    {
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(_work, "in"), SampleVddkArchiveOptions.Small);
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkRegistry"] = registry });
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("error VDDK3006", result.Output);
+        Assert.Contains("VddkAllowPublicRegistry", result.Output);
+        Assert.False(Directory.Exists(sample.IntermediateDirectory), "nothing should have been built before the licence check");
+    }
+}

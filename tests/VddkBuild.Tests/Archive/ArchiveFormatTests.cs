@@ -1,0 +1,144 @@
+using System.IO.Compression;
+using VddkBuild.Archive;
+using VddkBuild.TestSupport.Archives;
+
+namespace VddkBuild.Tests.Archive;
+
+public sealed class ArchiveFormatTests
+{
+    private static readonly SampleVddkArchiveOptions Small = SampleVddkArchiveOptions.Small with { DocumentationPages = 3 };
+
+    private static List<(string, VddkEntryKind, int, long, string?)> Shape(VddkArchiveContents contents) =>
+        contents.Entries.Select(e => (e.Path, e.Kind, e.Mode, e.Length, e.LinkTarget)).ToList();
+
+    [Fact]
+    public async Task Vddk8_targz_gives_version_build_and_entries_parents_first()
+    {
+        using var temp = new TempFolder();
+        var log = new CollectingLog();
+        var sink = new RecordingSink();
+        var contents = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small), sink, log);
+
+        Assert.Equal("8.0.1", contents.Version);
+        Assert.Equal("21562716", contents.BuildNumber);
+        Assert.Empty(log.Warnings);
+        Assert.Equal(0, contents.DroppedMacMetadataCount);
+        Assert.Equal(sink.Entries, contents.Entries);
+        Assert.Equal(VddkArchiveBuilder.DefaultTime, contents.NewestModificationTime);
+        var seen = new HashSet<string>();
+        foreach (var entry in contents.Entries)
+        {
+            var parent = Path.GetDirectoryName(entry.Path)!.Replace('\\', '/');
+            Assert.True(parent.Length == 0 || seen.Contains(parent), $"{entry.Path} delivered before its parent");
+            seen.Add(entry.Path);
+        }
+        Assert.Equal("libvixDiskLib.so.8", contents.Entries.Single(e => e.Path == "vmware-vix-disklib-distrib/lib64/libvixDiskLib.so").LinkTarget);
+    }
+
+    [Fact]
+    public async Task Vddk9_targz_gives_four_part_version_and_build()
+    {
+        using var temp = new TempFolder();
+        var contents = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, SampleVddkArchiveOptions.Vddk9 with { TargetUnpackedBytes = 500_000, DocumentationPages = 2 }));
+        Assert.Equal("9.0.0.0", contents.Version);
+        Assert.Equal("24742305", contents.BuildNumber);
+    }
+
+    [Theory]
+    [InlineData(ArchiveCompression.None)]
+    [InlineData(ArchiveCompression.Xz)]
+    [InlineData(ArchiveCompression.Bzip2)]
+    [InlineData(ArchiveCompression.Zip)]
+    public async Task Other_containers_give_the_same_tree_as_targz(ArchiveCompression compression)
+    {
+        using var temp = new TempFolder();
+        var reference = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small));
+        var otherSink = new RecordingSink();
+        var gzipSink = new RecordingSink();
+        var other = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = compression }), otherSink);
+        await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small), gzipSink);
+
+        Assert.Equal("8.0.1", other.Version);
+        Assert.Equal(Shape(reference), Shape(other));
+        Assert.Equal(gzipSink.Contents.Keys.Order(), otherSink.Contents.Keys.Order());
+        foreach (var (path, bytes) in gzipSink.Contents)
+        {
+            Assert.Equal(bytes, otherSink.Contents[path]);
+        }
+    }
+
+    [Fact]
+    public async Task Format_is_recognised_by_content_not_extension()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        SampleVddkArchive.Write(path, Small); // gzip bytes under a .zip name
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+
+    [Fact]
+    public async Task Multi_member_gzip_is_read_completely()
+    {
+        using var temp = new TempFolder();
+        var tar = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None }).ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await using (var file = File.Create(path))
+        {
+            foreach (var part in new[] { tar[..(tar.Length / 3)], tar[(tar.Length / 3)..] })
+            {
+                await using var member = new GZipStream(file, CompressionLevel.Fastest, leaveOpen: true);
+                await member.WriteAsync(part);
+            }
+        }
+        var contents = await Read.Archive(path);
+        var single = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.None }));
+        Assert.Equal(Shape(single), Shape(contents));
+    }
+
+    [Fact]
+    public async Task Zip_keeps_unix_modes_and_symlinks()
+    {
+        using var temp = new TempFolder();
+        var contents = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.Zip }));
+        Assert.Equal(0x1A4, contents.Entries.Single(e => e.Path.EndsWith("/libgcc_s.so.1", StringComparison.Ordinal)).Mode);
+        var link = contents.Entries.Single(e => e.Path.EndsWith("/libvixDiskLib.so", StringComparison.Ordinal));
+        Assert.Equal(VddkEntryKind.Symlink, link.Kind);
+        Assert.Equal("libvixDiskLib.so.8", link.LinkTarget);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 })]
+    [InlineData(new byte[] { 0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0 })]
+    [InlineData(new byte[] { (byte)'<', (byte)'h', (byte)'t', (byte)'m', (byte)'l', (byte)'>' })]
+    [InlineData(new byte[0])]
+    public async Task Unknown_format_is_VDDK1002(byte[] bytes)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await File.WriteAllBytesAsync(path, bytes);
+        Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, (await Read.Failure(path)).Code);
+    }
+
+    [Fact]
+    public async Task Gzip_of_something_else_than_tar_is_VDDK1002()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("vddk.tar.gz");
+        await using (var file = File.Create(path))
+        await using (var gzip = new GZipStream(file, CompressionLevel.Fastest))
+        {
+            await gzip.WriteAsync(FixtureContent.Bytes(10_000, 3, "not a tar"));
+        }
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, error.Code);
+        Assert.Contains("does not contain a tar", error.Message);
+    }
+
+    [Fact]
+    public async Task Missing_file_is_VDDK1001()
+    {
+        using var temp = new TempFolder();
+        Assert.Equal(ErrorCodes.ArchiveNotFound, (await Read.Failure(temp.File("nope.tar.gz"))).Code);
+        Assert.Equal(ErrorCodes.ArchiveNotFound, (await Read.Failure(temp.Path)).Code);
+    }
+}

@@ -1,0 +1,94 @@
+using VddkBuild.TestSupport.Archives;
+
+namespace VddkBuild.Tests.Archive;
+
+/// <summary>Truncated and corrupted archives: VDDK1003 with the underlying reason.</summary>
+public sealed class DamagedArchiveTests
+{
+    private static readonly SampleVddkArchiveOptions Small = SampleVddkArchiveOptions.Small with { DocumentationPages = 3 };
+
+    private static async Task<VddkException> Damaged(ArchiveCompression compression, Action<string> damage)
+    {
+        using var temp = new TempFolder();
+        var path = SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = compression });
+        damage(path);
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveCorrupt, error.Code);
+        Assert.Contains(path, error.Message);
+        return error;
+    }
+
+    [Fact]
+    public async Task Gzip_cut_in_half_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Gzip, path => ArchiveMutations.TruncateTo(path, 0.5));
+
+    [Fact]
+    public async Task Gzip_without_its_trailer_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Gzip, path => ArchiveMutations.Truncate(path, new FileInfo(path).Length - 4));
+
+    [Fact]
+    public async Task Gzip_with_wrong_trailer_crc_is_VDDK1003()
+    {
+        // Either GZipStream notices while reading past the tar, or the trailer check does.
+        var error = await Damaged(ArchiveCompression.Gzip, ArchiveMutations.CorruptGzipTrailerCrc);
+        Assert.Contains("after the last entry", error.Message);
+    }
+
+    [Fact]
+    public async Task Gzip_with_damaged_compressed_data_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Gzip, ArchiveMutations.CorruptMiddle);
+
+    [Fact]
+    public async Task Tar_cut_inside_a_file_is_VDDK1003_saying_the_content_is_short()
+    {
+        var error = await Damaged(ArchiveCompression.None, path => ArchiveMutations.TruncateTo(path, 0.6));
+        Assert.Contains("truncated", error.Message);
+    }
+
+    [Fact]
+    public async Task Tar_header_with_bad_checksum_is_VDDK1003()
+    {
+        // The second header (after the 512-byte top folder header; GNU format, no extended headers) gets a new name.
+        await Damaged(ArchiveCompression.None, path => ArchiveMutations.Overwrite(path, 512 + 10, "tampered"u8));
+    }
+
+    [Fact]
+    public async Task Xz_cut_in_half_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Xz, path => ArchiveMutations.TruncateTo(path, 0.5));
+
+    [Fact]
+    public async Task Bzip2_cut_in_half_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Bzip2, path => ArchiveMutations.TruncateTo(path, 0.5));
+
+    [Fact]
+    public async Task Zip_with_damaged_entry_data_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Zip, ArchiveMutations.CorruptMiddle);
+
+    [Fact]
+    public async Task Long_name_header_claiming_a_huge_size_is_VDDK1003_without_loading_it()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        new VddkArchiveBuilder { Format = System.Formats.Tar.TarEntryFormat.Gnu, Compression = ArchiveCompression.None }
+            .AddMinimalVddk().AddFile(VddkArchiveBuilder.Distrib("doc/" + new string('n', 150)), "x").Write(path);
+        ArchiveMutations.SetTarHeaderSize(path, 'L', 3L * 1024 * 1024 * 1024);
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveCorrupt, error.Code);
+        Assert.Contains("metadata header", error.Message);
+    }
+
+    [Fact]
+    public async Task Padding_after_the_end_of_the_tar_is_accepted()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        var tar = new VddkArchiveBuilder { Compression = ArchiveCompression.None }.AddMinimalVddk().ToBytes();
+        await using (var file = File.Create(path))
+        await using (var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            await gzip.WriteAsync(tar);
+            await gzip.WriteAsync(new byte[6 * 1024 * 1024]); // more than the trailing data the reader inflates
+        }
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+}

@@ -1,0 +1,189 @@
+using System.Formats.Tar;
+using VddkBuild.Archive;
+using VddkBuild.TestSupport.Archives;
+using static VddkBuild.TestSupport.Archives.VddkArchiveBuilder;
+
+namespace VddkBuild.Tests.Archive;
+
+/// <summary>One test per bad input: each must fail with its own stable code.</summary>
+public sealed class HostileArchiveTests
+{
+    private const string ArchiveName = "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz";
+
+    private static async Task<VddkException> Fails(VddkArchiveBuilder builder, string code, VddkArchiveReadOptions? options = null)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        builder.Write(path);
+        var error = await Read.Failure(path, options: options);
+        Assert.Equal(code, error.Code);
+        return error;
+    }
+
+    private static VddkArchiveBuilder Vddk(ArchiveCompression compression = ArchiveCompression.Gzip) =>
+        new VddkArchiveBuilder { Compression = compression }.AddMinimalVddk();
+
+    [Fact]
+    public async Task Dot_dot_component_is_VDDK1007()
+    {
+        var error = await Fails(Vddk().AddFile(Distrib("lib64/../../evil"), "x"), ErrorCodes.EntryEscapesTree);
+        Assert.Contains("'..'", error.Message);
+        Assert.Contains("lib64/../../evil", error.Message);
+    }
+
+    [Fact]
+    public async Task Absolute_path_is_VDDK1007() =>
+        Assert.Contains("absolute", (await Fails(Vddk().AddFile("/etc/cron.d/evil", "x"), ErrorCodes.EntryEscapesTree)).Message);
+
+    [Fact]
+    public async Task Control_character_in_name_is_VDDK1007()
+    {
+        var error = await Fails(Vddk().AddFile(Distrib("doc/evil\u001b[2Jname"), "x"), ErrorCodes.EntryEscapesTree);
+        Assert.Contains("\\u001B", error.Message);
+        Assert.DoesNotContain('\u001b', error.Message);
+    }
+
+    [Fact]
+    public async Task Entry_below_a_symlinked_directory_is_VDDK1007() =>
+        await Fails(Vddk().AddSymlink(Distrib("doc"), "lib64").AddFile(Distrib("doc/through-the-link"), "x"), ErrorCodes.EntryEscapesTree);
+
+    [Fact]
+    public async Task Entry_outside_the_top_folder_is_VDDK1004() =>
+        Assert.Contains("vmware-vix-disklib-distrib/", (await Fails(Vddk().AddFile("README.txt", "x"), ErrorCodes.NotAVddk)).Message);
+
+    [Fact]
+    public async Task Archive_of_another_product_is_VDDK1004() =>
+        await Fails(new VddkArchiveBuilder().AddDirectory("node-v20").AddFile("node-v20/bin/node", "x"), ErrorCodes.NotAVddk);
+
+    [Fact]
+    public async Task Empty_tar_is_VDDK1004()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        await File.WriteAllBytesAsync(path, new byte[10240]); // only end-of-archive blocks, as `tar cf x.tar -T /dev/null` writes
+        Assert.Equal(ErrorCodes.NotAVddk, (await Read.Failure(path)).Code);
+    }
+
+    [Fact]
+    public async Task Archive_with_only_macos_metadata_is_VDDK1004()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        new VddkArchiveBuilder().AddFile("._vmware-vix-disklib-distrib", "apple").AddDirectory("__MACOSX").Write(path);
+        Assert.Equal(ErrorCodes.NotAVddk, (await Read.Failure(path)).Code);
+    }
+
+    [Fact]
+    public async Task Top_folder_that_is_a_symlink_is_VDDK1004() =>
+        await Fails(new VddkArchiveBuilder().AddSymlink(Top, "/opt/other"), ErrorCodes.NotAVddk);
+
+    [Fact]
+    public async Task Absolute_symlink_is_VDDK1008() =>
+        await Fails(Vddk().AddSymlink(Distrib("lib64/libz.so"), "/usr/lib64/libz.so.1"), ErrorCodes.SymlinkEscapesTree);
+
+    [Fact]
+    public async Task Absolute_vddk9_field_fix_link_is_VDDK1008_explaining_a_relative_link()
+    {
+        var builder = new VddkArchiveBuilder().AddMinimalVddk("9.0.0.0")
+            .AddSymlink(Distrib("lib64/libvixDiskLib.so.8"), "/vmware-vix-disklib-distrib/lib64/libvixDiskLib.so.9.0.0.0");
+        var error = await Fails(builder, ErrorCodes.SymlinkEscapesTree);
+        Assert.Contains("RELATIVE", error.Message);
+        Assert.Contains("libvixDiskLib.so.8", error.Message);
+    }
+
+    [Fact]
+    public async Task Relative_symlink_leading_out_of_the_tree_is_VDDK1008() =>
+        await Fails(Vddk().AddSymlink(Distrib("lib64/passwd"), "../../../etc/passwd"), ErrorCodes.SymlinkEscapesTree);
+
+    [Fact]
+    public async Task Symlink_leading_out_through_a_symlinked_directory_is_VDDK1008()
+    {
+        // Lexically "up/../x" stays inside; physically "up" is the top folder, so ".." leaves it.
+        var builder = Vddk().AddSymlink(Distrib("lib64/up"), "..").AddSymlink(Distrib("lib64/sneaky"), "up/../outside");
+        var error = await Fails(builder, ErrorCodes.SymlinkEscapesTree);
+        Assert.Contains("sneaky", error.Message);
+    }
+
+    [Fact]
+    public async Task Hardlink_to_a_missing_entry_is_VDDK1009() =>
+        await Fails(Vddk().AddHardlink(Distrib("lib64/copy"), Distrib("lib64/nothing")), ErrorCodes.HardlinkInvalid);
+
+    [Fact]
+    public async Task Hardlink_to_a_later_entry_is_VDDK1009() =>
+        await Fails(Vddk().AddHardlink(Distrib("lib64/early"), Distrib("lib64/late")).AddFile(Distrib("lib64/late"), "x"), ErrorCodes.HardlinkInvalid);
+
+    [Fact]
+    public async Task Hardlink_outside_the_tree_is_VDDK1009() =>
+        await Fails(Vddk().AddHardlink(Distrib("lib64/shadow"), "/etc/shadow"), ErrorCodes.HardlinkInvalid);
+
+    [Fact]
+    public async Task Hardlink_to_a_directory_is_VDDK1009() =>
+        await Fails(Vddk().AddHardlink(Distrib("lib64/dir"), Distrib("lib64")), ErrorCodes.HardlinkInvalid);
+
+    [Fact]
+    public async Task Hardlink_to_a_symlink_is_VDDK1009() =>
+        await Fails(Vddk().AddHardlink(Distrib("lib64/again"), Distrib("lib64/libvixDiskLib.so")), ErrorCodes.HardlinkInvalid);
+
+    [Fact]
+    public async Task Character_device_is_VDDK1010() =>
+        await Fails(Vddk().AddDevice(Distrib("dev-null")), ErrorCodes.SpecialFileEntry);
+
+    [Fact]
+    public async Task Block_device_is_VDDK1010() =>
+        await Fails(Vddk().AddDevice(Distrib("sda"), block: true), ErrorCodes.SpecialFileEntry);
+
+    [Fact]
+    public async Task Fifo_is_VDDK1010() => await Fails(Vddk().AddFifo(Distrib("pipe")), ErrorCodes.SpecialFileEntry);
+
+    [Fact]
+    public async Task Zip_device_entry_is_VDDK1010() =>
+        await Fails(Vddk(ArchiveCompression.Zip).AddDevice(Distrib("dev-null")), ErrorCodes.SpecialFileEntry);
+
+    [Fact]
+    public async Task Same_path_twice_is_VDDK1014() =>
+        await Fails(Vddk().AddFile(Distrib("doc/a"), "1").AddFile(Distrib("doc/a"), "2"), ErrorCodes.DuplicateEntry);
+
+    [Fact]
+    public async Task Entry_below_a_file_is_VDDK1014() =>
+        await Fails(Vddk().AddFile(Distrib("doc"), "file").AddFile(Distrib("doc/child"), "x"), ErrorCodes.DuplicateEntry);
+
+    [Fact]
+    public async Task Too_many_entries_is_VDDK1012_naming_the_option()
+    {
+        var error = await Fails(Vddk(), ErrorCodes.ArchiveTooLarge, new VddkArchiveReadOptions { MaxEntryCount = 3 });
+        Assert.Contains("VddkMaxEntryCount", error.Message);
+    }
+
+    [Fact]
+    public async Task Too_large_entry_is_VDDK1012_naming_the_option()
+    {
+        var error = await Fails(Vddk().AddFile(Distrib("doc/big"), new byte[5000]), ErrorCodes.ArchiveTooLarge, new VddkArchiveReadOptions { MaxEntryBytes = 8000 });
+        Assert.Contains("VddkMaxEntrySize", error.Message);
+        Assert.Contains("libvixDiskLib.so.8.0.1", error.Message);
+    }
+
+    [Fact]
+    public async Task Too_large_total_is_VDDK1012_naming_the_option()
+    {
+        var error = await Fails(Vddk().AddFile(Distrib("doc/a"), new byte[6000]).AddFile(Distrib("doc/b"), new byte[6000]), ErrorCodes.ArchiveTooLarge, new VddkArchiveReadOptions { MaxTotalBytes = 8192 + 10000 });
+        Assert.Contains("VddkMaxTotalSize", error.Message);
+    }
+
+    [Fact]
+    public void Default_limits_are_far_above_a_real_vddk()
+    {
+        var options = VddkArchiveReadOptions.Default;
+        Assert.Equal((4L << 30, 16L << 30, 200_000), (options.MaxEntryBytes, options.MaxTotalBytes, options.MaxEntryCount));
+    }
+
+    [Fact]
+    public async Task Sparse_file_entry_is_rejected_with_VDDK1010()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        new VddkArchiveBuilder { Format = TarEntryFormat.Gnu, Compression = ArchiveCompression.None }.AddMinimalVddk().AddFile(Distrib("doc/sparse"), "").Write(path);
+        ArchiveMutations.RetypeTarEntry(path, Distrib("doc/sparse"), 'S');
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.SpecialFileEntry, error.Message);
+    }
+}

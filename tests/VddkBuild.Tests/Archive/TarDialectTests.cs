@@ -1,0 +1,170 @@
+using System.Formats.Tar;
+using VddkBuild.Archive;
+using VddkBuild.TestSupport.Archives;
+using static VddkBuild.TestSupport.Archives.VddkArchiveBuilder;
+
+namespace VddkBuild.Tests.Archive;
+
+public sealed class TarDialectTests
+{
+    private const string ArchiveName = "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz";
+
+    private static async Task<(VddkArchiveContents Contents, RecordingSink Sink, CollectingLog Log)> ReadBuilt(VddkArchiveBuilder builder, string name = ArchiveName)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(name);
+        builder.Write(path);
+        var sink = new RecordingSink();
+        var log = new CollectingLog();
+        var contents = await Read.Archive(path, sink, log);
+        return (contents, sink, log);
+    }
+
+    private static string LongName(int length)
+    {
+        var prefix = Distrib("doc/");
+        var parts = new List<string>();
+        var total = prefix.Length;
+        var i = 0;
+        while (total < length)
+        {
+            var part = $"deep-folder-{i++:D3}-" + new string('x', 30);
+            parts.Add(part);
+            total += part.Length + 1;
+        }
+        return prefix + string.Join('/', parts) + "/file.txt";
+    }
+
+    [Theory]
+    [InlineData(TarEntryFormat.Pax, 150)]
+    [InlineData(TarEntryFormat.Pax, 400)]
+    [InlineData(TarEntryFormat.Gnu, 150)]
+    [InlineData(TarEntryFormat.Gnu, 400)]
+    [InlineData(TarEntryFormat.Ustar, 150)]
+    public async Task Long_names_and_long_link_targets_round_trip(TarEntryFormat format, int length)
+    {
+        var name = LongName(length);
+        var longTarget = format == TarEntryFormat.Ustar ? "../libvixDiskLib.so.8.0.1" : string.Concat(Enumerable.Repeat("./", 60)) + "libvixDiskLib.so.8.0.1";
+        // ustar's link field holds 100 bytes, so there the hard link points at a short name.
+        var hardTarget = format == TarEntryFormat.Ustar ? Distrib("lib64/libvixDiskLib.so.8.0.1") : name;
+        var builder = new VddkArchiveBuilder { Format = format }.AddMinimalVddk()
+            .AddFile(name, "long")
+            .AddSymlink(Distrib("lib64/long-link"), longTarget)
+            .AddHardlink(name + "-hard", hardTarget);
+        var (contents, sink, _) = await ReadBuilt(builder);
+
+        Assert.True(name.Length >= length);
+        Assert.Equal("long"u8.ToArray(), sink.Contents[name]);
+        Assert.Equal(longTarget, contents.Entries.Single(e => e.Path == Distrib("lib64/long-link")).LinkTarget);
+        var hard = contents.Entries.Single(e => e.Path == name + "-hard");
+        Assert.Equal(VddkEntryKind.Hardlink, hard.Kind);
+        Assert.Equal(hardTarget, hard.LinkTarget);
+    }
+
+    [Fact]
+    public async Task V7_archives_with_slash_marked_directories_are_read()
+    {
+        var (contents, _, _) = await ReadBuilt(new VddkArchiveBuilder { Format = TarEntryFormat.V7 }.AddMinimalVddk());
+        var lib64 = contents.Entries.Single(e => e.Path == Distrib("lib64"));
+        Assert.Equal(VddkEntryKind.Directory, lib64.Kind);
+        Assert.False(lib64.Synthesized);
+    }
+
+    [Fact]
+    public async Task Pax_global_header_like_git_archive_writes_is_ignored()
+    {
+        var builder = new VddkArchiveBuilder().AddPaxGlobalHeader(new Dictionary<string, string> { ["comment"] = "0123456789abcdef" }).AddMinimalVddk();
+        var (contents, _, _) = await ReadBuilt(builder);
+        Assert.All(contents.Entries, e => Assert.StartsWith(Top, e.Path));
+    }
+
+    [Fact]
+    public async Task Dot_slash_prefix_is_removed_and_root_entry_skipped()
+    {
+        var builder = new VddkArchiveBuilder { NamePrefix = "./" }.AddDirectory(".").AddMinimalVddk();
+        var (contents, _, _) = await ReadBuilt(builder);
+        Assert.Equal(Top, contents.Entries[0].Path);
+        Assert.All(contents.Entries, e => Assert.False(e.Path.StartsWith('.')));
+    }
+
+    [Fact]
+    public async Task Missing_directory_entries_are_synthesized_before_their_children()
+    {
+        var childTime = new DateTimeOffset(2024, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        var builder = new VddkArchiveBuilder { DirectoryEntries = false }.AddMinimalVddk().AddFile(Distrib("doc/sub/readme.txt"), "x", mtime: childTime);
+        var (contents, _, _) = await ReadBuilt(builder);
+
+        var paths = contents.Entries.Select(e => e.Path).ToList();
+        Assert.Equal([Top, Distrib("lib64"), Distrib("lib64/libvixDiskLib.so.8.0.1")], paths.Take(3));
+        var sub = contents.Entries.Single(e => e.Path == Distrib("doc/sub"));
+        Assert.True(sub.Synthesized);
+        Assert.Equal(0x1ED, sub.Mode);
+        Assert.Equal(childTime, sub.ModificationTime);
+        Assert.True(paths.IndexOf(Distrib("doc")) < paths.IndexOf(Distrib("doc/sub")));
+        Assert.True(paths.IndexOf(Distrib("doc/sub")) < paths.IndexOf(Distrib("doc/sub/readme.txt")));
+    }
+
+    [Fact]
+    public async Task Directory_listed_after_its_children_is_accepted()
+    {
+        var builder = new VddkArchiveBuilder().AddMinimalVddk().AddFile(Distrib("doc/a.txt"), "a").AddDirectory(Distrib("doc"), 0x1C0);
+        var (contents, _, _) = await ReadBuilt(builder);
+        Assert.Single(contents.Entries, e => e.Path == Distrib("doc"));
+    }
+
+    [Fact]
+    public async Task Modes_mtimes_and_hardlinks_are_kept()
+    {
+        var time = new DateTimeOffset(2024, 12, 24, 18, 30, 15, TimeSpan.Zero);
+        var builder = new VddkArchiveBuilder().AddMinimalVddk()
+            .AddDirectory(Distrib("bin64"), 0x1E8, time)
+            .AddFile(Distrib("bin64/tool"), "tool", 0x1C9, time.AddSeconds(1))
+            .AddHardlink(Distrib("bin64/tool-again"), Distrib("bin64/tool"));
+        var (contents, _, _) = await ReadBuilt(builder);
+
+        var bin64 = contents.Entries.Single(e => e.Path == Distrib("bin64"));
+        Assert.Equal((0x1E8, time), (bin64.Mode, bin64.ModificationTime));
+        var tool = contents.Entries.Single(e => e.Path == Distrib("bin64/tool"));
+        Assert.Equal((0x1C9, time.AddSeconds(1), 4L), (tool.Mode, tool.ModificationTime, tool.Length));
+        var again = contents.Entries.Single(e => e.Path == Distrib("bin64/tool-again"));
+        Assert.Equal((VddkEntryKind.Hardlink, Distrib("bin64/tool"), 0L), (again.Kind, again.LinkTarget, again.Length));
+        Assert.Equal(time.AddSeconds(1), contents.NewestModificationTime);
+    }
+
+    [Fact]
+    public async Task Hardlink_written_with_dot_slash_prefix_names_the_normalised_target()
+    {
+        var builder = new VddkArchiveBuilder { NamePrefix = "./" }.AddMinimalVddk()
+            .AddFile(Distrib("a"), "a")
+            .AddHardlink(Distrib("b"), "./" + Distrib("a"));
+        var (contents, _, _) = await ReadBuilt(builder);
+        Assert.Equal(Distrib("a"), contents.Entries.Single(e => e.Path == Distrib("b")).LinkTarget);
+    }
+
+    [Fact]
+    public async Task Content_the_sink_does_not_read_is_skipped()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        new VddkArchiveBuilder().AddMinimalVddk()
+            .AddFile(Distrib("doc/big"), FixtureContent.Bytes(300_000, 5, "big"))
+            .AddFile(Distrib("doc/after"), "after").Write(path);
+
+        var partial = new RecordingSink(readAtMost: 1000);
+        await Read.Archive(path, partial);
+        Assert.Equal(1000, partial.Contents[Distrib("doc/big")].Length);
+        Assert.Equal("after"u8.ToArray(), partial.Contents[Distrib("doc/after")]);
+
+        var none = new RecordingSink(readAtMost: 0);
+        var contents = await Read.Archive(path, none);
+        Assert.Equal(300_000, contents.Entries.Single(e => e.Path == Distrib("doc/big")).Length);
+    }
+
+    [Fact]
+    public async Task Content_stream_ends_exactly_at_the_entry_length()
+    {
+        var content = FixtureContent.Bytes(10_000, 9, "exact");
+        var (_, sink, _) = await ReadBuilt(new VddkArchiveBuilder().AddMinimalVddk().AddFile(Distrib("doc/exact"), content));
+        Assert.Equal(content, sink.Contents[Distrib("doc/exact")]);
+    }
+}
