@@ -30,14 +30,12 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
         using (connection)
         {
             var access = await ClusterRegistryAccess.OpenAsync(session, Repository, ServiceAccount, cancellationToken).ConfigureAwait(false);
-            var target = VddkBuild.Registry.ImageReference.ForRepository(access.Registry, Repository.Trim());
             var transport = new RegistryTransportOptions
             {
                 CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
-                TrustedCertificates = access.TrustedCertificates,
                 InsecureRegistries = TaskProperties.List(InsecureRegistries),
             }.WithEnvironment();
-            using var registry = RegistrySession.Create(transport, new CredentialOptions { InProcess = access.Credentials, UserName = NullIfBlank(RegistryUserName) }, log);
+            using var registry = ClusterImagePush.OpenRegistrySession(access, transport, log, NullIfBlank(RegistryUserName));
             var options = new PushOptions
             {
                 MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
@@ -45,18 +43,12 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
             var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken).ConfigureAwait(false);
             await using (baseSource.ConfigureAwait(false))
             {
-                PushResult pushed;
-                try
-                {
-                    pushed = await new ImagePusher(registry).PushAsync(result.Image, baseSource, target, tags, options, log, cancellationToken).ConfigureAwait(false);
-                }
-                catch (VddkException ex) when (ex.Code == ErrorCodes.RegistryDenied)
-                {
-                    throw access.ExplainDenied(ex, Repository.Trim());
-                }
+                var cluster = await ClusterImagePush.PushAsync(access, registry, result.Image, baseSource, Repository, tags, options, log, cancellationToken).ConfigureAwait(false);
+                var pushed = cluster.Pushed;
+                var target = cluster.Target;
                 Registry = access.Registry;
                 ImageReference = pushed.PinnedReference.ToString();
-                ClusterImageReference = $"{RegistryRoute.InternalHost}/{target.Repository}@{pushed.Digest}";
+                ClusterImageReference = cluster.ClusterImageReference;
                 Announce($"VddkBuild: {Describe(result)} pushed to the cluster registry {target} ({string.Join(", ", pushed.Tags)}): "
                     + $"{pushed.Uploaded} blob(s) uploaded, {pushed.Mounted} mounted, {pushed.Skipped} already there");
                 Announce($"VddkBuild: VddkImageDigest = {pushed.Digest}");
