@@ -14,8 +14,11 @@ internal sealed class ClusterScenario : IAsyncDisposable
 {
     private readonly List<ClusterConnection> _connections = [];
 
-    private ClusterScenario(SimulatedOpenShift cluster, RecordingBuildLog log, string bucketName)
+    private readonly ITestOutputHelper _output;
+
+    private ClusterScenario(SimulatedOpenShift cluster, RecordingBuildLog log, string bucketName, ITestOutputHelper output)
     {
+        _output = output;
         Cluster = cluster;
         Log = log;
         BucketName = bucketName;
@@ -31,7 +34,7 @@ internal sealed class ClusterScenario : IAsyncDisposable
     {
         ceph.Require();
         var cluster = await SimulatedOpenShift.StartAsync(ceph, options);
-        return new ClusterScenario(cluster, new RecordingBuildLog(output.WriteLine), CephRgw.UniqueBucketName("registry"));
+        return new ClusterScenario(cluster, new RecordingBuildLog(output.WriteLine), CephRgw.UniqueBucketName("registry"), output);
     }
 
     public ClusterSession Session(bool dryRun = false)
@@ -60,6 +63,11 @@ internal sealed class ClusterScenario : IAsyncDisposable
         foreach (var connection in _connections)
         {
             connection.Dispose();
+        }
+        if (Cluster.RegistryOperator.Deployment is { } registry)
+        {
+            // The registry's own log explains 5xx answers in a failed test.
+            _output.WriteLine("docker-registry (last lines):\n" + string.Join('\n', registry.RecentOutput.Split('\n').TakeLast(30)));
         }
         var errors = Cluster.Api.ControllerErrors;
         await Cluster.DisposeAsync();

@@ -29,7 +29,6 @@ public sealed record RegistryDeploymentSettings(
         ["REGISTRY_STORAGE_S3_FORCEPATHSTYLE"] = ForcePathStyle ? "true" : "false",
         ["REGISTRY_STORAGE_S3_SECURE"] = RegionEndpoint.StartsWith("https:", StringComparison.OrdinalIgnoreCase) ? "true" : "false",
         ["REGISTRY_STORAGE_S3_V4AUTH"] = "true",
-        ["REGISTRY_STORAGE_S3_ROOTDIRECTORY"] = "/docker",
         ["REGISTRY_STORAGE_DELETE_ENABLED"] = "true",
         // The operator mounts trustedCA as the pod's only extra trust; Go reads SSL_CERT_FILE.
         ["SSL_CERT_FILE"] = caBundlePath,

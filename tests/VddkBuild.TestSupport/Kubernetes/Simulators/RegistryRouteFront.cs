@@ -109,7 +109,13 @@ public sealed class RegistryRouteFront : IAsyncDisposable
             await context.Response.WriteAsync("Application is not available");
             return;
         }
-        await forwarder.ForwardAsync(context, request => request.Headers.Authorization = null);
+        await forwarder.ForwardAsync(context, request =>
+        {
+            request.Headers.Authorization = null;
+            // As the router does: the registry then builds upload Locations with https://ROUTE-HOST.
+            request.Headers.Remove("X-Forwarded-Proto");
+            request.Headers.TryAddWithoutValidation("X-Forwarded-Proto", "https");
+        });
     }
 
     private IssuedServiceAccountToken? Validate(string token)

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using VddkBuild.TestSupport.Infrastructure;
-using VddkBuild.TestSupport.Registry;
 
 namespace VddkBuild.TestSupport.Kubernetes.Simulators;
 
@@ -8,23 +7,20 @@ namespace VddkBuild.TestSupport.Kubernetes.Simulators;
 /// An OpenShift cluster for end-to-end tests: the loopback API server seeded with the objects a fresh cluster with
 /// OpenShift Data Foundation and MTV has (namespaces, default IngressController and its certificate, the registry
 /// operator's config and ClusterOperator, image config, the builder service account, a vSphere Provider), plus the
-/// simulated controllers wired to real processes: the bucket provisioner on Ceph RGW, Route <c>s3</c> (HTTPS front
-/// of RGW with an ingress-CA certificate) and the image registry operator (docker-registry on S3 behind the default route).
+/// simulated controllers wired to real processes: the bucket provisioner on Ceph RGW, Route <c>s3</c> (TLS-terminating
+/// front of RGW with an ingress-CA certificate) and the image registry operator (docker-registry on S3 behind the default route).
 /// </summary>
 public sealed class SimulatedOpenShift : IAsyncDisposable
 {
     public const string S3RouteNamespace = "openshift-storage";
     public const string S3RouteName = "s3";
 
-    private readonly ReverseProxyForwarder _rgwForwarder;
-
-    private SimulatedOpenShift(LoopbackKubeApiServer api, SimulatedIngress ingress, IngressTlsServer s3Route, ReverseProxyForwarder rgwForwarder,
+    private SimulatedOpenShift(LoopbackKubeApiServer api, SimulatedIngress ingress, TlsTerminatingRoute s3Route,
         ObjectBucketProvisioner provisioner, ImageRegistryOperator registryOperator, SimulatedOpenShiftOptions options)
     {
         Api = api;
         Ingress = ingress;
         S3Route = s3Route;
-        _rgwForwarder = rgwForwarder;
         Provisioner = provisioner;
         RegistryOperator = registryOperator;
         Options = options;
@@ -35,7 +31,7 @@ public sealed class SimulatedOpenShift : IAsyncDisposable
     public SimulatedIngress Ingress { get; }
 
     /// <summary>Route s3 in openshift-storage: HTTPS (ingress CA) in front of Ceph RGW.</summary>
-    public IngressTlsServer S3Route { get; }
+    public TlsTerminatingRoute S3Route { get; }
 
     public ObjectBucketProvisioner Provisioner { get; }
 
@@ -52,15 +48,14 @@ public sealed class SimulatedOpenShift : IAsyncDisposable
         ceph.Require();
         var api = await LoopbackKubeApiServer.StartAsync();
         var ingress = SimulatedIngress.Create();
-        var forwarder = new ReverseProxyForwarder(new Uri(ceph.Endpoint.TrimEnd('/') + "/"));
-        var s3Route = await IngressTlsServer.StartAsync(ingress.IssueRouteCertificate(), context => forwarder.ForwardAsync(context));
+        var s3Route = TlsTerminatingRoute.Start(ingress.IssueRouteCertificate(), new Uri(ceph.Endpoint));
         Seed(api.Store, ingress, s3Route, options);
         var provisioner = new ObjectBucketProvisioner(api, ceph);
         var registryOperator = await ImageRegistryOperator.StartAsync(api, ingress);
-        return new SimulatedOpenShift(api, ingress, s3Route, forwarder, provisioner, registryOperator, options);
+        return new SimulatedOpenShift(api, ingress, s3Route, provisioner, registryOperator, options);
     }
 
-    private static void Seed(KubeObjectStore store, SimulatedIngress ingress, IngressTlsServer s3Route, SimulatedOpenShiftOptions options)
+    private static void Seed(KubeObjectStore store, SimulatedIngress ingress, TlsTerminatingRoute s3Route, SimulatedOpenShiftOptions options)
     {
         foreach (var ns in new[] { "openshift-image-registry", "openshift-storage", "openshift-ingress", "openshift-ingress-operator", "openshift-config",
                      "openshift-config-managed", options.RepositoryNamespace }.Distinct(StringComparer.Ordinal))
@@ -126,7 +121,6 @@ public sealed class SimulatedOpenShift : IAsyncDisposable
         Provisioner.Dispose();
         await RegistryOperator.DisposeAsync();
         await S3Route.DisposeAsync();
-        _rgwForwarder.Dispose();
         await Api.DisposeAsync();
         Ingress.Dispose();
     }
