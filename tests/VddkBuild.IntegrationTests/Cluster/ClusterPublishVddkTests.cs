@@ -146,6 +146,21 @@ public sealed class ClusterPublishVddkTests(CephRgw ceph, ITestOutputHelper outp
         Assert.Empty(_cluster.Api.Requests);
     }
 
+    [SkippableFact]
+    public async Task A_single_step_target_does_only_its_step()
+    {
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("PrepareVddkCaBundle", ClusterProperties(CephRgw.UniqueBucketName("step")));
+
+        Assert.True(result.Succeeded, result.ToString());
+        var writes = _cluster!.Api.MutatingRequests;
+        var write = Assert.Single(writes);
+        Assert.Equal(("create", KubeResources.ConfigMaps, "openshift-config"), (write.Verb, write.Resource, write.Namespace));
+        Assert.NotNull(_cluster.Api.Store.Get(KubeResources.ConfigMaps, "openshift-config", "image-registry-s3-bundle"));
+        Assert.Null(_cluster.Api.Store.Get(KubeResources.ObjectBucketClaims, "openshift-image-registry", "openshift-image-registry"));
+    }
+
     private static string Decode(JsonObject secret, string key) =>
         System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(secret["data"]![key]!.GetValue<string>()));
 }
