@@ -34,7 +34,7 @@ public static class VddkLayerFactory
 {
     public static async Task<VddkLayer> MakeAsync(
         string archivePath, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string workDirectory,
-        IBuildLog log, CancellationToken cancellationToken, bool useCache = true)
+        IBuildLog log, CancellationToken cancellationToken, bool useCache = true, Func<CancellationToken, Task>? beforePublish = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(archivePath);
         ArgumentNullException.ThrowIfNull(readOptions);
@@ -73,6 +73,7 @@ public static class VddkLayerFactory
             {
                 contents = await new VddkArchiveReader(archivePath, readOptions, readLog).ReadAsync(probe, cancellationToken).ConfigureAwait(false);
                 var diffId = await probe.CompleteDiffIdAsync(cancellationToken).ConfigureAwait(false);
+                await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
                 layer = await ArchiveAsLayer.TryUseAsync(archivePath, diffId, layerDirectory, cancellationToken).ConfigureAwait(false);
             }
             if (layer is not null)
@@ -90,6 +91,7 @@ public static class VddkLayerFactory
         {
             await using var writer = new LayerWriter(layerDirectory, layerOptions);
             contents = await new VddkArchiveReader(archivePath, readOptions, readLog).ReadAsync(writer, cancellationToken).ConfigureAwait(false);
+            await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
             layer = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -106,6 +108,13 @@ public static class VddkLayerFactory
         }
         return new VddkLayer(layer, contents!, origin, clock.Elapsed);
     }
+
+    /// <summary>
+    /// Lets the caller veto publishing (e.g. until the base image is known to be usable), so that a build failing
+    /// for any reason leaves no new layer file behind. Runs at most once per build.
+    /// </summary>
+    private static Task PublishingAllowedAsync(Func<CancellationToken, Task>? beforePublish, CancellationToken cancellationToken) =>
+        beforePublish?.Invoke(cancellationToken) ?? Task.CompletedTask;
 
     private static async Task<Oci.Digest> HashArchiveAsync(string archivePath, CancellationToken cancellationToken)
     {

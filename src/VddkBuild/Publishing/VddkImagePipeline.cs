@@ -24,23 +24,27 @@ public static class VddkImagePipeline
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var baseTask = request.BaseSource.ResolveAsync(request.Platform, linked.Token);
         VddkLayer made;
+        SourceImage? baseImage = null;
         try
         {
             // Cache hit, the archive itself, or one streaming pass with gzip on all cores (see VddkLayerFactory).
+            // The layer is published only once the base is known to be usable: a bad base (unknown platform, a
+            // broken registry answer) leaves nothing behind, like every other failure.
             made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
                 new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch }, request.WorkDirectory, log, linked.Token,
-                useCache: request.UseLayerCache).ConfigureAwait(false);
+                useCache: request.UseLayerCache,
+                beforePublish: async _ => { baseImage = await baseTask.ConfigureAwait(false); }).ConfigureAwait(false);
+            baseImage ??= await baseTask.ConfigureAwait(false);
         }
         catch
         {
-            // The archive's error is the one to report; stop resolving the base and observe its outcome.
+            // The first error is the one to report; stop resolving the base and observe its outcome.
             await linked.CancelAsync().ConfigureAwait(false);
-            try { await baseTask.ConfigureAwait(false); } catch { /* superseded by the archive's error */ }
+            try { await baseTask.ConfigureAwait(false); } catch { /* superseded by the error being thrown */ }
             throw;
         }
         var (layer, contents) = (made.Layer, made.Contents);
 
-        var baseImage = await baseTask.ConfigureAwait(false);
         var how = made.Origin switch
         {
             LayerOrigin.Cache => "reused from the layer cache",
