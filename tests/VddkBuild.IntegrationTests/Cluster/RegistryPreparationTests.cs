@@ -139,6 +139,19 @@ public sealed class RegistryPreparationTests(CephRgw ceph, ITestOutputHelper out
     }
 
     [SkippableFact]
+    public async Task A_user_who_may_not_patch_the_registry_config_gets_an_error_naming_the_missing_permission()
+    {
+        await using var scenario = await ClusterScenario.StartAsync(ceph, output);
+        scenario.Cluster.Api.Forbid(new KubeForbiddenRule("patch", KubeResources.ImageRegistryConfigs));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => scenario.PrepareAsync());
+
+        Assert.Equal(ErrorCodes.ClusterForbidden, error.Code);
+        Assert.Contains($"user \"{LoopbackKubeApiServer.AdminUser}\" lacks the permission 'patch' on resource \"configs\" in API group \"imageregistry.operator.openshift.io\" at cluster scope", error.Message);
+        Assert.Equal(0, scenario.Cluster.RegistryOperator.RestartCount);
+    }
+
+    [SkippableFact]
     public async Task The_operator_rejects_two_storage_types_as_the_real_one_does()
     {
         await using var scenario = await ClusterScenario.StartAsync(ceph, output);
