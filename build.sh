@@ -5,6 +5,7 @@
 #   ./build.sh test    deps + build + every test project; the last line is "N passed, N failed, N skipped"
 #   ./build.sh pack    the NuGet task package into artifacts/packages
 #   ./build.sh demo    sample archive + stand-in base -> image archive via samples/PublishVddk -> skopeo + Forklift check
+#   ./build.sh bench   podman vs .NET SDK vs PublishVddk (cold/warm/changed) vs the floor; prints a table (root; options: --help)
 # CONFIGURATION (default Release) selects the build configuration.
 set -euo pipefail
 
@@ -99,23 +100,50 @@ demo() {
   base=$(fixtures base-image --layout "$work/base-image")
   image=$work/vddk-image.tar
 
-  # ------------------------------------------------------------------------------------------------------------
-  # LEAD: the MSBuild call that builds the image goes here (properties as the sample project defines them).
-  [[ -d samples/PublishVddk ]] || { echo "samples/PublishVddk is missing: the demo needs the sample project" >&2; return 1; }
-  log "building the VDDK image with samples/PublishVddk"
-  dotnet build samples/PublishVddk -t:PublishVddk -nologo \
+  log "building the VDDK image into an OCI archive with samples/PublishVddk (no registry)"
+  dotnet build samples/PublishVddk -t:PublishVddk -nologo -v:m \
     -p:VddkArchive="$archive" -p:VddkBaseImage="$base" -p:VddkImageArchive="$image"
-  # ------------------------------------------------------------------------------------------------------------
-
   log "reading the image archive with skopeo"
   env -i PATH="$PATH" HOME="$HOME" skopeo inspect "oci-archive:$image"
   log "running the image as Forklift does (podman, arbitrary UID, /opt volume, no network)"
   fixtures forklift-check "oci-archive:$image"
+
+  log "starting a local docker-registry and putting the stand-in base in it"
+  local port registry
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  registry=127.0.0.1:$port
+  mkdir -p "$work/registry"
+  printf 'version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %s}\n' \
+    "$work/registry/data" "$registry" > "$work/registry/config.yml"
+  env -i PATH="$PATH" HOME="$HOME" docker-registry serve "$work/registry/config.yml" > "$work/registry/log" 2>&1 &
+  demo_registry_pid=$!
+  trap 'kill "$demo_registry_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do curl -fs "http://$registry/v2/" > /dev/null && break; sleep 0.1; done
+  env -i PATH="$PATH" HOME="$HOME" skopeo copy --all --quiet --dest-tls-verify=false "$base" "docker://$registry/base/ubi-minimal:latest"
+
+  log "publishing to $registry with samples/PublishVddk (twice: the second run finds every blob in place)"
+  for run in first second; do
+    log "$run run"
+    dotnet build samples/PublishVddk -t:PublishVddk -nologo -v:m \
+      -p:VddkArchive="$archive" -p:VddkBaseImage="$registry/base/ubi-minimal:latest" \
+      -p:VddkRegistry="$registry" -p:VddkRegistryInsecure=true
+  done
+  log "reading the pushed image with skopeo and running it as Forklift does"
+  env -i PATH="$PATH" HOME="$HOME" skopeo inspect --tls-verify=false "docker://$registry/openshift-mtv/vddk:8.0.1"
+  fixtures forklift-check "docker://$registry/openshift-mtv/vddk:8.0.1" --insecure
+  kill "$demo_registry_pid" 2>/dev/null || true
   log "demo done: $image"
 }
 
+# The benchmark (bench/VddkBuild.Bench): never part of `test`; its tables also land in artifacts/bench-results.md.
+bench() {
+  dotnet build bench/VddkBuild.Bench -c "$configuration" -nologo -clp:ErrorsOnly
+  mkdir -p artifacts
+  dotnet "bench/VddkBuild.Bench/bin/$configuration/net10.0/VddkBuild.Bench.dll" --repo "$repo_root" --out "$repo_root/artifacts/bench-results.md" "$@"
+}
+
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -125,5 +153,6 @@ case ${1:-} in
   test) deps; build; run_tests ;;
   pack) build; pack ;;
   demo) build; demo ;;
+  bench) shift; deps; bench "$@" ;;
   *) usage ;;
 esac

@@ -9,11 +9,11 @@ export DEBIAN_FRONTEND=noninteractive
 # Container tools and the local OCI registry. runc: crun fails on this kind of host (setrlimit/cgroups).
 # fuse-overlayfs/uidmap: podman's storage and user-namespace helpers (podman recommends them; rootless runs need them).
 # busybox-static: the stand-in base image's userland. apache2-utils: htpasswd for registry Basic auth.
-# jq, curl: used by the scripts to read JSON and poll endpoints.
+# jq, curl: used by the scripts to read JSON and poll endpoints. time: GNU time -v, the benchmark's peak-RSS probe.
 standard_packages=(
   docker-registry podman skopeo runc conmon fuse-overlayfs uidmap
   busybox-static apache2-utils jq curl ca-certificates
-  nodejs
+  time nodejs
 )
 # Ceph for the S3 (RADOS Gateway) tests; recommends would pull in a large set of unrelated packages.
 no_recommends_packages=(ceph-mon ceph-osd radosgw ceph-common)

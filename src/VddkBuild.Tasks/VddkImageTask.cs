@@ -43,6 +43,7 @@ public abstract class VddkImageTask : VddkTask
     /// <summary>The registry session for base pulls (and pushes); created on first use, disposed after the task.</summary>
     protected RegistrySession OpenRegistrySession(IBuildLog log, IReadOnlyCollection<string> extraInsecure)
     {
+        SecretEnvironmentGuard.Check(log);
         var transport = new RegistryTransportOptions
         {
             CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
@@ -59,11 +60,17 @@ public abstract class VddkImageTask : VddkTask
             "Pass the VDDK tarball: dotnet build -t:PublishVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz");
         var baseReference = TaskProperties.Required(BaseImage, "VddkBaseImage",
             "Set it to a registry reference (registry.access.redhat.com/ubi8/ubi-minimal:latest), oci:DIR[:tag] or oci-archive:FILE[:tag].");
+        // Tags are checked before any work, so that a tag the registry would reject leaves nothing behind.
+        var tags = TaskProperties.List(ImageTags);
+        foreach (var tag in tags)
+        {
+            ImageReference.ValidateTag(tag);
+        }
         var baseSource = ImageSourceFactory.Create(
             ImageSourceReference.Parse(baseReference).RelativeTo(BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory()),
             reference => registry is null
                 ? throw new VddkException(ErrorCodes.BaseNeedsRegistry, $"Base image '{reference.Raw}' is a registry reference, but this task has no registry connection.", reference.Raw)
-                : new RegistryImageSource(registry, ImageReference.Parse(reference.Raw), reference.Raw));
+                : new RegistryImageSource(registry, ParseBaseReference(reference.Raw), reference.Raw));
         try
         {
             var request = new VddkImageRequest
@@ -81,17 +88,25 @@ public abstract class VddkImageTask : VddkTask
             Version = result.Archive.Version;
             BuildNumber = result.Archive.BuildNumber ?? string.Empty;
             ImageDigest = result.Image.Digest.Value;
-            var tags = TaskProperties.List(ImageTags);
-            foreach (var tag in tags)
-            {
-                ImageReference.ValidateTag(tag);
-            }
             return (result, baseSource, tags.Count == 0 ? [result.Archive.Version] : tags);
         }
         catch
         {
             await baseSource.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>A registry reference in VddkBaseImage; a malformed one is VDDK2001 naming the property.</summary>
+    private static ImageReference ParseBaseReference(string raw)
+    {
+        try
+        {
+            return ImageReference.Parse(raw);
+        }
+        catch (VddkException ex) when (ex.Code == ErrorCodes.ImageReferenceInvalid)
+        {
+            throw new VddkException(ErrorCodes.BaseReferenceInvalid, $"VddkBaseImage: {ex.Message} Or give a local copy as oci:DIR[:tag] or oci-archive:FILE[:tag].", raw, ex);
         }
     }
 

@@ -56,6 +56,7 @@ public static class ErrorCodes
 
     public const string InsecureRegistry = "VDDK3901";            // warning
     public const string PublicRegistryAllowed = "VDDK3902";       // warning
+    public const string SecretEnvironmentLogged = "VDDK3903";     // warning
 
     // ---- 4xxx: cluster (OpenShift) ----
     public const string ClusterUnreachable = "VDDK4001";

@@ -153,32 +153,60 @@ public sealed class RegistryClient
     /// Opens a blob for streaming: follows redirects (to storage hosts without the registry's Authorization header),
     /// and returns a stream that fails on stalls and verifies size and digest at the end (VDDK2006).
     /// </summary>
-    public Task<Stream> OpenBlobAsync(string repository, Descriptor descriptor, CancellationToken cancellationToken)
+    public Task<Stream> OpenBlobAsync(string repository, Descriptor descriptor, CancellationToken cancellationToken) =>
+        Retry.ExecuteAsync(DownloadOperation(repository, descriptor), (_, ct) => OpenBlobOnceAsync(repository, descriptor, ct), cancellationToken);
+
+    /// <summary>
+    /// Reads a small blob (an image config) whole and verified. Opening and reading are one retried operation: a
+    /// connection that breaks while the body is read is retried like one that breaks before the answer.
+    /// </summary>
+    public Task<byte[]> ReadBlobAsync(string repository, Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        if (descriptor.Size > MaxBufferedResponse)
+        {
+            throw new VddkException(ErrorCodes.RegistryResponseInvalid,
+                $"Blob {descriptor.Digest} in {Registry}/{repository} claims {descriptor.Size} bytes, more than an image config can sensibly be.", $"{Registry}/{repository}");
+        }
+        return Retry.ExecuteAsync(DownloadOperation(repository, descriptor), async (_, ct) =>
+        {
+            var content = new byte[descriptor.Size];
+            await using var stream = await OpenBlobOnceAsync(repository, descriptor, ct).ConfigureAwait(false);
+            await stream.ReadExactlyAsync(content, ct).ConfigureAwait(false);
+            // Reading to the end makes the stream verify size and digest.
+            if (await stream.ReadAsync(new byte[1], ct).ConfigureAwait(false) != 0)
+            {
+                throw new VddkException(ErrorCodes.BlobDigestMismatch, $"Blob {descriptor.Digest} in {Registry}/{repository} is longer than its descriptor states.", $"{Registry}/{repository}");
+            }
+            return content;
+        }, cancellationToken);
+    }
+
+    private string DownloadOperation(string repository, Descriptor descriptor) =>
+        $"Downloading blob {descriptor.Digest.Hex[..12]} from {Registry}/{repository}";
+
+    private async Task<Stream> OpenBlobOnceAsync(string repository, Descriptor descriptor, CancellationToken ct)
     {
         var context = RegistryRequestContext.Pull(repository);
-        var operation = $"Downloading blob {descriptor.Digest.Hex[..12]} from {Registry}/{repository}";
-        return Retry.ExecuteAsync(operation, async (_, ct) =>
+        var operation = DownloadOperation(repository, descriptor);
+        var response = await SendBlobGetAsync(repository, descriptor.Digest, context, operation, ct).ConfigureAwait(false);
+        try
         {
-            var response = await SendBlobGetAsync(repository, descriptor.Digest, context, operation, ct).ConfigureAwait(false);
-            try
+            if (response.StatusCode == HttpStatusCode.NotFound)
             {
-                if (response.StatusCode == HttpStatusCode.NotFound)
-                {
-                    throw new VddkException(ErrorCodes.RegistryRequestFailed,
-                        $"{operation}: the registry does not have this blob although the image's manifest lists it. The image in the registry is incomplete; push it again.",
-                        $"{Registry}/{repository}@{descriptor.Digest}");
-                }
-                await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
-                var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-                var guarded = new StallTimeoutStream(body, _session.Options.RequestTimeout, operation);
-                return (Stream)new DigestVerifyingStream(guarded, descriptor, $"{Registry}/{repository}", response);
+                throw new VddkException(ErrorCodes.RegistryRequestFailed,
+                    $"{operation}: the registry does not have this blob although the image's manifest lists it. The image in the registry is incomplete; push it again.",
+                    $"{Registry}/{repository}@{descriptor.Digest}");
             }
-            catch
-            {
-                response.Dispose();
-                throw;
-            }
-        }, cancellationToken);
+            await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            var guarded = new StallTimeoutStream(body, _session.Options.RequestTimeout, operation);
+            return (Stream)new DigestVerifyingStream(guarded, descriptor, $"{Registry}/{repository}", response);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
     }
 
     private async Task<HttpResponseMessage> SendBlobGetAsync(string repository, Digest digest, RegistryRequestContext context, string operation, CancellationToken cancellationToken)
@@ -241,7 +269,8 @@ public sealed class RegistryClient
         try
         {
             response = await invoker.SendAsync(request, token).ConfigureAwait(false);
-            if (bufferResponse)
+            // A HEAD answer has no body, but its Content-Length is the blob's size: buffering would refuse large blobs.
+            if (bufferResponse && request.Method != HttpMethod.Head)
             {
                 await response.Content.LoadIntoBufferAsync(MaxBufferedResponse, token).ConfigureAwait(false);
             }

@@ -50,16 +50,7 @@ public sealed class RegistryImageSource : IImageSource
         {
             throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"The config of {DisplayName} claims {manifest.Config.Size} bytes, more than an image config can sensibly be.", DisplayName);
         }
-        var config = new byte[manifest.Config.Size];
-        await using (var stream = await OpenBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false))
-        {
-            await stream.ReadExactlyAsync(config, cancellationToken).ConfigureAwait(false);
-            // Reading to the end makes the stream verify the digest.
-            if (await stream.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) != 0)
-            {
-                throw new VddkException(ErrorCodes.BlobDigestMismatch, $"The config of {DisplayName} is longer than its descriptor states.", DisplayName);
-            }
-        }
+        var config = await _client.ReadBlobAsync(Reference.Repository, manifest.Config, cancellationToken).ConfigureAwait(false);
         return new SourceImage(descriptor, manifestResponse.Bytes, manifest, config);
     }
 

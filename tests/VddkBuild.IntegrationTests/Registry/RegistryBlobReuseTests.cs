@@ -41,7 +41,8 @@ public sealed class RegistryBlobReuseTests(ITestOutputHelper output)
         await using var proxy = await CountingProxy.StartAsync(registry.BaseUri);
         using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority));
         var (baseImage, baseSource) = await RegistryPushPullTests.PushBaseAsync(context, session, proxy.Authority, "again/base", 51);
-        var image = context.Derive(baseImage, 52);
+        // Larger than the client's 8 MiB response buffer: a HEAD answer carries the blob's size as Content-Length.
+        var image = context.Derive(baseImage, 52, size: 12 * 1024 * 1024);
         var target = ImageReference.ForRepository(proxy.Authority, "again/vddk");
         var first = await new ImagePusher(session).PushAsync(image, baseSource, target, ["1"], new PushOptions(), context.Log, None);
         proxy.Reset();

@@ -13,8 +13,8 @@ namespace VddkBuild.TestSupport.Registry;
 /// </summary>
 public sealed class DockerRegistryProcess : IAsyncDisposable
 {
-    private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private Process _process;
 
     private DockerRegistryProcess(Process process, string directory, int port, bool tls)
     {
@@ -61,6 +61,23 @@ public sealed class DockerRegistryProcess : IAsyncDisposable
         var configPath = Path.Combine(directory, "config.yml");
         await File.WriteAllTextAsync(configPath, await BuildConfigAsync(options, directory, port, cancellationToken), cancellationToken);
 
+        var process = Launch(executable, configPath, directory);
+        var registry = new DockerRegistryProcess(process, directory, port, options.Tls is not null);
+        registry.Attach(process);
+        try
+        {
+            await registry.WaitUntilReadyAsync(cancellationToken);
+        }
+        catch
+        {
+            await registry.DisposeAsync();
+            throw;
+        }
+        return registry;
+    }
+
+    private static Process Launch(string executable, string configPath, string directory)
+    {
         var startInfo = new ProcessStartInfo(executable)
         {
             ArgumentList = { "serve", configPath },
@@ -73,22 +90,44 @@ public sealed class DockerRegistryProcess : IAsyncDisposable
         startInfo.Environment.Clear();
         startInfo.Environment["PATH"] = "/usr/local/bin:/usr/bin:/bin";
         startInfo.Environment["HOME"] = directory;
-        var process = Process.Start(startInfo) ?? throw new InvalidOperationException("docker-registry did not start");
-        var registry = new DockerRegistryProcess(process, directory, port, options.Tls is not null);
-        process.OutputDataReceived += (_, e) => registry.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => registry.Append(e.Data);
+        return Process.Start(startInfo) ?? throw new InvalidOperationException("docker-registry did not start");
+    }
+
+    private void Attach(Process process)
+    {
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        try
+    }
+
+    /// <summary>
+    /// Restart in place: kills the process (as a crash or a pod restart would, in-flight requests are cut), waits
+    /// <paramref name="downtime"/>, and starts it again with the same config, port, secret and storage.
+    /// </summary>
+    public async Task RestartAsync(TimeSpan downtime = default, CancellationToken cancellationToken = default)
+    {
+        await StopAsync();
+        if (downtime > TimeSpan.Zero)
         {
-            await registry.WaitUntilReadyAsync(cancellationToken);
+            await Task.Delay(downtime, cancellationToken);
         }
-        catch
+        await StartAgainAsync(cancellationToken);
+    }
+
+    /// <summary>Starts a stopped registry again on the same port with the same config and storage.</summary>
+    public async Task StartAgainAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_process.HasExited)
         {
-            await registry.DisposeAsync();
-            throw;
+            throw new InvalidOperationException("The registry is still running; stop it first.");
         }
-        return registry;
+        var process = Launch(Requires.Tool("docker-registry"), Path.Combine(Directory, "config.yml"), Directory);
+        var old = _process;
+        _process = process;
+        old.Dispose();
+        Attach(process);
+        await WaitUntilReadyAsync(cancellationToken);
     }
 
     private void Append(string? line)

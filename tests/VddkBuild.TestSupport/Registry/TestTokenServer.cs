@@ -47,6 +47,22 @@ public sealed class TestTokenServer : IAsyncDisposable
 
     public TimeSpan TokenLifetime { get; set; }
 
+    /// <summary>
+    /// docker-registry accepts a token until 60 s after its <c>exp</c> claim (clock-skew leeway). When set, tokens
+    /// really stop working at the registry this long after issue (their <c>exp</c> is moved back by the leeway)
+    /// while <c>expires_in</c> still states <see cref="TokenLifetime"/>: a token that expires or is revoked before
+    /// the client expects, which the client only learns from a 401.
+    /// </summary>
+    public TimeSpan? RejectedByRegistryAfter { get; set; }
+
+    /// <summary>docker-registry's leeway on <c>exp</c> and <c>nbf</c> (distribution's <c>token.Leeway</c>).</summary>
+    public static readonly TimeSpan RegistryLeeway = TimeSpan.FromSeconds(60);
+
+    /// <summary>Tokens issued so far.</summary>
+    public int Issued => Volatile.Read(ref _issued);
+
+    private int _issued;
+
     public string Realm => new Uri(_server!.BaseUri, "token").AbsoluteUri;
 
     public RegistryTokenSettings Settings => new(Realm, Service, Issuer, RootCertBundlePath);
@@ -105,6 +121,7 @@ public sealed class TestTokenServer : IAsyncDisposable
             access.Add(new JsonObject { ["type"] = type, ["name"] = name, ["actions"] = new JsonArray([.. granted.Select(a => (JsonNode)a)]) });
         }
         var token = CreateJwt(accepted ? user! : string.Empty, access);
+        Interlocked.Increment(ref _issued);
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(new JsonObject
         {
@@ -129,8 +146,10 @@ public sealed class TestTokenServer : IAsyncDisposable
             ["iss"] = Issuer,
             ["sub"] = subject,
             ["aud"] = Service,
-            ["exp"] = now + (long)Math.Max(1, TokenLifetime.TotalSeconds),
-            ["nbf"] = now - 30,
+            ["exp"] = RejectedByRegistryAfter is { } early
+                ? now + (long)Math.Ceiling(early.TotalSeconds) - (long)RegistryLeeway.TotalSeconds
+                : now + (long)Math.Max(1, TokenLifetime.TotalSeconds),
+            ["nbf"] = now - 30 - (RejectedByRegistryAfter is null ? 0 : (long)RegistryLeeway.TotalSeconds),
             ["iat"] = now,
             ["jti"] = Guid.NewGuid().ToString("N"),
             ["access"] = access,
