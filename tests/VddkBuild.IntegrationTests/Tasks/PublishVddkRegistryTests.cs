@@ -99,6 +99,22 @@ public sealed class PublishVddkRegistryTests : IAsyncLifetime
         Assert.Contains("error VDDK3003", refused.Output);
     }
 
+    [SkippableFact]
+    public async Task A_dry_run_with_a_registry_builds_and_pushes_nothing()
+    {
+        var properties = await PushInputsAsync();
+        properties["VddkDryRun"] = "true";
+        var sample = new SampleProject(_work);
+        _proxy!.Reset();
+
+        var result = await sample.RunAsync("PublishVddk", properties);
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Contains("dry run, the image is not built or pushed", result.Output);
+        Assert.Empty(_proxy.Requests);
+        Assert.False(Directory.Exists(sample.IntermediateDirectory), "a dry run must not build the layer");
+    }
+
     [Theory]
     [InlineData("quay.io")]
     [InlineData("docker.io")]
