@@ -5,6 +5,7 @@
 #   ./build.sh test    deps + build + every test project; the last line is "N passed, N failed, N skipped"
 #   ./build.sh pack    the NuGet task package into artifacts/packages
 #   ./build.sh demo    sample archive + stand-in base -> image archive via samples/PublishVddk -> skopeo + Forklift check
+#   ./build.sh bench   podman vs .NET SDK vs PublishVddk (cold/warm/changed) vs the floor; prints a table (root; options: --help)
 # CONFIGURATION (default Release) selects the build configuration.
 set -euo pipefail
 
@@ -134,8 +135,15 @@ demo() {
   log "demo done: $image"
 }
 
+# The benchmark (bench/VddkBuild.Bench): never part of `test`; its tables also land in artifacts/bench-results.md.
+bench() {
+  dotnet build bench/VddkBuild.Bench -c "$configuration" -nologo -clp:ErrorsOnly
+  mkdir -p artifacts
+  dotnet "bench/VddkBuild.Bench/bin/$configuration/net10.0/VddkBuild.Bench.dll" --repo "$repo_root" --out "$repo_root/artifacts/bench-results.md" "$@"
+}
+
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -145,5 +153,6 @@ case ${1:-} in
   test) deps; build; run_tests ;;
   pack) build; pack ;;
   demo) build; demo ;;
+  bench) shift; deps; bench "$@" ;;
   *) usage ;;
 esac

@@ -78,6 +78,7 @@ public static class ErrorCodes
     public const string ForkliftProviderNotFound = "VDDK4017";
     public const string ClusterTimeout = "VDDK4018";
     public const string ClusterUnauthorized = "VDDK4019";
+    public const string RegistryPushForbidden = "VDDK4020";
 
     public const string BucketClaimWarningEvent = "VDDK4901";     // warning
     public const string BucketClaimSettingsDiffer = "VDDK4902";   // warning

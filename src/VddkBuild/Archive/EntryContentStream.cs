@@ -1,3 +1,4 @@
+using VddkBuild.IO;
 using SharpCompress.Common;
 
 namespace VddkBuild.Archive;
@@ -7,7 +8,7 @@ namespace VddkBuild.Archive;
 /// that ends early, and any decoder failure while reading, become VDDK1003 naming the entry, so a sink never sees a
 /// bare decompression exception. Whatever the sink leaves unread is drained afterwards.
 /// </summary>
-internal sealed class EntryContentStream : Stream
+internal sealed class EntryContentStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly string _archivePath;
@@ -23,13 +24,8 @@ internal sealed class EntryContentStream : Stream
         _entryName = entryName;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length { get; }
-    public override long Position { get => Length - _remaining; set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+    public override long Position { get => Length - _remaining; }
 
     public override int Read(Span<byte> buffer)
     {
@@ -49,9 +45,6 @@ internal sealed class EntryContentStream : Stream
         }
         return Account(read);
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -97,10 +90,6 @@ internal sealed class EntryContentStream : Stream
         }
     }
 
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>Which exceptions from decoders mean "the archive is damaged", and the error that says so.</summary>

@@ -1,3 +1,4 @@
+using VddkBuild.IO;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 
@@ -78,15 +79,8 @@ internal sealed class GzipIntegrityCheck
         }
     }
 
-    private sealed class HashingReadStream(Stream inner, GzipIntegrityCheck check) : Stream
+    private sealed class HashingReadStream(Stream inner, GzipIntegrityCheck check) : ReadOnlyStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -94,9 +88,6 @@ internal sealed class GzipIntegrityCheck
             Account(buffer[..read]);
             return read;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -110,11 +101,6 @@ internal sealed class GzipIntegrityCheck
             check._crc.Append(data);
             check._length += data.Length;
         }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

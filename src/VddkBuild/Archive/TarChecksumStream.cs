@@ -1,3 +1,4 @@
+using VddkBuild.IO;
 using System.Text;
 
 namespace VddkBuild.Archive;
@@ -7,7 +8,7 @@ namespace VddkBuild.Archive;
 /// size or type. This pass-through stream follows the tar block structure as bytes go by (header, data blocks, pax
 /// "size" overrides) and fails on the first header whose checksum does not add up.
 /// </summary>
-internal sealed class TarChecksumStream(Stream inner) : Stream
+internal sealed class TarChecksumStream(Stream inner) : ReadOnlyStream
 {
     private const int Block = 512;
     private const int MaxPaxCapture = 1024 * 1024;
@@ -22,23 +23,12 @@ internal sealed class TarChecksumStream(Stream inner) : Stream
     private bool _ended;
     private long _offset;
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     public override int Read(Span<byte> buffer)
     {
         var read = inner.Read(buffer);
         Walk(buffer[..read]);
         return read;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -192,11 +182,6 @@ internal sealed class TarChecksumStream(Stream inner) : Stream
         }
         return null;
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

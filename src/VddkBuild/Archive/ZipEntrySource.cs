@@ -1,3 +1,4 @@
+using VddkBuild.IO;
 using System.IO.Compression;
 using System.IO.Hashing;
 using System.Text;
@@ -130,25 +131,14 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
     }
 
     /// <summary>Compares the entry's CRC-32 with the central directory's once the content has been read to its end.</summary>
-    private sealed class CrcCheckingStream(Stream inner, uint expectedCrc, string name) : Stream
+    private sealed class CrcCheckingStream(Stream inner, uint expectedCrc, string name) : ReadOnlyStream
     {
         private readonly Crc32 _crc = new();
         private bool _checked;
 
         public long BytesRead { get; private set; }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer) => Account(buffer, inner.Read(buffer));
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -174,11 +164,6 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
             }
             return read;
         }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -62,6 +62,7 @@ public static class BucketVerifier
 
         var upload = await RunAsync(bucket, "CreateMultipartUpload", () => client.InitiateMultipartUploadAsync(
             new InitiateMultipartUploadRequest { BucketName = bucket.BucketName, Key = probeKey + "-multipart" }, cancellationToken)).ConfigureAwait(false);
+        VddkException? listFailure = null;
         try
         {
             var uploads = await RunAsync(bucket, "ListMultipartUploads", () => client.ListMultipartUploadsAsync(
@@ -74,10 +75,23 @@ public static class BucketVerifier
                     bucket.Endpoint.ToString());
             }
         }
+        catch (VddkException ex)
+        {
+            listFailure = ex;
+            throw;
+        }
         finally
         {
-            await RunAsync(bucket, "AbortMultipartUpload", () => client.AbortMultipartUploadAsync(
-                new AbortMultipartUploadRequest { BucketName = bucket.BucketName, Key = probeKey + "-multipart", UploadId = upload.UploadId }, CancellationToken.None)).ConfigureAwait(false);
+            try
+            {
+                await RunAsync(bucket, "AbortMultipartUpload", () => client.AbortMultipartUploadAsync(
+                    new AbortMultipartUploadRequest { BucketName = bucket.BucketName, Key = probeKey + "-multipart", UploadId = upload.UploadId }, CancellationToken.None)).ConfigureAwait(false);
+            }
+            catch (VddkException abortFailure) when (listFailure is not null)
+            {
+                // The listing failure is the one to report; an S3 without it often lacks abort too.
+                log.Detail($"Cleaning up the probe upload also failed: {abortFailure.Message}");
+            }
         }
         log.Info($"Bucket \"{bucket.BucketName}\" at {bucket.Endpoint} passed the S3 checks (head, put/get/delete, multipart create/list/abort).");
     }

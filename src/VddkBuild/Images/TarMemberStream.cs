@@ -1,7 +1,8 @@
+using VddkBuild.IO;
 namespace VddkBuild.Images;
 
 /// <summary>A read-only window of <c>length</c> bytes of a file starting at <c>offset</c>: one member of a tar.</summary>
-internal sealed class TarMemberStream : Stream
+internal sealed class TarMemberStream : ReadOnlyStream
 {
     private readonly FileStream _file;
     private readonly long _start;
@@ -16,13 +17,8 @@ internal sealed class TarMemberStream : Stream
         _length = length;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => _length;
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+    public override long Position { get => _position; }
 
     public override int Read(Span<byte> buffer)
     {
@@ -35,9 +31,6 @@ internal sealed class TarMemberStream : Stream
         _position += n;
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -52,11 +45,6 @@ internal sealed class TarMemberStream : Stream
     }
 
     private int Window(int requested) => (int)Math.Min(requested, _length - _position);
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

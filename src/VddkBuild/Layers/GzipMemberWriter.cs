@@ -29,6 +29,15 @@ internal sealed class GzipMemberWriter : Stream
         _deflate = new DeflateStream(output, level, leaveOpen: true);
     }
 
+    /// <summary>A member at an exact zlib level (1 fastest .. 9 smallest; 6 is what <see cref="CompressionLevel.Optimal"/> means).</summary>
+    public GzipMemberWriter(Stream output, int zlibLevel)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(zlibLevel, 0);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(zlibLevel, 9);
+        _output = output;
+        _deflate = new DeflateStream(output, new ZLibCompressionOptions { CompressionLevel = zlibLevel, CompressionStrategy = ZLibCompressionStrategy.Default }, leaveOpen: true);
+    }
+
     /// <summary>Uncompressed bytes written into this member.</summary>
     public long UncompressedLength => _length;
 

@@ -14,7 +14,9 @@ namespace VddkBuild.Layers;
 /// <remarks>
 /// Reproducible: entries in arrival order (the archive's), uid/gid 0 without names, mtimes clamped to
 /// SOURCE_DATE_EPOCH, modes kept plus o+r (files) / o+rx (directories) so the arbitrary UID of an OpenShift init
-/// container can copy the tree, and a gzip header without time or OS differences.
+/// container can copy the tree, and a gzip header without time or OS differences. The gzip is a series of
+/// independent members of <see cref="LayerWriterOptions.GzipChunkSize"/> uncompressed bytes each, compressed on all
+/// cores (<see cref="ParallelGzipWriter"/>); the bytes do not depend on the number of cores.
 /// </remarks>
 public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
 {
@@ -26,12 +28,14 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     private string? _tempPath;
     private FileStream? _file;
     private HashingWriteStream? _compressedHash;
-    private GzipMemberWriter? _gzip;
+    private ParallelGzipWriter? _gzip;
     private HashingWriteStream? _tarHash;
     private DeterministicTarWriter? _tar;
     private LayerBlob? _result;
     private bool _disposed;
     private bool _faulted;
+    private readonly bool _tarOnly;
+    private Digest? _tarOnlyDiffId;
 
     /// <param name="outputDirectory">Where the layer file is written (created if missing); the temp file lives there too.</param>
     public LayerWriter(string outputDirectory, LayerWriterOptions? options = null)
@@ -40,6 +44,20 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         _directory = Path.GetFullPath(outputDirectory);
         _options = options ?? new LayerWriterOptions();
     }
+
+    private LayerWriter(LayerWriterOptions? options)
+    {
+        _directory = string.Empty;
+        _options = options ?? new LayerWriterOptions();
+        _tarOnly = true;
+    }
+
+    /// <summary>
+    /// A writer that applies every rule of the layer but only hashes the tar: no gzip, no file. Its
+    /// <see cref="CompleteDiffIdAsync"/> gives the diffID the real layer would have (used to decide whether the archive
+    /// itself can serve as the layer blob, see <see cref="ArchiveAsLayer"/>).
+    /// </summary>
+    public static LayerWriter ForDiffIdOnly(LayerWriterOptions? options = null) => new(options);
 
     /// <summary>Number of entries written, including parent directories added because the input lacked them.</summary>
     public int EntryCount => _written.Count;
@@ -126,6 +144,10 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     public async Task<LayerBlob> CompleteAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_tarOnly)
+        {
+            throw new InvalidOperationException("This writer only computes the diffID; call CompleteDiffIdAsync.");
+        }
         if (_result is not null)
         {
             return _result;
@@ -163,6 +185,30 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
             await AbandonAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>Ends the tar of a <see cref="ForDiffIdOnly"/> writer and returns its sha256 (the layer's diffID).</summary>
+    public async Task<Digest> CompleteDiffIdAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_tarOnly)
+        {
+            throw new InvalidOperationException("CompleteDiffIdAsync is for writers made by ForDiffIdOnly.");
+        }
+        if (_tarOnlyDiffId is { } done)
+        {
+            return done;
+        }
+        ThrowIfFaulted();
+        if (!_written.ContainsKey(Root))
+        {
+            throw new VddkException(ErrorCodes.NotAVddk,
+                $"No '{Root}' folder was written to the layer. The input is not a VDDK archive; use the VMware-vix-disklib-*.tar.gz from Broadcom.", Root);
+        }
+        await _tar!.FinishAsync(cancellationToken).ConfigureAwait(false);
+        _tarOnlyDiffId = _tarHash!.CurrentDigest;
+        await CloseStreamsAsync().ConfigureAwait(false);
+        return _tarOnlyDiffId.Value;
     }
 
     public async ValueTask DisposeAsync()
@@ -207,6 +253,12 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         {
             return _tar;
         }
+        if (_tarOnly)
+        {
+            _tarHash = new HashingWriteStream(Stream.Null);
+            _tar = new DeterministicTarWriter(_tarHash);
+            return _tar;
+        }
         try
         {
             Directory.CreateDirectory(_directory);
@@ -220,7 +272,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
                 $"Could not create the layer file in '{_directory}': {ex.Message}. Check that the folder is writable.", _directory, ex);
         }
         _compressedHash = new HashingWriteStream(_file);
-        _gzip = new GzipMemberWriter(_compressedHash, _options.CompressionLevel);
+        _gzip = new ParallelGzipWriter(_compressedHash, _options.CompressionLevel, _options.GzipChunkSize, _options.CompressionWorkers, _options.ZlibLevel);
         _tarHash = new HashingWriteStream(_gzip);
         _tar = new DeterministicTarWriter(_tarHash);
         return _tar;

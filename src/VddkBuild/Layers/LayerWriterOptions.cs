@@ -16,4 +16,19 @@ public sealed record LayerWriterOptions
     /// (the diffID stays the same). Optimal (zlib level 6) is about 2x slower than Fastest and ~20% smaller.
     /// </summary>
     public CompressionLevel CompressionLevel { get; init; } = CompressionLevel.Optimal;
+
+    /// <summary>
+    /// Uncompressed bytes per gzip member. Part of the layer's identity: a different size gives a different digest
+    /// (same diffID). Fixed by default so that every machine makes the same bytes.
+    /// </summary>
+    public int GzipChunkSize { get; init; } = ParallelGzipWriter.DefaultChunkSize;
+
+    /// <summary>
+    /// An exact zlib level (1 fastest .. 9 smallest) instead of <see cref="CompressionLevel"/>; null uses
+    /// <see cref="CompressionLevel"/>. Part of the layer's identity like the chunk size.
+    /// </summary>
+    public int? ZlibLevel { get; init; }
+
+    /// <summary>Members compressed at once; 0 means one per core (at most 8). Never changes the bytes, only the time.</summary>
+    public int CompressionWorkers { get; init; }
 }

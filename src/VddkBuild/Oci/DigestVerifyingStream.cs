@@ -1,3 +1,4 @@
+using VddkBuild.IO;
 using System.Security.Cryptography;
 
 namespace VddkBuild.Oci;
@@ -7,7 +8,7 @@ namespace VddkBuild.Oci;
 /// at once, and reaching the end with a different size or digest fails (VDDK2006). A reader that stops before the
 /// end gets no verdict, so consumers read blobs to the end.
 /// </summary>
-public sealed class DigestVerifyingStream : Stream
+public sealed class DigestVerifyingStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly Descriptor _descriptor;
@@ -30,22 +31,14 @@ public sealed class DigestVerifyingStream : Stream
         _hash = IncrementalHash.CreateHash(descriptor.Digest.Algorithm == "sha512" ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => _descriptor.Size;
-    public override long Position { get => _read; set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+    public override long Position { get => _read; }
 
     public override int Read(Span<byte> buffer)
     {
         int n = _inner.Read(buffer);
         return Account(buffer[..n]);
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -91,11 +84,6 @@ public sealed class DigestVerifyingStream : Stream
         new(ErrorCodes.BlobDigestMismatch,
             $"Blob {_descriptor.Digest} from {_sourceName} is damaged: it has {what}. Re-create or re-download the image (for an OCI layout, copy it again with skopeo).",
             _descriptor.Digest.Value);
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -6,8 +6,9 @@ using VddkBuild.Layers;
 namespace VddkBuild.Publishing;
 
 /// <summary>
-/// archive entries -> layer -> image. The archive is read once, straight into the layer writer, while the base image
-/// is resolved at the same time; nothing is published under a final name until every check has passed.
+/// archive entries -> layer -> image. The archive is read once, straight into the layer writer (or not at all when the
+/// layer cache knows its bytes), while the base image is resolved at the same time; nothing is published under a final
+/// name until every check has passed.
 /// </summary>
 public static class VddkImagePipeline
 {
@@ -20,22 +21,20 @@ public static class VddkImagePipeline
                 request.ArchivePath);
         }
 
-        var layerDirectory = Path.Combine(request.WorkDirectory, "layers");
-        Directory.CreateDirectory(layerDirectory);
-
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var baseTask = request.BaseSource.ResolveAsync(request.Platform, linked.Token);
-        VddkArchiveContents contents;
-        LayerBlob layer;
-        SourceImage baseImage;
+        VddkLayer made;
+        SourceImage? baseImage = null;
         try
         {
-            await using var writer = new LayerWriter(layerDirectory, new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch });
-            contents = await new VddkArchiveReader(request.ArchivePath, request.ArchiveOptions, log).ReadAsync(writer, linked.Token).ConfigureAwait(false);
+            // Cache hit, the archive itself, or one streaming pass with gzip on all cores (see VddkLayerFactory).
             // The layer is published only once the base is known to be usable: a bad base (unknown platform, a
             // broken registry answer) leaves nothing behind, like every other failure.
-            baseImage = await baseTask.ConfigureAwait(false);
-            layer = await writer.CompleteAsync(linked.Token).ConfigureAwait(false);
+            made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
+                new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch }, request.WorkDirectory, log, linked.Token,
+                useCache: request.UseLayerCache,
+                beforePublish: async _ => { baseImage = await baseTask.ConfigureAwait(false); }).ConfigureAwait(false);
+            baseImage ??= await baseTask.ConfigureAwait(false);
         }
         catch
         {
@@ -44,8 +43,15 @@ public static class VddkImagePipeline
             try { await baseTask.ConfigureAwait(false); } catch { /* superseded by the error being thrown */ }
             throw;
         }
+        var (layer, contents) = (made.Layer, made.Contents);
 
-        log.Detail($"VDDK layer {layer.Descriptor.Digest} ({layer.Descriptor.Size} bytes, diffID {layer.DiffId}).");
+        var how = made.Origin switch
+        {
+            LayerOrigin.Cache => "reused from the layer cache",
+            LayerOrigin.Archive => "the archive's own gzip",
+            _ => "written",
+        };
+        log.Detail($"VDDK layer {layer.Descriptor.Digest} ({layer.Descriptor.Size} bytes, diffID {layer.DiffId}): {how} in {made.Elapsed.TotalSeconds:0.00} s.");
 
         var created = request.SourceDateEpoch is { } epoch && epoch < contents.NewestModificationTime ? epoch : contents.NewestModificationTime;
         var settings = new ImageSettings

@@ -23,6 +23,12 @@ public sealed record VddkImageRequest
 
     public VddkArchiveReadOptions ArchiveOptions { get; init; } = new();
 
+    /// <summary>
+    /// Reuse the layer an earlier build made from the same archive bytes and settings (kept under
+    /// <see cref="WorkDirectory"/>/layer-cache); a warm build then neither reads nor recompresses the archive.
+    /// </summary>
+    public bool UseLayerCache { get; init; } = true;
+
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 }
 

@@ -10,7 +10,7 @@ public sealed record CredentialOptions
     public string? UserName { get; init; }
 
     /// <summary>Credentials obtained in-process (cluster tokens); consulted first.</summary>
-    public IStaticCredentialProvider? InProcess { get; init; }
+    public ICredentialProvider? InProcess { get; init; }
 
     /// <summary>Environment lookup (tests replace it).</summary>
     public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
@@ -57,6 +57,26 @@ public sealed class CredentialChain : ICredentialProvider
             _cache.TryRemove(new KeyValuePair<(string, RegistryPurpose), Task<RegistryCredential?>>(key, task));
         }
         return new ValueTask<RegistryCredential?>(task);
+    }
+
+    /// <summary>
+    /// Asks the refreshable providers for a replacement of a credential the registry refused; the answer replaces
+    /// the remembered one. Null when no provider can renew it (then the refusal stands).
+    /// </summary>
+    public async ValueTask<RegistryCredential?> RefreshAsync(string registry, RegistryPurpose purpose, RegistryCredential rejected, CancellationToken cancellationToken)
+    {
+        var key = (DockerConfigCredentials.NormalizeKey(registry), purpose);
+        foreach (var provider in _providers.OfType<IRefreshableCredentialProvider>())
+        {
+            var renewed = await provider.RefreshAsync(registry, purpose, rejected, cancellationToken).ConfigureAwait(false);
+            if (renewed is not null)
+            {
+                _cache[key] = Task.FromResult<RegistryCredential?>(renewed);
+                _log.Detail($"Registry {registry}: the credentials of user '{rejected.UserName}' were refused; renewed them from {renewed.Source}.");
+                return renewed;
+            }
+        }
+        return null;
     }
 
     private async Task<RegistryCredential?> LookUpAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)

@@ -112,7 +112,23 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
             {
                 if (!_tokens.TryGet(key, out token) || token == rejectedToken)
                 {
-                    (token, var lifetime) = await _tokenClient.GetTokenAsync(_registry, unscoped, scopes, credential, cancellationToken).ConfigureAwait(false);
+                    TimeSpan lifetime;
+                    try
+                    {
+                        (token, lifetime) = await _tokenClient.GetTokenAsync(_registry, unscoped, scopes, credential, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (VddkException ex) when (ex.Code == ErrorCodes.RegistryAuthFailed && credential is not null && _credentials is CredentialChain)
+                    {
+                        // An expiring credential (a 10-minute service-account token) may be renewed in-process: try once more.
+                        var renewed = await ((CredentialChain)_credentials).RefreshAsync(_registry, context.Purpose, credential, cancellationToken).ConfigureAwait(false);
+                        if (renewed is null)
+                        {
+                            throw;
+                        }
+                        credential = renewed;
+                        request.Options.Set(UsedCredential, credential);
+                        (token, lifetime) = await _tokenClient.GetTokenAsync(_registry, unscoped, scopes, credential, cancellationToken).ConfigureAwait(false);
+                    }
                     _tokens.Store(key, token, lifetime);
                 }
             }

@@ -139,6 +139,12 @@ public sealed class RegistryClient
         {
             return false;
         }
+        if (IsRedirect(response.StatusCode))
+        {
+            // A registry on S3 (distribution, OpenShift without disableRedirect) answers a HEAD for a blob it found
+            // with a redirect to a presigned storage URL; it only redirects after finding the blob.
+            return true;
+        }
         await EnsureSuccessAsync(response, operation, context, cancellationToken).ConfigureAwait(false);
         return true;
     }

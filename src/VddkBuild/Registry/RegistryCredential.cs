@@ -35,3 +35,13 @@ public interface IStaticCredentialProvider : ICredentialProvider
 {
     void Set(string registry, RegistryCredential credential);
 }
+
+/// <summary>
+/// A provider whose credentials expire and can be renewed in-process (a cluster service-account token): when the
+/// registry refuses a credential it gave, the registry client asks it once for a fresh one.
+/// </summary>
+public interface IRefreshableCredentialProvider : ICredentialProvider
+{
+    /// <returns>A new credential, or null when <paramref name="rejected"/> is not one of this provider's.</returns>
+    ValueTask<RegistryCredential?> RefreshAsync(string registry, RegistryPurpose purpose, RegistryCredential rejected, CancellationToken cancellationToken);
+}

@@ -24,6 +24,11 @@ public sealed class RegistrySession : IDisposable
         Log = log;
         Retry = new RetryPolicy(options.Retry, log);
         X509Certificate2Collection? bundle = string.IsNullOrWhiteSpace(options.CaBundlePath) ? null : CaBundle.Load(options.CaBundlePath);
+        if (options.TrustedCertificates is { Count: > 0 } inProcess)
+        {
+            bundle ??= [];
+            bundle.AddRange(inProcess);
+        }
         _trust = new RegistryTlsTrust(bundle);
         Tokens = new BearerTokenCache();
         TokenClient = new BearerTokenClient(uri => TransportFor(uri).Invoker, options);

@@ -16,6 +16,12 @@ public sealed record RegistryTransportOptions
     public string? CaBundlePath { get; init; }
 
     /// <summary>
+    /// CA certificates trusted in addition, obtained in-process (the cluster's ingress CA for its registry route);
+    /// merged with <see cref="CaBundlePath"/>.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustedCertificates { get; init; }
+
+    /// <summary>
     /// Registries (<c>host[:port]</c>) for which plain HTTP and unverified TLS are allowed (VddkRegistryInsecure).
     /// Entries from <see cref="InsecureRegistriesVariable"/> are added by <see cref="WithEnvironment"/>.
     /// </summary>

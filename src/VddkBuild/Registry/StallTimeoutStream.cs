@@ -1,14 +1,12 @@
+using VddkBuild.IO;
 namespace VddkBuild.Registry;
 
 /// <summary>
 /// Fails a read that makes no progress for the given time with <see cref="TimeoutException"/> (retryable), so a
 /// dripping or hung download is detected without capping how long a large, healthy transfer may take.
 /// </summary>
-internal sealed class StallTimeoutStream(Stream inner, TimeSpan timeout, string what) : Stream
+internal sealed class StallTimeoutStream(Stream inner, TimeSpan timeout, string what) : ReadOnlyStream
 {
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => inner.Length;
 
     public override long Position
@@ -17,10 +15,7 @@ internal sealed class StallTimeoutStream(Stream inner, TimeSpan timeout, string 
         set => throw new NotSupportedException();
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    public override int Read(Span<byte> buffer) => inner.Read(buffer);
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -35,11 +30,6 @@ internal sealed class StallTimeoutStream(Stream inner, TimeSpan timeout, string 
             throw new TimeoutException($"{what}: no data for {timeout.TotalSeconds:0} s");
         }
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

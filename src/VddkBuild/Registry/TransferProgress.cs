@@ -1,3 +1,4 @@
+using VddkBuild.IO;
 using System.Diagnostics;
 using VddkBuild.Diagnostics;
 
@@ -68,11 +69,8 @@ public sealed class TransferProgress
 }
 
 /// <summary>Counts bytes read from a source into a <see cref="TransferProgress"/> and keeps a request's watchdog alive.</summary>
-internal sealed class ProgressReadStream(Stream inner, TransferProgress progress, RequestWatchdog? watchdog) : Stream
+internal sealed class ProgressReadStream(Stream inner, TransferProgress progress, RequestWatchdog? watchdog) : ReadOnlyStream
 {
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => inner.Length;
 
     public override long Position
@@ -83,15 +81,12 @@ internal sealed class ProgressReadStream(Stream inner, TransferProgress progress
 
     public RequestWatchdog? Watchdog { get; set; } = watchdog;
 
-    public override int Read(byte[] buffer, int offset, int count)
+    public override int Read(Span<byte> buffer)
     {
-        var n = inner.Read(buffer, offset, count);
+        var n = inner.Read(buffer);
         Report(n);
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -108,11 +103,6 @@ internal sealed class ProgressReadStream(Stream inner, TransferProgress progress
             progress.Add(n);
         }
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -140,7 +140,7 @@ public sealed class RegistryPushPullTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Skopeo_ReadsThePushedImage()
     {
-        var skopeo = Requires.Tool("skopeo");
+        Skopeo.Require();
         await using var context = new RegistryTestContext(output);
         var registry = context.Own(await DockerRegistryProcess.StartAsync());
         using var session = context.Session(RegistryTestContext.Insecure(registry.Authority));
@@ -148,15 +148,14 @@ public sealed class RegistryPushPullTests(ITestOutputHelper output)
         var image = context.Derive(baseImage, 9);
         await new ImagePusher(session).PushAsync(image, baseSource, RegistryTestContext.Reference(registry.Authority, "vddk/skopeo"), ["2"], new PushOptions(), context.Log, None);
 
-        var (exit, stdout, stderr) = await ProcessRunner.RunAsync(skopeo, ["inspect", "--tls-verify=false", $"docker://{registry.Authority}/vddk/skopeo:2"], context.Directory);
+        using var sandbox = new ContainerToolsSandbox();
+        var skopeo = new Skopeo(sandbox);
+        using var json = await skopeo.InspectAsync($"docker://{registry.Authority}/vddk/skopeo:2", RegistryAccess.Insecure);
 
-        Assert.True(exit == 0, stderr);
-        using var json = System.Text.Json.JsonDocument.Parse(stdout);
         Assert.Equal(image.Digest.Value, json.RootElement.GetProperty("Digest").GetString());
         Assert.Equal(3, json.RootElement.GetProperty("Layers").GetArrayLength());
-
         var layout = Path.Combine(context.Directory, "copy");
-        var copy = await ProcessRunner.RunAsync(skopeo, ["copy", "--src-tls-verify=false", $"docker://{registry.Authority}/vddk/skopeo:2", $"oci:{layout}:x"], context.Directory);
-        Assert.True(copy.Exit == 0, copy.Stderr);
+        await skopeo.CopyAsync($"docker://{registry.Authority}/vddk/skopeo:2", $"oci:{layout}:x", sourceAccess: RegistryAccess.Insecure);
+        Assert.True(File.Exists(Path.Combine(layout, "index.json")));
     }
 }

@@ -1,0 +1,119 @@
+using VddkBuild.TestSupport.Infrastructure;
+
+namespace VddkBuild.Bench;
+
+/// <summary>
+/// The two MSBuild-based methods, each a whole <c>dotnet build</c> command as a user or CI runs it (restore done
+/// beforehand, <c>--no-restore</c>), with <c>-nodeReuse:false</c> so every run starts cold and its process tree holds
+/// the whole build (for the peak RSS), and <c>-clp:PerformanceSummary</c> for the time inside the tasks.
+/// </summary>
+internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, string workDirectory)
+{
+    /// <summary>The base image PublishVddk builds on (the registry's copy; an OCI layout only for --no-push).</summary>
+    public string BaseImage { get; set; } = $"{registry.Authority}/base:latest";
+
+    private static readonly string[] VddkTasks = ["PublishVddkImage", "BuildVddkImage"];
+    private static readonly string[] SdkTasks = ["CreateNewImage"];
+
+    private ChildEnvironment Environment => ChildEnvironment.Minimal()
+        .With("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
+        .With("DOTNET_NOLOGO", "1")
+        .With("DOTNET_SKIP_FIRST_TIME_EXPERIENCE", "1")
+        .With("MSBUILDTERMINALLOGGER", "off")
+        .With("DOTNET_CONTAINER_INSECURE_REGISTRIES", registry.Authority);
+
+    public string SampleProject => Path.Combine(repoRoot, "samples", "PublishVddk", "PublishVddk.csproj");
+
+    /// <summary>Restores the sample and builds the task assembly once, outside the timings.</summary>
+    public async Task PrepareAsync()
+    {
+        await ProcessRunner.RunCheckedAsync("dotnet", ["build", Path.Combine(repoRoot, "src", "VddkBuild.Tasks"), "-c", "Release", "-nologo", "-clp:ErrorsOnly"], Environment, TimeSpan.FromMinutes(10));
+        await ProcessRunner.RunCheckedAsync("dotnet", ["restore", SampleProject, "-nologo"], Environment, TimeSpan.FromMinutes(10));
+    }
+
+    /// <summary>
+    /// <c>dotnet build samples/PublishVddk -t:PublishVddk</c> pushing to <paramref name="repository"/>, with its own
+    /// intermediate folder (a fresh one means no layer cache: cold). The in-repository task assembly is used as the
+    /// NuGet package would be: in-process, without rebuilding the tasks project on every run.
+    /// </summary>
+    public async Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry = true)
+    {
+        List<string> args =
+        [
+            "build", SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-clp:PerformanceSummary", "-v:m",
+            "-t:PublishVddk",
+            $"-p:VddkArchive={archive}",
+            $"-p:VddkBaseImage={BaseImage}",
+            $"-p:VddkRepository={repository}",
+            $"-p:VddkIntermediateDirectory={intermediate}/",
+            $"-p:VddkOutputDirectory={intermediate}-out/",
+            "-p:VddkTasksDependsOn=",
+            "-p:VddkTasksOutOfProcess=false",
+        ];
+        if (pushToRegistry)
+        {
+            args.Add($"-p:VddkRegistry={registry.Authority}");
+            args.Add("-p:VddkRegistryInsecure=true");
+        }
+        var before = registry.Snapshot();
+        var cost = await TimedCommand.RunAsync("dotnet", args, Environment, repoRoot);
+        var traffic = registry.Snapshot() - before;
+        await KeepLogAsync($"publishvddk-{repository}", cost.Output);
+        return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, VddkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
+    }
+
+    /// <summary>Every build's output goes to WORK/logs, numbered in run order, for reading what a row spent its time on.</summary>
+    private async Task KeepLogAsync(string name, string output)
+    {
+        var logs = Path.Combine(workDirectory, "logs");
+        Directory.CreateDirectory(logs);
+        var number = Interlocked.Increment(ref _logNumber);
+        await File.WriteAllTextAsync(Path.Combine(logs, $"{number:D3}-{name}.log"), output);
+    }
+
+    private int _logNumber;
+
+    /// <summary>
+    /// What every <c>dotnet build</c> of the sample costs before any task runs: CLI and MSBuild start-up and the
+    /// project's evaluation (<c>-getProperty</c> evaluates and stops). The part of rows 3-5 no task can remove.
+    /// </summary>
+    public async Task<Sample> MSBuildFixedCostAsync()
+    {
+        var cost = await TimedCommand.RunAsync("dotnet",
+            ["build", SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-getProperty:VddkRepository"], Environment, repoRoot);
+        return new Sample(cost.Wall, null, 0, 0, 0, cost.PeakRssKb, cost.Cpu);
+    }
+
+    /// <summary>The .NET SDK's CreateNewImage on the extracted tree, called from a plain .proj (see local-infrastructure.md).</summary>
+    public async Task<Sample> SdkCreateNewImageAsync(string extractedTree, string repository)
+    {
+        var project = Path.Combine(workDirectory, "sdk", "CreateImage.proj");
+        Directory.CreateDirectory(Path.GetDirectoryName(project)!);
+        await File.WriteAllTextAsync(project, """
+            <Project>
+              <UsingTask TaskName="Microsoft.NET.Build.Containers.Tasks.CreateNewImage"
+                         AssemblyFile="$(MSBuildExtensionsPath)/Containers/tasks/net10.0/Microsoft.NET.Build.Containers.dll" />
+              <Target Name="CreateImage">
+                <ItemGroup>
+                  <_Entrypoint Include="cp;-r;/vmware-vix-disklib-distrib;/opt" />
+                </ItemGroup>
+                <CreateNewImage BaseRegistry="$(BenchRegistry)" BaseImageName="base" BaseImageTag="latest"
+                                OutputRegistry="$(BenchRegistry)" Repository="$(BenchRepository)" ImageTags="8.0.1"
+                                PublishDirectory="$(BenchTree)" WorkingDirectory="/vmware-vix-disklib-distrib"
+                                Entrypoint="@(_Entrypoint)" ContainerUser="1001"
+                                GenerateLabels="false" GenerateDigestLabel="false"
+                                ContainerRuntimeIdentifier="linux-x64"
+                                RuntimeIdentifierGraphPath="$(MSBuildExtensionsPath)/PortableRuntimeIdentifierGraph.json" />
+              </Target>
+            </Project>
+            """);
+        var before = registry.Snapshot();
+        var cost = await TimedCommand.RunAsync("dotnet",
+            ["build", project, "--no-restore", "-nologo", "-nodeReuse:false", "-clp:PerformanceSummary", "-v:m", "-t:CreateImage",
+             $"-p:BenchRegistry={registry.Authority}", $"-p:BenchRepository={repository}", $"-p:BenchTree={extractedTree}/"],
+            Environment, workDirectory);
+        var traffic = registry.Snapshot() - before;
+        await KeepLogAsync($"sdk-{repository}", cost.Output);
+        return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, SdkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
+    }
+}

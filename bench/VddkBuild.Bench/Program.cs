@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Text;
+using VddkBuild.Bench;
+using VddkBuild.TestSupport.Images;
+using VddkBuild.TestSupport.Infrastructure;
+
+// ./build.sh bench: one run, every method on the same archive, registry and base image; prints Markdown tables.
+// Never a test: timings depend on the machine. Exit codes: 0 done, 1 a method failed, 2 usage error.
+const string Usage = """
+    usage: VddkBuild.Bench --repo DIR [--reps 3] [--work DIR] [--cache DIR] [--large-mb 1500] [--files 20000]
+                           [--no-scale] [--no-levers] [--only-levers] [--no-push] [--out FILE]
+      --repo      the VddkBuild repository (for samples/PublishVddk and the task assembly)
+      --work      scratch folder, emptied first (default: REPO/artifacts/bench)
+      --cache     generated archives, kept between runs (default: REPO/artifacts/bench-cache)
+      --large-mb  unpacked size of the scale row for bytes; --files: entries of the scale row for entry count
+      --only-levers  just the in-process lever table (no registry, podman or MSBuild)
+      --no-push   PublishVddk writes an OCI archive instead of pushing (only to try the harness without a registry push)
+      --out       also write the tables to FILE
+    """;
+
+var options = BenchOptions.Parse(args);
+if (options is null)
+{
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+try
+{
+    var report = await RunAsync(options);
+    Console.WriteLine(report);
+    if (options.Out is not null)
+    {
+        await File.WriteAllTextAsync(options.Out, report);
+    }
+    return 0;
+}
+catch (Exception ex) when (ex is InvalidOperationException or IOException or ProcessFailedException or TimeoutException)
+{
+    Console.Error.WriteLine($"bench: {ex.Message}");
+    return 1;
+}
+
+static async Task<string> RunAsync(BenchOptions options)
+{
+    foreach (var tool in new[] { "podman", "docker-registry", "skopeo", "tar" })
+    {
+        Requires.Tool(tool);
+    }
+    if (!File.Exists(TimedCommand.GnuTime))
+    {
+        throw new InvalidOperationException($"{TimedCommand.GnuTime} is missing: install Debian's 'time' package (./build.sh deps).");
+    }
+    if (Directory.Exists(options.Work))
+    {
+        Directory.Delete(options.Work, recursive: true);
+    }
+    Directory.CreateDirectory(options.Work);
+    var archives = new BenchArchives(options.Cache);
+    var sample = archives.Sample();
+    if (options.OnlyLevers)
+    {
+        return await EngineLevers.RunAsync(sample, options.Work, options.Repetitions);
+    }
+    var changed = Enumerable.Range(1, options.Repetitions).Select(archives.Changed).ToList();
+    string? large = null, many = null;
+    if (options.Scale)
+    {
+        large = archives.Large(options.LargeMegabytes * 1_000_000L);
+        many = archives.ManyFiles(options.Files);
+    }
+
+    Progress("starting docker-registry behind a counting proxy");
+    await using var registry = await BenchRegistry.StartAsync();
+    Progress($"pushing the stand-in base image to {registry.Authority}/base:latest");
+    using (var skopeoSandbox = new ContainerToolsSandbox())
+    {
+        skopeoSandbox.AddInsecureRegistry(registry.Authority);
+        var layout = Path.Combine(options.Work, "base-layout");
+        StandInBaseImage.WriteOciLayout(layout);
+        await new Skopeo(skopeoSandbox).CopyAsync($"oci:{layout}:latest", $"docker://{registry.Authority}/base:latest",
+            destinationAccess: RegistryAccess.Insecure, all: true);
+    }
+
+    var dotnet = new DotnetBuilds(registry, options.Repo, options.Work);
+    if (options.NoPush)
+    {
+        dotnet.BaseImage = $"oci:{Path.Combine(options.Work, "base-layout")}:latest";
+    }
+    Progress("building the task assembly and restoring the sample (not timed)");
+    await dotnet.PrepareAsync();
+    using var podman = new PodmanProcedure(registry, options.Work);
+    Progress("pulling the base into podman's storage (not timed)");
+    await podman.PrepareAsync();
+    var extracted = Path.Combine(options.Work, "extracted");
+    Directory.CreateDirectory(extracted);
+    await ProcessRunner.RunCheckedAsync("tar", ["-xzf", sample, "-C", extracted]);
+    var tree = Path.Combine(extracted, "vmware-vix-disklib-distrib");
+
+    var podmanCold = new Row("1. documented procedure: tar -xzf + podman build + podman push", "");
+    var podmanWarm = new Row("1b. podman rebuild + re-push, nothing changed", "");
+    var sdk = new Row("2. .NET SDK CreateNewImage (dotnet build, extracted tree)", "");
+    var cold = new Row("3. dotnet build -t:PublishVddk, cold", "");
+    var warm = new Row("4. PublishVddk warm (nothing changed)", "");
+    var afterChange = new Row("5. PublishVddk after the archive changed", "");
+    var floor = new Row("6. floor: sha256 + gunzip + upload of the archive", "");
+    var msbuild = new Row("0. dotnet build start-up + evaluation of the sample, no target (fixed cost of 3-5)", "");
+    var push = !options.NoPush;
+
+    // Interleaved repetitions: background load on a shared machine hits every method alike.
+    for (var rep = 1; rep <= options.Repetitions; rep++)
+    {
+        Progress($"repetition {rep}/{options.Repetitions}");
+        podmanCold.Samples.Add(await podman.ColdAsync(sample, rep));
+        podmanWarm.Samples.Add(await podman.WarmAsync(rep));
+        sdk.Samples.Add(await dotnet.SdkCreateNewImageAsync(tree, $"sdk-{rep}"));
+        var intermediate = Path.Combine(options.Work, $"vddk-{rep}");
+        cold.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
+        warm.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
+        afterChange.Samples.Add(await dotnet.PublishVddkAsync(changed[rep - 1], $"vddk-{rep}", intermediate, push));
+        floor.Samples.Add(await HardwareFloor.RunAsync(registry, sample, rep));
+        msbuild.Samples.Add(await dotnet.MSBuildFixedCostAsync());
+    }
+
+    var report = new StringBuilder();
+    var machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}";
+    report.AppendLine(CultureInfo.InvariantCulture,
+        $"VDDK-8-shaped sample {Size(sample)} gz; {options.Repetitions} repetitions each, interleaved; loopback docker-registry behind a counting proxy; {machine}.");
+    report.AppendLine();
+    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, warm, afterChange, floor, msbuild];
+    report.AppendLine(ResultTable.Render(rows, podmanCold));
+
+    Row? largeRow = null;
+    if (options.Scale)
+    {
+        Progress("scale rows (one cold run each)");
+        largeRow = new Row($"scale: {options.LargeMegabytes} MB unpacked ({Size(large!)} gz), cold", "");
+        largeRow.Samples.Add(await dotnet.PublishVddkAsync(large!, "vddk-large", Path.Combine(options.Work, "vddk-large"), push));
+        var manyRow = new Row($"scale: {options.Files + 20} entries ({Size(many!)} gz), cold", "");
+        manyRow.Samples.Add(await dotnet.PublishVddkAsync(many!, "vddk-many", Path.Combine(options.Work, "vddk-many"), push));
+        report.AppendLine(ResultTable.Render([cold, largeRow, manyRow], null));
+    }
+
+    report.AppendLine(Goals(podmanCold, podmanWarm, cold, warm, floor, largeRow));
+
+    if (options.Levers)
+    {
+        Progress("levers (in-process, layer only)");
+        report.AppendLine(await EngineLevers.RunAsync(sample, options.Work, options.Repetitions));
+    }
+    return report.ToString();
+}
+
+static string Goals(Row podmanCold, Row podmanWarm, Row cold, Row warm, Row floor, Row? large)
+{
+    var text = new StringBuilder("Goals (medians):\n");
+    void Goal(string name, bool met, string figures) => text.AppendLine(CultureInfo.InvariantCulture, $"- {(met ? "met" : "NOT met")}: {name}: {figures}");
+    var coldRatio = cold.MedianWall / podmanCold.MedianWall;
+    Goal("cold PublishVddk <= 0.5x podman procedure", coldRatio <= 0.5, $"{ResultTable.Seconds(cold.MedianWall)} vs {ResultTable.Seconds(podmanCold.MedianWall)} = {coldRatio:0.00}x");
+    if (cold.MedianTasks is { } tasks)
+    {
+        var floorRatio = tasks / floor.MedianWall;
+        Goal("time inside the tasks <= 1.5x floor", floorRatio <= 1.5, $"{ResultTable.Seconds(tasks)} vs {ResultTable.Seconds(floor.MedianWall)} = {floorRatio:0.00}x");
+    }
+    var warmRatio = warm.MedianWall / podmanWarm.MedianWall;
+    var warmUploads = warm.Samples.Max(s => s.BlobUploads);
+    Goal("warm <= 0.25x podman rebuild + re-push, zero blobs uploaded", warmRatio <= 0.25 && warmUploads == 0,
+        $"{ResultTable.Seconds(warm.MedianWall)} vs {ResultTable.Seconds(podmanWarm.MedianWall)} = {warmRatio:0.00}x, {warmUploads} blob uploads");
+    if (large is not null)
+    {
+        var growth = (large.MedianOf(s => s.PeakRssKb) - cold.MedianOf(s => s.PeakRssKb)) * 1024;
+        Goal("peak RSS growth from the sample to the large archive <= 64 MB", growth <= 64_000_000, $"+{ResultTable.Megabytes(growth)}");
+    }
+    return text.ToString();
+}
+
+static string Size(string path) => ResultTable.Megabytes(new FileInfo(path).Length);
+
+static void Progress(string message) => Console.Error.WriteLine($"bench: {message}");
+
+internal sealed record BenchOptions(string Repo, string Work, string Cache, int Repetitions, int LargeMegabytes, int Files, bool Scale, bool Levers, bool NoPush, string? Out, bool OnlyLevers = false)
+{
+    public static BenchOptions? Parse(string[] args)
+    {
+        string? repo = null, work = null, cache = null, output = null;
+        int reps = 3, largeMb = 1500, files = 20_000;
+        bool scale = true, levers = true, noPush = false, onlyLevers = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            try
+            {
+                switch (args[i])
+                {
+                    case "--repo": repo = Path.GetFullPath(Next()); break;
+                    case "--work": work = Path.GetFullPath(Next()); break;
+                    case "--cache": cache = Path.GetFullPath(Next()); break;
+                    case "--out": output = Path.GetFullPath(Next()); break;
+                    case "--reps": reps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--large-mb": largeMb = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--files": files = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--no-scale": scale = false; break;
+                    case "--no-levers": levers = false; break;
+                    case "--no-push": noPush = true; break;
+                    case "--only-levers": onlyLevers = true; break;
+                    default: return null;
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or OverflowException)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return null;
+            }
+        }
+        if (repo is null || reps < 1)
+        {
+            return null;
+        }
+        return new BenchOptions(repo, work ?? Path.Combine(repo, "artifacts", "bench"), cache ?? Path.Combine(repo, "artifacts", "bench-cache"),
+            reps, largeMb, files, scale, levers, noPush, output, onlyLevers);
+    }
+}

@@ -1,0 +1,60 @@
+using Microsoft.Build.Framework;
+using VddkBuild.Cluster;
+using VddkBuild.Diagnostics;
+using VddkBuild.Registry;
+
+namespace VddkBuild.Tasks;
+
+/// <summary>
+/// PublishVddk against the cluster (no VddkRegistry): builds the image and pushes it through the registry's default
+/// route, trusting the ingress CA read from the cluster, authenticated by a 10-minute token for VddkServiceAccount
+/// (renewed if it expires mid-push). No oc, no podman login, no token in any property, file or log.
+/// </summary>
+public sealed class ClusterPublishVddkImage : VddkImageTask
+{
+    public string? Kubeconfig { get; set; }
+    public string? KubeContext { get; set; }
+    public string? PollInterval { get; set; }
+    [Required] public string Repository { get; set; } = string.Empty;
+    public string? ServiceAccount { get; set; }
+    public string? MaxParallelUploads { get; set; }
+
+    /// <summary>The route host the image was pushed to.</summary>
+    [Output] public string? Registry { get; private set; }
+    [Output] public string? ImageReference { get; private set; }
+    [Output] public string? ClusterImageReference { get; private set; }
+
+    protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
+    {
+        var (connection, session) = ClusterTaskProperties.Open(Kubeconfig, KubeContext, dryRun: false, PollInterval, log);
+        using (connection)
+        {
+            var access = await ClusterRegistryAccess.OpenAsync(session, Repository, ServiceAccount, cancellationToken).ConfigureAwait(false);
+            var transport = new RegistryTransportOptions
+            {
+                CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
+                InsecureRegistries = TaskProperties.List(InsecureRegistries),
+            }.WithEnvironment();
+            using var registry = ClusterImagePush.OpenRegistrySession(access, transport, log, NullIfBlank(RegistryUserName));
+            var options = new PushOptions
+            {
+                MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
+            };
+            var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken).ConfigureAwait(false);
+            await using (baseSource.ConfigureAwait(false))
+            {
+                var cluster = await ClusterImagePush.PushAsync(access, registry, result.Image, baseSource, Repository, tags, options, log, cancellationToken).ConfigureAwait(false);
+                var pushed = cluster.Pushed;
+                var target = cluster.Target;
+                Registry = access.Registry;
+                ImageReference = pushed.PinnedReference.ToString();
+                ClusterImageReference = cluster.ClusterImageReference;
+                Announce($"VddkBuild: {Describe(result)} pushed to the cluster registry {target} ({string.Join(", ", pushed.Tags)}): "
+                    + $"{pushed.Uploaded} blob(s) uploaded, {pushed.Mounted} mounted, {pushed.Skipped} already there");
+                Announce($"VddkBuild: VddkImageDigest = {pushed.Digest}");
+                Announce($"VddkBuild: VddkImageReference = {ImageReference}");
+                Announce($"VddkBuild: VddkClusterImageReference = {ClusterImageReference}  (Forklift vddkInitImage)");
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace VddkBuild.Cluster;
+
+/// <summary>
+/// How PublishVddk reaches the cluster's own registry without oc or podman login: the default route's host, the
+/// ingress CA that signs it (no disabled TLS verification), and credentials from a 10-minute TokenRequest for a
+/// service account of the repository's namespace (VddkServiceAccount, default <c>builder</c>).
+/// </summary>
+public sealed class ClusterRegistryAccess
+{
+    public const string DefaultServiceAccount = "builder";
+
+    private ClusterRegistryAccess(string registry, string ns, string serviceAccount, IngressCa ca, ServiceAccountCredentialProvider credentials)
+    {
+        Registry = registry;
+        Namespace = ns;
+        ServiceAccount = serviceAccount;
+        IngressCa = ca;
+        Credentials = credentials;
+    }
+
+    /// <summary>The default route's host[:port]: where to push.</summary>
+    public string Registry { get; }
+
+    public string Namespace { get; }
+
+    public string ServiceAccount { get; }
+
+    public IngressCa IngressCa { get; }
+
+    public X509Certificate2Collection TrustedCertificates => IngressCa.Certificates;
+
+    public ServiceAccountCredentialProvider Credentials { get; }
+
+    public string Account => $"system:serviceaccount:{Namespace}:{ServiceAccount}";
+
+    /// <summary>The namespace of an OpenShift repository (<c>namespace/name</c>, as image streams are addressed).</summary>
+    public static string NamespaceOf(string repository)
+    {
+        var parts = repository.Trim().Split('/');
+        if (parts.Length != 2 || parts.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new VddkException(ErrorCodes.PropertyInvalid,
+                $"VddkRepository is '{repository}', but the OpenShift registry needs 'namespace/name' (an image stream in a project), e.g. openshift-mtv/vddk.",
+                "VddkRepository");
+        }
+        return parts[0];
+    }
+
+    /// <summary>Discovers the route and the CA and requests the first token (so a missing account fails before any build work).</summary>
+    public static async Task<ClusterRegistryAccess> OpenAsync(ClusterSession session, string repository, string? serviceAccount, CancellationToken cancellationToken)
+    {
+        var ns = NamespaceOf(repository);
+        var account = string.IsNullOrWhiteSpace(serviceAccount) ? DefaultServiceAccount : serviceAccount.Trim();
+        var host = await RegistryRoute.DiscoverHostAsync(session, cancellationToken).ConfigureAwait(false);
+        var ca = await IngressCaStep.ReadAsync(session, cancellationToken).ConfigureAwait(false);
+        var tokens = new ServiceAccountTokenSource(session, ns, account, ServiceAccountTokens.DefaultLifetime);
+        await tokens.GetAsync(refresh: false, cancellationToken).ConfigureAwait(false);
+        var credentials = new ServiceAccountCredentialProvider(host, tokens, $"system:serviceaccount:{ns}:{account}");
+        session.Log.Info($"Pushing to the cluster's registry route {host} as system:serviceaccount:{ns}:{account}, trusting the ingress CA from {ca.Source}.");
+        return new ClusterRegistryAccess(host, ns, account, ca, credentials);
+    }
+
+    /// <summary>
+    /// The registry's 403 says only "denied"; this names the account and the permission it lacks, and how to grant it.
+    /// </summary>
+    public VddkException ExplainDenied(VddkException denied, string repository) => new(ErrorCodes.RegistryPushForbidden,
+        $"The cluster's registry refused the push of {repository} by {Account}: the service account lacks 'update' on imagestreams/layers " +
+        $"(and 'create' on imagestreams for the first push) in namespace \"{Namespace}\", which ClusterRole system:image-builder grants. " +
+        $"Grant it with: oc policy add-role-to-user system:image-builder -z {ServiceAccount} -n {Namespace}, or set VddkServiceAccount to an account that has it. " +
+        $"(Registry said: {denied.Message})",
+        repository, denied);
+}

@@ -1,0 +1,240 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using VddkBuild.TestSupport.Registry;
+
+namespace VddkBuild.TestSupport.Kubernetes.Simulators;
+
+/// <summary>
+/// The registry's default route as OpenShift's registry serves it: HTTPS with an ingress-CA-signed certificate,
+/// 401 <c>Bearer realm="https://HOST/openshift/token"</c> without credentials, the realm answering GET with Basic
+/// <c>any:&lt;token&gt;</c> by echoing the token; registry calls need a service account token the API server issued
+/// (<see cref="KubeTokenIssuer.Validate"/>) and RBAC in the repository's namespace: push (writes) needs a RoleBinding
+/// to system:image-builder (or system:image-pusher, edit, admin) for the account, pull needs that or
+/// system:image-puller. Everything else goes to the docker-registry behind it.
+/// </summary>
+public sealed class RegistryRouteFront : IAsyncDisposable
+{
+    public const string AnonymousToken = "anonymous";
+
+    private static readonly string[] PushRoles = ["system:image-builder", "system:image-pusher", "edit", "admin"];
+    private static readonly string[] PullRoles = [.. PushRoles, "system:image-puller", "view"];
+
+    private readonly LoopbackKubeApiServer _api;
+    private readonly ConcurrentDictionary<string, bool> _expired = new(StringComparer.Ordinal);
+    private IngressTlsServer? _server;
+    private volatile ReverseProxyForwarder? _forwarder;
+    private int _expireAfter = int.MaxValue;
+    private int _authorizedRequests;
+    private int _rejectedExpired;
+    private int _realmPosts;
+
+    private RegistryRouteFront(LoopbackKubeApiServer api) => _api = api;
+
+    /// <summary>The route's host: <c>127.0.0.1:PORT</c>.</summary>
+    public string Host => _server!.Authority;
+
+    /// <summary>Registry requests with a token rejected because it had expired.</summary>
+    public int RejectedExpiredTokens => Volatile.Read(ref _rejectedExpired);
+
+    /// <summary>POSTs to the realm (clients must GET: OpenShift answers a POST with the anonymous token).</summary>
+    public int RealmPosts => Volatile.Read(ref _realmPosts);
+
+    public int AuthorizedRequests => Volatile.Read(ref _authorizedRequests);
+
+    public static async Task<RegistryRouteFront> StartAsync(LoopbackKubeApiServer api, SimulatedIngress ingress)
+    {
+        var front = new RegistryRouteFront(api);
+        front._server = await IngressTlsServer.StartAsync(ingress.IssueRouteCertificate(), front.HandleAsync);
+        return front;
+    }
+
+    /// <summary>Points the route at a (re)started registry; null: no endpoints (503).</summary>
+    public void SetUpstream(Uri? upstream)
+    {
+        var previous = _forwarder;
+        _forwarder = upstream is null ? null : new ReverseProxyForwarder(upstream);
+        previous?.Dispose();
+    }
+
+    /// <summary>
+    /// After <paramref name="authorizedRequests"/> more authorized registry requests, every token issued so far
+    /// counts as expired (as if its 10 minutes had passed mid-push); tokens requested afterwards work.
+    /// </summary>
+    public void ExpireIssuedTokensAfter(int authorizedRequests) =>
+        Volatile.Write(ref _expireAfter, AuthorizedRequests + authorizedRequests);
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        if (path.TrimEnd('/') == "/openshift/token")
+        {
+            await IssueTokenAsync(context);
+            return;
+        }
+        var token = PresentedToken(context.Request.Headers.Authorization.ToString());
+        var identity = token is null ? null : Validate(token);
+        if (identity is null)
+        {
+            await ChallengeAsync(context);
+            return;
+        }
+        var repository = RepositoryOf(path);
+        if (repository is not null)
+        {
+            var ns = repository.Split('/')[0];
+            var writes = !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method);
+            if (!IsAllowed(identity, ns, writes ? PushRoles : PullRoles))
+            {
+                // The real registry says no more than this; the client has to explain what is missing.
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync("{\"errors\":[{\"code\":\"DENIED\",\"message\":\"requested access to the resource is denied\",\"detail\":null}]}");
+                return;
+            }
+        }
+        if (Interlocked.Increment(ref _authorizedRequests) >= Volatile.Read(ref _expireAfter))
+        {
+            foreach (var issued in _api.Tokens.Issued)
+            {
+                _expired.TryAdd(issued.Token, true);
+            }
+            Volatile.Write(ref _expireAfter, int.MaxValue);
+        }
+        var forwarder = _forwarder;
+        if (forwarder is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            await context.Response.WriteAsync("Application is not available");
+            return;
+        }
+        await forwarder.ForwardAsync(context, request =>
+        {
+            request.Headers.Authorization = null;
+            // As the router does: the registry then builds upload Locations with https://ROUTE-HOST.
+            request.Headers.Remove("X-Forwarded-Proto");
+            request.Headers.TryAddWithoutValidation("X-Forwarded-Proto", "https");
+        });
+    }
+
+    private IssuedServiceAccountToken? Validate(string token)
+    {
+        if (_expired.ContainsKey(token) || _api.Tokens.IsExpired(token))
+        {
+            Interlocked.Increment(ref _rejectedExpired);
+            return null;
+        }
+        return _api.Tokens.Validate(token);
+    }
+
+    private async Task ChallengeAsync(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"https://{Host}/openshift/token\"";
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync("{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\",\"detail\":null}]}");
+    }
+
+    private async Task IssueTokenAsync(HttpContext context)
+    {
+        if (HttpMethods.IsPost(context.Request.Method))
+        {
+            Interlocked.Increment(ref _realmPosts);
+        }
+        var authorization = context.Request.Headers.Authorization.ToString();
+        var issued = AnonymousToken;
+        if (authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            var password = BasicPassword(authorization);
+            if (password is null || Validate(password) is null)
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync("{\"error\":\"invalid_token\"}");
+                return;
+            }
+            issued = password;
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(new JsonObject { ["token"] = issued, ["access_token"] = issued }.ToJsonString());
+    }
+
+    /// <summary>RoleBindings of the namespace that bind one of <paramref name="roles"/> to the account, its groups or everyone authenticated.</summary>
+    private bool IsAllowed(IssuedServiceAccountToken identity, string ns, string[] roles)
+    {
+        foreach (var binding in _api.Store.List(KubeResources.RoleBindings, ns))
+        {
+            var role = binding["roleRef"]?["name"]?.GetValue<string>();
+            if (role is null || !roles.Contains(role, StringComparer.Ordinal))
+            {
+                continue;
+            }
+            foreach (var subject in (binding["subjects"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                var kind = subject["kind"]?.GetValue<string>();
+                var name = subject["name"]?.GetValue<string>();
+                var subjectNs = subject["namespace"]?.GetValue<string>() ?? ns;
+                var matches = kind switch
+                {
+                    "ServiceAccount" => name == identity.ServiceAccount && subjectNs == identity.Namespace,
+                    "User" => name == identity.UserName,
+                    "Group" => name is not null && identity.Groups.Contains(name),
+                    _ => false,
+                };
+                if (matches)
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /// <summary><c>ns/name</c> of <c>/v2/ns/name/(blobs|manifests|tags)/...</c>; null for <c>/v2/</c>.</summary>
+    private static string? RepositoryOf(string path)
+    {
+        if (!path.StartsWith("/v2/", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var rest = path["/v2/".Length..];
+        foreach (var marker in new[] { "/blobs/", "/manifests/", "/tags/" })
+        {
+            var at = rest.IndexOf(marker, StringComparison.Ordinal);
+            if (at > 0)
+            {
+                return rest[..at];
+            }
+        }
+        return null;
+    }
+
+    private static string? PresentedToken(string authorization) =>
+        authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim()
+        : authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) ? BasicPassword(authorization)
+        : null;
+
+    private static string? BasicPassword(string authorization)
+    {
+        try
+        {
+            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(authorization[6..].Trim()));
+            var colon = decoded.IndexOf(':');
+            return colon < 0 ? null : decoded[(colon + 1)..];
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+        _forwarder?.Dispose();
+    }
+}

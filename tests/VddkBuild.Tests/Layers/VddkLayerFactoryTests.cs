@@ -1,0 +1,93 @@
+using System.IO.Compression;
+using VddkBuild.Archive;
+using VddkBuild.Layers;
+using VddkBuild.TestSupport.Archives;
+using VddkBuild.TestSupport.Registry;
+
+namespace VddkBuild.Tests.Layers;
+
+public sealed class VddkLayerFactoryTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static Task<VddkLayer> MakeAsync(string archive, string work, RecordingBuildLog log, LayerWriterOptions? options = null, bool useCache = true) =>
+        VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, options ?? new LayerWriterOptions(), work, log, CancellationToken.None, useCache);
+
+    [Fact]
+    public async Task The_second_build_of_the_same_archive_reuses_the_layer_and_repeats_the_warnings()
+    {
+        // No build number in the name: the reader warns, and the cached build must warn the same way.
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small with { FileNameStyle = SampleFileNameStyle.WithoutBuildNumber });
+        var work = _temp.Sub("work");
+        var firstLog = new RecordingBuildLog();
+        var first = await MakeAsync(archive, work, firstLog);
+        var secondLog = new RecordingBuildLog();
+        var second = await MakeAsync(archive, work, secondLog);
+
+        Assert.Equal(LayerOrigin.Written, first.Origin);
+        Assert.Equal(LayerOrigin.Cache, second.Origin);
+        Assert.Equal(first.Layer, second.Layer);
+        Assert.Equal(first.Contents.Version, second.Contents.Version);
+        Assert.Equal(first.Contents.Entries, second.Contents.Entries);
+        Assert.NotEmpty(firstLog.Warnings(ErrorCodes.BuildNumberUnknown));
+        Assert.Equal(firstLog.Warnings(ErrorCodes.BuildNumberUnknown), secondLog.Warnings(ErrorCodes.BuildNumberUnknown));
+    }
+
+    [Fact]
+    public async Task A_changed_archive_or_setting_writes_a_new_layer()
+    {
+        var directory = _temp.Sub("in");
+        var archive = SampleVddkArchive.WriteTo(directory, SampleVddkArchiveOptions.Small);
+        var work = _temp.Sub("work");
+        var first = await MakeAsync(archive, work, new RecordingBuildLog());
+
+        var epoch = await MakeAsync(archive, work, new RecordingBuildLog(), new LayerWriterOptions { SourceDateEpoch = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero) });
+        Assert.Equal(LayerOrigin.Written, epoch.Origin);
+        Assert.NotEqual(first.Layer.DiffId, epoch.Layer.DiffId);
+
+        SampleVddkArchive.Write(archive, SampleVddkArchiveOptions.Small with { Seed = 99 });
+        var changed = await MakeAsync(archive, work, new RecordingBuildLog());
+        Assert.Equal(LayerOrigin.Written, changed.Origin);
+        Assert.NotEqual(first.Layer.Descriptor.Digest, changed.Layer.Descriptor.Digest);
+    }
+
+    [Fact]
+    public async Task Without_the_cache_every_build_writes_the_same_layer()
+    {
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
+        var work = _temp.Sub("work");
+        var first = await MakeAsync(archive, work, new RecordingBuildLog(), useCache: false);
+        var second = await MakeAsync(archive, work, new RecordingBuildLog(), useCache: false);
+        Assert.Equal(LayerOrigin.Written, second.Origin);
+        Assert.Equal(first.Layer, second.Layer);
+        Assert.False(Directory.Exists(Path.Combine(work, "layer-cache")));
+    }
+
+    [Fact]
+    public async Task An_archive_that_is_already_the_layer_is_used_as_it_is()
+    {
+        var sample = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
+        var written = await MakeAsync(sample, _temp.Sub("first"), new RecordingBuildLog(), useCache: false);
+        var canonical = Path.Combine(_temp.Sub("canonical"), Path.GetFileName(sample));
+        await using (var input = new GZipStream(File.OpenRead(written.Layer.FilePath), CompressionMode.Decompress))
+        await using (var output = new GZipStream(File.Create(canonical), CompressionLevel.Optimal))
+        {
+            await input.CopyToAsync(output);
+        }
+
+        var layer = await MakeAsync(canonical, _temp.Sub("work"), new RecordingBuildLog());
+
+        Assert.Equal(LayerOrigin.Archive, layer.Origin);
+        Assert.Equal(written.Layer.DiffId, layer.Layer.DiffId);
+        Assert.Equal(await File.ReadAllBytesAsync(canonical), await File.ReadAllBytesAsync(layer.Layer.FilePath));
+    }
+
+    [Fact]
+    public async Task A_missing_archive_is_reported_with_its_code()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() => MakeAsync(Path.Combine(_temp.Path, "none.tar.gz"), _temp.Sub("work"), new RecordingBuildLog()));
+        Assert.Equal(ErrorCodes.ArchiveNotFound, error.Code);
+    }
+}
