@@ -102,7 +102,7 @@ demo() {
 
   log "building the VDDK image into an OCI archive with samples/PublishVddk (no registry)"
   dotnet build samples/PublishVddk -t:PublishVddk -nologo -v:m \
-    -p:VddkArchive="$archive" -p:VddkBaseImage="$base" -p:VddkImageArchive="$image"
+    -p:VddkArchive="$archive" -p:VddkBaseImage="$base" -p:VddkImageArchive="$image" -p:VddkUseCluster=false
   log "reading the image archive with skopeo"
   env -i PATH="$PATH" HOME="$HOME" skopeo inspect "oci-archive:$image"
   log "running the image as Forklift does (podman, arbitrary UID, /opt volume, no network)"

@@ -147,6 +147,25 @@ public sealed class ClusterPublishVddkTests(CephRgw ceph, ITestOutputHelper outp
     }
 
     [SkippableFact]
+    public async Task PublishVddk_on_a_cluster_whose_registry_has_no_route_fails_with_a_coded_error_saying_what_to_run()
+    {
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string>
+        {
+            ["VddkKubeconfig"] = _cluster!.KubeconfigPath,
+            ["VddkArchive"] = SampleVddkArchive.WriteTo(Path.Combine(_work, "in"), SampleVddkArchiveOptions.Small),
+            ["VddkBaseImage"] = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Reference,
+        });
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("error VDDK4015", result.Output);
+        Assert.Contains("Run PrepareVddkRegistry", result.Output);
+        Assert.Empty(_cluster.Api.MutatingRequests);
+        Assert.DoesNotContain("no VddkRegistry set, so the image was written to", result.Output);
+    }
+
+    [SkippableFact]
     public async Task A_single_step_target_does_only_its_step()
     {
         var sample = new SampleProject(_work);

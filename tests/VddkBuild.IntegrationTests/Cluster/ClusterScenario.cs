@@ -37,11 +37,11 @@ internal sealed class ClusterScenario : IAsyncDisposable
         return new ClusterScenario(cluster, new RecordingBuildLog(output.WriteLine), CephRgw.UniqueBucketName("registry"), output);
     }
 
-    public ClusterSession Session(bool dryRun = false)
+    public ClusterSession Session(bool dryRun = false, TimeSpan? pollInterval = null)
     {
         var connection = ClusterConnection.Open(Cluster.KubeconfigPath);
         _connections.Add(connection);
-        return new ClusterSession(connection, Log, dryRun) { PollInterval = TimeSpan.FromMilliseconds(200) };
+        return new ClusterSession(connection, Log, dryRun) { PollInterval = pollInterval ?? TimeSpan.FromMilliseconds(200) };
     }
 
     public RegistryPreparationOptions Options(RegistryPreparationSteps steps = RegistryPreparationSteps.All, TimeSpan? rolloutTimeout = null, TimeSpan? boundTimeout = null) => new()

@@ -139,6 +139,72 @@ public sealed class RegistryPreparationTests(CephRgw ceph, ITestOutputHelper out
     }
 
     [SkippableFact]
+    public async Task A_user_who_may_not_patch_the_registry_config_gets_an_error_naming_the_missing_permission()
+    {
+        await using var scenario = await ClusterScenario.StartAsync(ceph, output);
+        scenario.Cluster.Api.Forbid(new KubeForbiddenRule("patch", KubeResources.ImageRegistryConfigs));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => scenario.PrepareAsync());
+
+        Assert.Equal(ErrorCodes.ClusterForbidden, error.Code);
+        Assert.Contains($"user \"{LoopbackKubeApiServer.AdminUser}\" lacks the permission 'patch' on resource \"configs\" in API group \"imageregistry.operator.openshift.io\" at cluster scope", error.Message);
+        Assert.Equal(0, scenario.Cluster.RegistryOperator.RestartCount);
+    }
+
+    [SkippableFact]
+    public async Task Fields_the_operator_drops_right_after_the_patch_are_applied_again()
+    {
+        await using var scenario = await ClusterScenario.StartAsync(ceph, output);
+        scenario.Cluster.RegistryOperator.LoseSpecFieldsOnNextSync("defaultRoute");
+        // The step re-reads one poll interval after its patch; give the simulated race time to happen first.
+        await RegistryPreparation.RunAsync(scenario.Session(pollInterval: TimeSpan.FromSeconds(1)), scenario.Options(), CancellationToken.None);
+        await scenario.Cluster.Api.WaitForControllersAsync();
+
+        Assert.Contains(scenario.Log.Warnings(ErrorCodes.RegistryConfigReapplied), w => w.Contains("spec.defaultRoute", StringComparison.Ordinal));
+        var config = scenario.Cluster.Api.Store.GetRequired(KubeResources.ImageRegistryConfigs, null, "cluster");
+        Assert.True(config["spec"]!["defaultRoute"]!.GetValue<bool>());
+        Assert.NotNull(scenario.Cluster.Api.Store.Get(KubeResources.Routes, "openshift-image-registry", "default-route"));
+    }
+
+    [SkippableFact]
+    public async Task An_S3_endpoint_without_ListMultipartUploads_stops_the_preparation_before_the_registry_depends_on_it()
+    {
+        Requires.Tool("s3rver");
+        await using var scenario = await ClusterScenario.StartAsync(ceph, output);
+        await using var s3rver = await S3rverProcess.StartAsync(scenario.BucketName);
+        await using var route = TlsTerminatingRoute.Start(scenario.Cluster.Ingress.IssueRouteCertificate(), s3rver.Endpoint);
+        // A claim already Bound by another S3 provisioner, whose keys are s3rver's: the step adopts it.
+        var store = scenario.Cluster.Api.Store;
+        const string ns = "openshift-image-registry";
+        store.Create(KubeResources.ObjectBucketClaims, ns, new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["name"] = ns, ["namespace"] = ns },
+            ["spec"] = new JsonObject { ["storageClassName"] = "openshift-storage.noobaa.io", ["bucketName"] = scenario.BucketName },
+            ["status"] = new JsonObject { ["phase"] = "Bound" },
+        }, keepStatus: true);
+        store.Create(KubeResources.Secrets, ns, new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["name"] = ns, ["namespace"] = ns },
+            ["stringData"] = new JsonObject { ["AWS_ACCESS_KEY_ID"] = S3rverProcess.AccessKey, ["AWS_SECRET_ACCESS_KEY"] = S3rverProcess.SecretKey },
+        });
+        store.Create(KubeResources.ConfigMaps, ns, new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["name"] = ns, ["namespace"] = ns },
+            ["data"] = new JsonObject { ["BUCKET_NAME"] = scenario.BucketName, ["BUCKET_REGION"] = "us-east-1" },
+        });
+        var options = scenario.Options();
+        options = options with { Bucket = options.Bucket with { S3Endpoint = route.BaseUri } };
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => scenario.PrepareAsync(options));
+
+        Assert.Equal(ErrorCodes.BucketVerificationFailed, error.Code);
+        Assert.Contains("S3 ListMultipartUploads", error.Message);
+        Assert.Contains(route.BaseUri.ToString(), error.Message);
+        Assert.Null(scenario.Cluster.Api.Store.Get(KubeResources.Secrets, "openshift-image-registry", "image-registry-private-configuration-user"));
+        Assert.Equal(0, scenario.Cluster.RegistryOperator.RestartCount);
+    }
+
+    [SkippableFact]
     public async Task The_operator_rejects_two_storage_types_as_the_real_one_does()
     {
         await using var scenario = await ClusterScenario.StartAsync(ceph, output);

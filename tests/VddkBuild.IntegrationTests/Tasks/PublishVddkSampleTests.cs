@@ -27,7 +27,8 @@ public sealed class PublishVddkSampleTests : IDisposable
         var (archive, baseImage) = Inputs();
         var sample = new SampleProject(_work);
 
-        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage });
+        // VddkUseCluster=false: without a registry, a kubeconfig on the machine would otherwise send the image to that cluster.
+        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage, ["VddkUseCluster"] = "false" });
 
         Assert.True(result.Succeeded, result.ToString());
         var imageArchive = Path.Combine(sample.OutputDirectory, "vddk-8.0.1.oci.tar");
@@ -68,7 +69,7 @@ public sealed class PublishVddkSampleTests : IDisposable
         var baseImage = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Reference;
         var sample = new SampleProject(_work);
 
-        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage });
+        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage, ["VddkUseCluster"] = "false" });
 
         Assert.False(result.Succeeded, result.ToString());
         Assert.Matches("error VDDK100[56]", result.Output);

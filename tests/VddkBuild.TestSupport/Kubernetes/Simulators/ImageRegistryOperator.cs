@@ -56,6 +56,14 @@ public sealed class ImageRegistryOperator : IAsyncDisposable
 
     public int SyncCount => Volatile.Read(ref _syncs);
 
+    /// <summary>
+    /// Reproduces the race the real operator has (a FIXME in its sync): on the next sync of a Managed config it writes
+    /// back a stale copy without these top-level spec fields, losing what a client just set.
+    /// </summary>
+    public void LoseSpecFieldsOnNextSync(params string[] fields) => _loseOnNextSync = fields;
+
+    private volatile string[]? _loseOnNextSync;
+
     /// <summary>The running registry, if any (tests read its settings, never its keys in messages).</summary>
     public RegistryDeployment? Deployment => _deployment;
 
@@ -120,6 +128,18 @@ public sealed class ImageRegistryOperator : IAsyncDisposable
                 case "Unmanaged":
                     _api.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, ConfigName, s => s["observedGeneration"] = generation);
                     return;
+            }
+            if (_loseOnNextSync is { } lost)
+            {
+                _loseOnNextSync = null;
+                _api.Store.Update(KubeResources.ImageRegistryConfigs, null, ConfigName, c =>
+                {
+                    foreach (var field in lost)
+                    {
+                        ((JsonObject)c["spec"]!).Remove(field);
+                    }
+                });
+                return; // the write queues another sync, which renders the config as it now is
             }
             var (settings, error) = await RenderAsync(spec, replicas, cancellationToken);
             if (error is not null)

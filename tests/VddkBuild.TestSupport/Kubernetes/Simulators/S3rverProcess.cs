@@ -30,8 +30,8 @@ public sealed class S3rverProcess : IAsyncDisposable
         var executable = Requires.Tool("s3rver");
         var directory = Directory.CreateTempSubdirectory("vddk-s3rver-").FullName;
         var port = FreePort.Next();
-        var process = BackgroundProcess.Start(executable,
-            ["-d", Path.Combine(directory, "data"), "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "--configure-bucket", bucket],
+        List<string> arguments = ["-d", Path.Combine(directory, "data"), "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "--configure-bucket", bucket];
+        var process = BackgroundProcess.Start(executable, arguments,
             ChildEnvironment.Minimal().With("HOME", directory), directory);
         var s3rver = new S3rverProcess(process, directory, port);
         try
