@@ -55,7 +55,7 @@ public sealed class ConcurrentRunTests(ITestOutputHelper output)
             var sample = new SampleBuild(Path.Combine(work, "build"));
             await PrepareAsync(sample);
             var shared = new SampleBuild(sample.WorkDirectory) { BuildTasks = false };
-            var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+            var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage, ["VddkUseCluster"] = "false" };
 
             var runs = await Task.WhenAll(
                 shared.RunAsync("PublishVddk", properties, "--no-restore", "-getProperty:VddkImageDigest"),
