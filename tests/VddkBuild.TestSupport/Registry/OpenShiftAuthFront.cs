@@ -48,7 +48,7 @@ public sealed class OpenShiftAuthFront : IAsyncDisposable
             await IssueTokenAsync(context);
             return;
         }
-        var token = PresentedToken(context.Request.Headers.Authorization.ToString());
+        var token = PresentedToken.From(context.Request.Headers.Authorization.ToString());
         if (token is null || !_tokens.TryGetValue(token, out var canPush))
         {
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
@@ -83,7 +83,7 @@ public sealed class OpenShiftAuthFront : IAsyncDisposable
         string issued;
         if (authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            var password = BasicPassword(authorization);
+            var password = PresentedToken.From(authorization);
             if (password is null || !_tokens.ContainsKey(password))
             {
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
@@ -98,25 +98,6 @@ public sealed class OpenShiftAuthFront : IAsyncDisposable
         }
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(new JsonObject { ["token"] = issued, ["access_token"] = issued }.ToJsonString());
-    }
-
-    private static string? PresentedToken(string authorization) =>
-        authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim()
-        : authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) ? BasicPassword(authorization)
-        : null;
-
-    private static string? BasicPassword(string authorization)
-    {
-        try
-        {
-            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(authorization[6..].Trim()));
-            var colon = decoded.IndexOf(':');
-            return colon < 0 ? null : decoded[(colon + 1)..];
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
     }
 
     public async ValueTask DisposeAsync()

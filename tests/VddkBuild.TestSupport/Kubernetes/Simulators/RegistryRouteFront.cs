@@ -73,7 +73,7 @@ public sealed class RegistryRouteFront : IAsyncDisposable
             await IssueTokenAsync(context);
             return;
         }
-        var token = PresentedToken(context.Request.Headers.Authorization.ToString());
+        var token = PresentedToken.From(context.Request.Headers.Authorization.ToString());
         var identity = token is null ? null : Validate(token);
         if (identity is null)
         {
@@ -146,7 +146,7 @@ public sealed class RegistryRouteFront : IAsyncDisposable
         var issued = AnonymousToken;
         if (authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            var password = BasicPassword(authorization);
+            var password = PresentedToken.From(authorization);
             if (password is null || Validate(password) is null)
             {
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
@@ -208,25 +208,6 @@ public sealed class RegistryRouteFront : IAsyncDisposable
             }
         }
         return null;
-    }
-
-    private static string? PresentedToken(string authorization) =>
-        authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim()
-        : authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) ? BasicPassword(authorization)
-        : null;
-
-    private static string? BasicPassword(string authorization)
-    {
-        try
-        {
-            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(authorization[6..].Trim()));
-            var colon = decoded.IndexOf(':');
-            return colon < 0 ? null : decoded[(colon + 1)..];
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
     }
 
     public async ValueTask DisposeAsync()
