@@ -79,42 +79,12 @@ internal sealed class GzipIntegrityCheck
         }
     }
 
-    private sealed class HashingReadStream(Stream inner, GzipIntegrityCheck check) : ReadOnlyStream
+    private sealed class HashingReadStream(Stream inner, GzipIntegrityCheck check) : ObservingReadStream(inner)
     {
-
-        public override int Read(Span<byte> buffer)
-        {
-            var read = inner.Read(buffer);
-            Account(buffer[..read]);
-            return read;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            Account(buffer.Span[..read]);
-            return read;
-        }
-
-        private void Account(ReadOnlySpan<byte> data)
+        protected override void Observe(ReadOnlySpan<byte> data)
         {
             check._crc.Append(data);
             check._length += data.Length;
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-            base.Dispose(disposing);
-        }
-
-        public override async ValueTask DisposeAsync()
-        {
-            await inner.DisposeAsync().ConfigureAwait(false);
-            await base.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

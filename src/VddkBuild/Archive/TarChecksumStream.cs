@@ -8,7 +8,7 @@ namespace VddkBuild.Archive;
 /// size or type. This pass-through stream follows the tar block structure as bytes go by (header, data blocks, pax
 /// "size" overrides) and fails on the first header whose checksum does not add up.
 /// </summary>
-internal sealed class TarChecksumStream(Stream inner) : ReadOnlyStream
+internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inner)
 {
     private const int Block = 512;
     private const int MaxPaxCapture = 1024 * 1024;
@@ -23,21 +23,7 @@ internal sealed class TarChecksumStream(Stream inner) : ReadOnlyStream
     private bool _ended;
     private long _offset;
 
-    public override int Read(Span<byte> buffer)
-    {
-        var read = inner.Read(buffer);
-        Walk(buffer[..read]);
-        return read;
-    }
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        Walk(buffer.Span[..read]);
-        return read;
-    }
-
-    private void Walk(ReadOnlySpan<byte> data)
+    protected override void Observe(ReadOnlySpan<byte> data)
     {
         while (data.Length > 0 && !_ended)
         {
@@ -181,21 +167,6 @@ internal sealed class TarChecksumStream(Stream inner) : ReadOnlyStream
             }
         }
         return null;
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            inner.Dispose();
-        }
-        base.Dispose(disposing);
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await inner.DisposeAsync().ConfigureAwait(false);
-        await base.DisposeAsync().ConfigureAwait(false);
     }
 }
 
