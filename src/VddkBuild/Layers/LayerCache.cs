@@ -16,7 +16,7 @@ namespace VddkBuild.Layers;
 public sealed record LayerCacheKey(Digest Archive, string Settings)
 {
     /// <summary>Bumped whenever the layer format changes (tar encoding, gzip framing), so old entries stop matching.</summary>
-    public const string FormatVersion = "vddk-layer-2";
+    public const string FormatVersion = "vddk-layer-3";
 
     /// <param name="archiveFileName">The archive's file name: the build number is read from it, so a renamed archive is another key.</param>
     public static LayerCacheKey Create(Digest archive, LayerWriterOptions layer, VddkArchiveReadOptions read, string archiveFileName = "")
@@ -29,6 +29,7 @@ public sealed record LayerCacheKey(Digest Archive, string Settings)
             "epoch=" + (layer.SourceDateEpoch?.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) ?? "none"),
             "level=" + (layer.ZlibLevel?.ToString(CultureInfo.InvariantCulture) ?? layer.CompressionLevel.ToString()),
             "chunk=" + layer.GzipChunkSize.ToString(CultureInfo.InvariantCulture),
+            "archiveAsLayer=" + (layer.UseArchiveAsLayer ? "yes" : "no"),
             "maxEntry=" + read.MaxEntryBytes.ToString(CultureInfo.InvariantCulture),
             "maxTotal=" + read.MaxTotalBytes.ToString(CultureInfo.InvariantCulture),
             "maxCount=" + read.MaxEntryCount.ToString(CultureInfo.InvariantCulture));
