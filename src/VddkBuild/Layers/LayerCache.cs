@@ -54,14 +54,21 @@ public sealed record CachedWarning(string Code, string Message);
 /// used <c>keep</c> entries are kept, and layer files no entry refers to are deleted with them, so the folder does not
 /// grow with every archive ever built.
 /// </summary>
-public sealed class LayerCache
+public sealed partial class LayerCache
 {
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Converters = { new JsonStringEnumConverter() },
+        TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(EntryJsonContext.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver()),
     };
+
+    /// <summary>Compile-time metadata for the entry: a warm build reads one entry, and reflection would cost more than the read.</summary>
+    [JsonSerializable(typeof(Entry))]
+    private sealed partial class EntryJsonContext : JsonSerializerContext
+    {
+    }
 
     private readonly string _directory;
     private readonly int _keep;
