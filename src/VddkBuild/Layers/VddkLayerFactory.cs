@@ -50,8 +50,14 @@ public static class VddkLayerFactory
         LayerCacheKey? key = null;
         if (useCache)
         {
-            cache = new LayerCache(Path.Combine(workDirectory, "layer-cache"));
-            key = LayerCacheKey.Create(await HashArchiveAsync(archivePath, cancellationToken).ConfigureAwait(false), layerOptions, readOptions, Path.GetFileName(archivePath));
+            var cacheDirectory = Path.Combine(workDirectory, "layer-cache");
+            cache = new LayerCache(cacheDirectory);
+            var (archiveDigest, remembered) = await HashArchiveAsync(archivePath, cacheDirectory, cancellationToken).ConfigureAwait(false);
+            if (remembered)
+            {
+                log.Detail($"The archive's sha256 {archiveDigest} is remembered: the file is unchanged since it was hashed (same inode, size, mtime and ctime).");
+            }
+            key = LayerCacheKey.Create(archiveDigest, layerOptions, readOptions, Path.GetFileName(archivePath));
             if (await cache.TryGetAsync(key, cancellationToken).ConfigureAwait(false) is { } hit)
             {
                 foreach (var warning in hit.Warnings)
@@ -209,11 +215,11 @@ public static class VddkLayerFactory
     private static Task PublishingAllowedAsync(Func<CancellationToken, Task>? beforePublish, CancellationToken cancellationToken) =>
         beforePublish?.Invoke(cancellationToken) ?? Task.CompletedTask;
 
-    private static async Task<Oci.Digest> HashArchiveAsync(string archivePath, CancellationToken cancellationToken)
+    private static async Task<(Digest Digest, bool Remembered)> HashArchiveAsync(string archivePath, string cacheDirectory, CancellationToken cancellationToken)
     {
         try
         {
-            return await LayerCache.HashFileAsync(archivePath, cancellationToken).ConfigureAwait(false);
+            return await ArchiveDigestMemo.GetAsync(archivePath, cacheDirectory, LayerCache.HashFileAsync, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
