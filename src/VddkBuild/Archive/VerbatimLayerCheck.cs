@@ -245,7 +245,15 @@ public sealed class VerbatimLayerCheck : IDisposable
         TarDigest = Digest.FromSha256Bytes(_tarHash.GetHashAndReset());
         if (_copy is not null)
         {
-            await _copy.FlushAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _copy.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Refuse($"its copy into the layer folder failed: {ex.Message}");
+                return;
+            }
         }
         _completed = true;
     }

@@ -128,13 +128,24 @@ public static class VddkLayerFactory
         var directory = Path.GetFullPath(layerDirectory);
         var temp = Path.Combine(directory, $".archive-layer-{Guid.NewGuid():N}.tar.gz.tmp");
         var published = false;
+        FileStream copy;
         try
         {
-            VddkArchiveContents? contents = null;
+            copy = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw LayerFolderUnwritable(directory, ex);
+        }
+        try
+        {
+            VddkArchiveContents contents;
             Digest fileDigest, tarDigest;
             long fileLength;
-            await using (var copy = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            await using (copy)
             {
+                // Copy failures are refusals inside the check (the normal path then reports the folder's problem);
+                // what the reading throws is about the archive and passes through as it is.
                 using var check = new VerbatimLayerCheck(copy);
                 try
                 {
@@ -157,22 +168,24 @@ public static class VddkLayerFactory
 
             await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
             var final = Path.Combine(directory, $"sha256-{fileDigest.Hex}.tar.gz");
-            if (File.Exists(final) && new FileInfo(final).Length == fileLength)
+            try
             {
-                File.Delete(temp);
+                if (File.Exists(final) && new FileInfo(final).Length == fileLength)
+                {
+                    File.Delete(temp);
+                }
+                else
+                {
+                    File.Move(temp, final, overwrite: true);
+                }
             }
-            else
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                File.Move(temp, final, overwrite: true);
+                throw LayerFolderUnwritable(directory, ex);
             }
             published = true;
             var blob = new LayerBlob(final, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = fileDigest, Size = fileLength }, tarDigest);
             return new ArchiveLayerAttempt(blob, contents, null);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"Could not write the layer file in '{directory}': {ex.Message}. Check free space and permissions.", directory, ex);
         }
         finally
         {
@@ -182,6 +195,9 @@ public static class VddkLayerFactory
             }
         }
     }
+
+    private static VddkException LayerFolderUnwritable(string directory, Exception ex) => new(ErrorCodes.OutputWriteFailed,
+        $"Could not write the layer file in '{directory}': {ex.Message}. Check free space and permissions.", directory, ex);
 
     private static bool IsGzip(string archivePath)
     {
