@@ -1,4 +1,6 @@
 using System.IO.Compression;
+using System.Reflection.PortableExecutable;
+using System.Runtime.InteropServices;
 using VddkBuild.TestSupport.Archives;
 using VddkBuild.TestSupport.Images;
 
@@ -31,6 +33,35 @@ public sealed class TaskPackageTests(TaskPackageTests.PackedPackage package) : I
         Assert.Contains("<developmentDependency>true</developmentDependency>", text);
         Assert.Contains("<packageType name=\"MSBuildSdk\" />", text);
         Assert.Contains("<packageType name=\"Dependency\" />", text);
+    }
+
+    [Fact]
+    public void The_packed_task_assembly_and_engine_are_ReadyToRun_images_and_the_dependencies_plain_IL()
+    {
+        // crossgen2 ships for these hosts only; elsewhere the package holds IL alone (ReadyToRun.targets).
+        if (RuntimeInformation.OSArchitecture is not (Architecture.X64 or Architecture.Arm64))
+        {
+            return;
+        }
+        using var zip = ZipFile.OpenRead(package.Path);
+        Assert.True(IsReadyToRun(zip, "tasks/net10.0/VddkBuild.Tasks.dll"));
+        Assert.True(IsReadyToRun(zip, "tasks/net10.0/VddkBuild.dll"));
+        Assert.True(IsReadyToRun(zip, "tasks/net10.0/System.IO.Hashing.dll"));
+        Assert.False(IsReadyToRun(zip, "tasks/net10.0/SharpCompress.dll"));
+    }
+
+    /// <summary>A ReadyToRun image is an IL assembly whose CLI header points at a native-code header.</summary>
+    private static bool IsReadyToRun(ZipArchive zip, string name)
+    {
+        using var memory = new MemoryStream();
+        using (var entry = zip.GetEntry(name)!.Open())
+        {
+            entry.CopyTo(memory);
+        }
+        memory.Position = 0;
+        using var pe = new PEReader(memory);
+        var cli = pe.PEHeaders.CorHeader ?? throw new InvalidDataException($"{name} is not a .NET assembly");
+        return cli.ManagedNativeHeaderDirectory.Size > 0;
     }
 
     [Fact]
