@@ -22,6 +22,9 @@ public abstract class VddkImageTask : VddkTask
     public string? ImageTags { get; set; }
     [Required] public string IntermediateDirectory { get; set; } = string.Empty;
     public string? SourceDateEpoch { get; set; }
+
+    /// <summary>VddkLayerFromArchive: use the archive file itself as the layer when it already is a correct one (default true).</summary>
+    public string? LayerFromArchive { get; set; }
     public ITaskItem[] Labels { get; set; } = [];
     public string? MaxEntrySize { get; set; }
     public string? MaxTotalSize { get; set; }
@@ -80,6 +83,7 @@ public abstract class VddkImageTask : VddkTask
                 Platform = string.IsNullOrWhiteSpace(Platform) ? Oci.Platform.LinuxAmd64 : Oci.Platform.Parse(Platform),
                 User = string.IsNullOrWhiteSpace(User) ? "1001" : User.Trim(),
                 SourceDateEpoch = TaskProperties.Epoch(SourceDateEpoch, "VddkSourceDateEpoch (SOURCE_DATE_EPOCH)"),
+                UseArchiveAsLayer = TaskProperties.Flag(LayerFromArchive, "VddkLayerFromArchive", fallback: true),
                 WorkDirectory = Path.GetFullPath(IntermediateDirectory),
                 ArchiveOptions = ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount),
                 Labels = Labels.ToDictionary(l => l.ItemSpec, l => l.GetMetadata("Value"), StringComparer.Ordinal),

@@ -14,8 +14,13 @@ internal sealed class GzipIntegrityCheck
     private readonly string _archivePath;
     private readonly Crc32 _crc = new();
     private long _length;
+    private readonly VerbatimLayerCheck? _verbatim;
 
-    public GzipIntegrityCheck(string archivePath) => _archivePath = archivePath;
+    public GzipIntegrityCheck(string archivePath, VerbatimLayerCheck? verbatim = null)
+    {
+        _archivePath = archivePath;
+        _verbatim = verbatim;
+    }
 
     /// <summary>Wraps the decompressed stream so every byte read is counted and hashed.</summary>
     public Stream Track(Stream decompressed) => new HashingReadStream(decompressed, this);
@@ -34,6 +39,7 @@ internal sealed class GzipIntegrityCheck
         var storedLength = BinaryPrimitives.ReadUInt32LittleEndian(trailer.AsSpan(4));
         var actualCrc = _crc.GetCurrentHashAsUInt32();
         var actualLength = unchecked((uint)_length);
+        _verbatim?.OnTarCrc(actualCrc);
         if (storedCrc == actualCrc && storedLength == actualLength)
         {
             return;

@@ -8,7 +8,10 @@ namespace VddkBuild.Archive;
 /// size or type. This pass-through stream follows the tar block structure as bytes go by (header, data blocks, pax
 /// "size" overrides) and fails on the first header whose checksum does not add up.
 /// </summary>
-internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inner)
+/// <remarks>With a <see cref="VerbatimLayerCheck"/>, the same walk also hashes the tar, holds every header to the
+/// strict rules an archive must meet to be used as a layer as it is, and records each entry as it read it, so the
+/// reader can compare that with System.Formats.Tar's reading.</remarks>
+internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbatim = null) : ObservingReadStream(inner)
 {
     private const int Block = 512;
     private const int MaxPaxCapture = 1024 * 1024;
@@ -23,8 +26,17 @@ internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inne
     private bool _ended;
     private long _offset;
 
+    // What the verbatim check needs between a metadata record and the entry it describes.
+    private char _captureType;
+    private long _captureSize;
+    private string? _longName;
+    private string? _longLink;
+    private VerbatimLayerCheck.PaxOverrides? _paxOverrides;
+    private bool _pendingMetadata;
+
     protected override void Observe(ReadOnlySpan<byte> data)
     {
+        verbatim?.OnTarBytes(data);
         while (data.Length > 0 && !_ended)
         {
             if (_dataRemaining > 0)
@@ -39,7 +51,7 @@ internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inne
                 data = data[n..];
                 if (_dataRemaining == 0 && _capturePax)
                 {
-                    _nextSize = PaxSize(_pax!.ToArray()) ?? _nextSize;
+                    OnMetadataComplete(_pax!.ToArray());
                     _capturePax = false;
                     _pax = null;
                 }
@@ -56,6 +68,47 @@ internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inne
                 _offset += Block;
             }
         }
+        if (_ended && data.Length > 0 && verbatim is { Active: true } && data.IndexOfAnyExcept((byte)0) >= 0)
+        {
+            verbatim.Refuse("non-zero bytes follow the tar's end-of-archive block");
+        }
+    }
+
+    private void OnMetadataComplete(byte[] captured)
+    {
+        // The capture holds the record's blocks; its content is the header's size, without the block padding.
+        var content = captured.AsSpan(0, (int)Math.Min(captured.Length, _captureSize));
+        if (_captureType is 'x' or 'X')
+        {
+            _nextSize = PaxSize(content.ToArray()) ?? _nextSize;
+        }
+        if (verbatim is not { Active: true })
+        {
+            return;
+        }
+        if (content.Length >= MaxPaxCapture)
+        {
+            verbatim.Refuse("a tar metadata record is too large to check");
+            return;
+        }
+        switch (_captureType)
+        {
+            case 'x':
+                _paxOverrides = verbatim.ParsePax(content);
+                break;
+            case 'L':
+                _longName = verbatim.AsciiOrRefuse(UntilNul(content), "a GNU long name");
+                break;
+            case 'K':
+                _longLink = verbatim.AsciiOrRefuse(UntilNul(content), "a GNU long link target");
+                break;
+        }
+    }
+
+    private static ReadOnlySpan<byte> UntilNul(ReadOnlySpan<byte> field)
+    {
+        var nul = field.IndexOf((byte)0);
+        return nul < 0 ? field : field[..nul];
     }
 
     private void OnHeader()
@@ -63,6 +116,11 @@ internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inne
         if (_header.AsSpan().IndexOfAnyExcept((byte)0) < 0)
         {
             _ended = true; // end-of-archive block: what follows is padding
+            if (_pendingMetadata)
+            {
+                verbatim?.Refuse("a tar metadata record describes no entry");
+            }
+            verbatim?.OnTarEnd();
             return;
         }
         var stored = ParseNumber(_header.AsSpan(148, 8));
@@ -86,18 +144,25 @@ internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inne
             // TarReader would load it into memory whole; real ones are a few hundred bytes.
             throw new InvalidDataException($"the tar metadata header (type '{type}') at byte {_offset} claims {size} bytes, far more than any name or attribute set needs");
         }
-        if (type is 'x' or 'X')
+        var capture = type is 'x' or 'X' || (verbatim is { Active: true } && type is 'L' or 'K');
+        if (capture)
         {
             _capturePax = true;
+            _captureType = type;
+            _captureSize = size;
             _pax = new MemoryStream();
         }
-        else if (type is not ('g' or 'L' or 'K'))
+        if (type is not ('x' or 'X' or 'g' or 'L' or 'K'))
         {
             if (_nextSize is { } paxSize)
             {
                 size = paxSize;
             }
             _nextSize = null;
+        }
+        if (verbatim is { Active: true })
+        {
+            CheckVerbatimHeader(type, size);
         }
         // Links, devices, fifos and directories carry no data whatever the size field says (POSIX).
         if (type is '1' or '2' or '3' or '4' or '5' or '6')
@@ -118,7 +183,77 @@ internal sealed class TarChecksumStream(Stream inner) : ObservingReadStream(inne
             });
         }
         _dataRemaining = (size + Block - 1) / Block * Block;
+        if (_capturePax && _dataRemaining == 0)
+        {
+            OnMetadataComplete([]); // an empty record: nothing will flow to capture
+            _capturePax = false;
+            _pax = null;
+        }
     }
+
+    /// <summary>The strict rules of <see cref="VerbatimLayerCheck"/> for one header (called with the effective size).</summary>
+    private void CheckVerbatimHeader(char type, long size)
+    {
+        var check = verbatim!;
+        var header = _header.AsSpan();
+        var posix = header[257..263].SequenceEqual("ustar\0"u8) && header[263..265].SequenceEqual("00"u8);
+        var gnu = header[257..265].SequenceEqual("ustar  \0"u8);
+        if (!posix && !gnu)
+        {
+            check.Refuse("the tar has pre-POSIX (v7) headers");
+            return;
+        }
+        if (type is not ('0' or '5' or '2' or '1' or 'x' or 'L' or 'K'))
+        {
+            check.Refuse(type == 'g' ? "the tar has a global pax header" : $"the tar has an entry of type '{EntryPaths.Printable(type.ToString())}'");
+            return;
+        }
+        foreach (var (offset, length, what) in NumericFields)
+        {
+            var field = header.Slice(offset, length);
+            if ((field[0] & 0x80) != 0 || ParseNumber(field) is null)
+            {
+                check.Refuse($"a tar header's {what} is not a plain octal number");
+                return;
+            }
+        }
+        if (type is 'x' or 'L' or 'K')
+        {
+            if ((type == 'x' && _paxOverrides is not null) || (type == 'L' && _longName is not null) || (type == 'K' && _longLink is not null))
+            {
+                check.Refuse("the tar repeats a metadata record for one entry");
+            }
+            _pendingMetadata = true;
+            return;
+        }
+
+        if (ParseNumber(header.Slice(108, 8)) > VerbatimLayerCheck.MaxOwnerId || ParseNumber(header.Slice(116, 8)) > VerbatimLayerCheck.MaxOwnerId)
+        {
+            check.Refuse($"an owner id is above {VerbatimLayerCheck.MaxOwnerId}");
+        }
+        if (type is '1' or '2' or '5' && ParseNumber(header.Slice(124, 12)) != 0)
+        {
+            check.Refuse("a link or directory header has a non-zero size");
+        }
+        var name = _paxOverrides?.Path ?? _longName;
+        if (name is null)
+        {
+            var shortName = check.AsciiOrRefuse(UntilNul(header[..100]), "a tar name");
+            var prefix = posix ? check.AsciiOrRefuse(UntilNul(header.Slice(345, 155)), "a tar name prefix") : "";
+            name = string.IsNullOrEmpty(prefix) ? shortName : prefix + "/" + shortName;
+        }
+        var link = _paxOverrides?.LinkPath ?? _longLink ?? check.AsciiOrRefuse(UntilNul(header.Slice(157, 100)), "a tar link target");
+        check.OnHeader(name ?? "", type, type == '0' ? size : 0, link ?? "");
+        _paxOverrides = null;
+        _longName = null;
+        _longLink = null;
+        _pendingMetadata = false;
+    }
+
+    private static readonly (int Offset, int Length, string What)[] NumericFields =
+    [
+        (100, 8, "mode"), (108, 8, "uid"), (116, 8, "gid"), (124, 12, "size"), (136, 12, "mtime"),
+    ];
 
     private static long? ParseNumber(ReadOnlySpan<byte> field)
     {

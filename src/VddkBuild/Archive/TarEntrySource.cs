@@ -13,10 +13,12 @@ internal sealed class TarEntrySource : IArchiveEntrySource
     private readonly Stream _tarStream;
     private readonly TarReader _reader;
     private readonly Func<CancellationToken, ValueTask>? _onComplete;
+    private readonly VerbatimLayerCheck? _verbatim;
 
-    public TarEntrySource(Stream tarStream, Func<CancellationToken, ValueTask>? onComplete)
+    public TarEntrySource(Stream tarStream, Func<CancellationToken, ValueTask>? onComplete, VerbatimLayerCheck? verbatim = null)
     {
-        _tarStream = new TarChecksumStream(tarStream);
+        _verbatim = verbatim;
+        _tarStream = new TarChecksumStream(tarStream, verbatim);
         _reader = new TarReader(_tarStream, leaveOpen: true);
         _onComplete = onComplete;
     }
@@ -66,6 +68,7 @@ internal sealed class TarEntrySource : IArchiveEntrySource
             trailing += read;
             if (trailing > MaxTrailingBytes)
             {
+                _verbatim?.Refuse("megabytes of data follow the tar's end-of-archive block");
                 return;
             }
         }

@@ -31,7 +31,9 @@ public sealed class VddkArchiveReader
     /// <see cref="VddkException"/> (VDDK1001-1014) for anything wrong with the archive; the sink may then have seen
     /// some entries and must discard them.
     /// </summary>
-    public async Task<VddkArchiveContents> ReadAsync(IVddkEntrySink sink, CancellationToken cancellationToken)
+    /// <param name="verbatim">When given, also decides in the same reading whether the archive file can be the image
+    /// layer as it is (see <see cref="VerbatimLayerCheck"/>).</param>
+    public async Task<VddkArchiveContents> ReadAsync(IVddkEntrySink sink, CancellationToken cancellationToken, VerbatimLayerCheck? verbatim = null)
     {
         ArgumentNullException.ThrowIfNull(sink);
         var nameInfo = VddkArchiveName.TryParse(_archivePath);
@@ -42,7 +44,7 @@ public sealed class VddkArchiveReader
         var entryCount = 0;
         long totalBytes = 0;
 
-        await using (var source = await OpenAsync(cancellationToken).ConfigureAwait(false))
+        await using (var source = await OpenAsync(verbatim, cancellationToken).ConfigureAwait(false))
         {
             while (true)
             {
@@ -82,12 +84,17 @@ public sealed class VddkArchiveReader
                     throw TooLarge($"its entries add up to more than {_options.MaxTotalBytes} uncompressed bytes (reached at '{EntryPaths.Printable(raw.Name)}')", nameof(VddkArchiveReadOptions.MaxTotalBytes));
                 }
                 macAttributes += raw.MacAttributeRecords;
+                if (verbatim is { Active: true })
+                {
+                    CompareReadings(verbatim, raw);
+                }
 
                 var path = EntryPaths.Normalize(_archivePath, raw.Name);
                 if (path.Length == 0)
                 {
                     if (raw.Type == SourceEntryType.Directory)
                     {
+                        verbatim?.Refuse("the archive lists its root './', which a runtime would apply to the image's '/'");
                         continue; // "./": the archive's root, not part of the tree
                     }
                     throw new VddkException(ErrorCodes.EntryEscapesTree, $"The archive '{_archivePath}' has a {raw.TypeDescription} entry named '{raw.Name}', which names the archive root itself. Repack the VDDK with everything under vmware-vix-disklib-distrib/.", raw.Name);
@@ -95,11 +102,13 @@ public sealed class VddkArchiveReader
                 if (MacMetadata.IsMacOsxFolder(path))
                 {
                     macOsxFolder++;
+                    verbatim?.Refuse("the archive carries macOS metadata ('__MACOSX/'), which the layer leaves out");
                     continue;
                 }
                 if (MacMetadata.IsAppleDouble(path))
                 {
                     macAppleDouble++;
+                    verbatim?.Refuse("the archive carries macOS metadata ('._*' files), which the layer leaves out");
                     continue;
                 }
 
@@ -108,7 +117,12 @@ public sealed class VddkArchiveReader
                 {
                     continue;
                 }
-                foreach (var parent in state.TakeSynthesizedParents())
+                var parents = state.TakeSynthesizedParents();
+                if (verbatim is { Active: true })
+                {
+                    CheckVerbatimEntry(verbatim, state, raw, entry, parents.Count);
+                }
+                foreach (var parent in parents)
                 {
                     await sink.WriteEntryAsync(parent, null, cancellationToken).ConfigureAwait(false);
                 }
@@ -127,6 +141,14 @@ public sealed class VddkArchiveReader
             try
             {
                 await source.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                if (verbatim is not null)
+                {
+                    if (verbatim.TakeHeader() is not null)
+                    {
+                        verbatim.Refuse("two readings of the tar disagree about the number of entries");
+                    }
+                    await verbatim.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
             {
@@ -154,6 +176,56 @@ public sealed class VddkArchiveReader
         return new VddkArchiveContents(version, nameInfo?.BuildNumber, state.Delivered, state.NewestModificationTime, dropped);
     }
 
+    /// <summary>The header walk and System.Formats.Tar must agree on every entry, or another parser might disagree too.</summary>
+    private static void CompareReadings(VerbatimLayerCheck verbatim, ArchiveSourceEntry raw)
+    {
+        var header = verbatim.TakeHeader();
+        var type = raw.Type switch
+        {
+            SourceEntryType.File => '0',
+            SourceEntryType.Directory => '5',
+            SourceEntryType.Symlink => '2',
+            SourceEntryType.Hardlink => '1',
+            _ => '?',
+        };
+        if (header is null || header.Name != raw.Name || header.Type != type || header.Size != raw.Length
+            || (type is '1' or '2' && header.LinkName != raw.LinkName))
+        {
+            verbatim.Refuse($"two readings of the tar disagree about the entry '{EntryPaths.Printable(raw.Name)}'");
+        }
+    }
+
+    /// <summary>The entry must appear in the layer exactly as the archive has it (see <see cref="VerbatimLayerCheck"/>).</summary>
+    private static void CheckVerbatimEntry(VerbatimLayerCheck verbatim, TreeBuilder state, ArchiveSourceEntry raw, VddkEntry entry, int synthesizedParents)
+    {
+        var printable = EntryPaths.Printable(raw.Name);
+        if (synthesizedParents > 0)
+        {
+            verbatim.Refuse($"the archive does not list the parent directory of '{printable}'");
+        }
+        else if (raw.Name != entry.Path && !(entry.Kind == VddkEntryKind.Directory && raw.Name == entry.Path + "/"))
+        {
+            verbatim.Refuse($"the entry name '{printable}' is not in canonical form ('{entry.Path}')");
+        }
+        else if ((entry.Mode & 0xE00) != 0)
+        {
+            verbatim.Refuse($"'{printable}' has a setuid, setgid or sticky bit");
+        }
+        else if (entry.Kind == VddkEntryKind.File && (entry.Mode & 0x4) == 0)
+        {
+            verbatim.Refuse($"'{printable}' is not readable by others (the layer adds o+r)");
+        }
+        else if (entry.Kind == VddkEntryKind.Directory && (entry.Mode & 0x5) != 0x5)
+        {
+            verbatim.Refuse($"the directory '{printable}' is not readable and searchable by others (the layer adds o+rx)");
+        }
+        else if (entry.Kind == VddkEntryKind.Hardlink
+            && (raw.LinkName != entry.LinkTarget || !state.Entries.TryGetValue(entry.LinkTarget!, out var target) || target.Mode != entry.Mode))
+        {
+            verbatim.Refuse($"the hard link '{printable}' does not name its target canonically with the target's mode");
+        }
+    }
+
     private VddkException TooLarge(string what, string option) => new(
         ErrorCodes.ArchiveTooLarge,
         $"The archive '{_archivePath}' is refused because {what}; a real VDDK is about 70 MB in some 400 entries, so this looks like an archive bomb or not a VDDK. If the archive is genuine, raise the limit: {LimitProperty(option)}.",
@@ -167,7 +239,7 @@ public sealed class VddkArchiveReader
         _ => "VddkMaxEntryCount (e.g. -p:VddkMaxEntryCount=500000)",
     };
 
-    private async Task<IArchiveEntrySource> OpenAsync(CancellationToken cancellationToken)
+    private async Task<IArchiveEntrySource> OpenAsync(VerbatimLayerCheck? verbatim, CancellationToken cancellationToken)
     {
         if (Directory.Exists(_archivePath))
         {
@@ -194,14 +266,19 @@ public sealed class VddkArchiveReader
             file.Seek(0, SeekOrigin.Begin);
             var format = ArchiveFormatSniffer.Detect(head.AsSpan(0, headLength));
             _log.Detail($"'{_archivePath}' is {format} (recognised by its first bytes).");
+            if (format != ArchiveFormat.TarGzip)
+            {
+                verbatim?.Refuse($"the archive is {format}, and a layer is gzip");
+            }
             switch (format)
             {
                 case ArchiveFormat.Tar:
                     return new TarEntrySource(file, null);
                 case ArchiveFormat.TarGzip:
-                    var gzipCheck = new GzipIntegrityCheck(_archivePath);
-                    var gzip = gzipCheck.Track(new GZipStream(file, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false));
-                    return new TarEntrySource(await RequireTarAsync(gzip, "gzip", cancellationToken).ConfigureAwait(false), gzipCheck.VerifyAsync);
+                    var gzipCheck = new GzipIntegrityCheck(_archivePath, verbatim);
+                    var compressed = verbatim?.ObserveFile(file) ?? file;
+                    var gzip = gzipCheck.Track(new GZipStream(compressed, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false));
+                    return new TarEntrySource(await RequireTarAsync(gzip, "gzip", cancellationToken).ConfigureAwait(false), gzipCheck.VerifyAsync, verbatim);
                 case ArchiveFormat.TarXz:
                     return new TarEntrySource(await RequireTarAsync(new XZStream(file), "xz", cancellationToken).ConfigureAwait(false), null);
                 case ArchiveFormat.TarBzip2:

@@ -16,7 +16,7 @@ namespace VddkBuild.Layers;
 public sealed record LayerCacheKey(Digest Archive, string Settings)
 {
     /// <summary>Bumped whenever the layer format changes (tar encoding, gzip framing), so old entries stop matching.</summary>
-    public const string FormatVersion = "vddk-layer-2";
+    public const string FormatVersion = "vddk-layer-3";
 
     /// <param name="archiveFileName">The archive's file name: the build number is read from it, so a renamed archive is another key.</param>
     public static LayerCacheKey Create(Digest archive, LayerWriterOptions layer, VddkArchiveReadOptions read, string archiveFileName = "")
@@ -29,6 +29,7 @@ public sealed record LayerCacheKey(Digest Archive, string Settings)
             "epoch=" + (layer.SourceDateEpoch?.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) ?? "none"),
             "level=" + (layer.ZlibLevel?.ToString(CultureInfo.InvariantCulture) ?? layer.CompressionLevel.ToString()),
             "chunk=" + layer.GzipChunkSize.ToString(CultureInfo.InvariantCulture),
+            "archiveAsLayer=" + (layer.UseArchiveAsLayer ? "yes" : "no"),
             "maxEntry=" + read.MaxEntryBytes.ToString(CultureInfo.InvariantCulture),
             "maxTotal=" + read.MaxTotalBytes.ToString(CultureInfo.InvariantCulture),
             "maxCount=" + read.MaxEntryCount.ToString(CultureInfo.InvariantCulture));
@@ -53,14 +54,21 @@ public sealed record CachedWarning(string Code, string Message);
 /// used <c>keep</c> entries are kept, and layer files no entry refers to are deleted with them, so the folder does not
 /// grow with every archive ever built.
 /// </summary>
-public sealed class LayerCache
+public sealed partial class LayerCache
 {
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Converters = { new JsonStringEnumConverter() },
+        TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(EntryJsonContext.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver()),
     };
+
+    /// <summary>Compile-time metadata for the entry: a warm build reads one entry, and reflection would cost more than the read.</summary>
+    [JsonSerializable(typeof(Entry))]
+    private sealed partial class EntryJsonContext : JsonSerializerContext
+    {
+    }
 
     private readonly string _directory;
     private readonly int _keep;

@@ -54,8 +54,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
 
     /// <summary>
     /// A writer that applies every rule of the layer but only hashes the tar: no gzip, no file. Its
-    /// <see cref="CompleteDiffIdAsync"/> gives the diffID the real layer would have (used to decide whether the archive
-    /// itself can serve as the layer blob, see <see cref="ArchiveAsLayer"/>).
+    /// <see cref="CompleteDiffIdAsync"/> gives the diffID the real layer would have, without the cost of compressing.
     /// </summary>
     public static LayerWriter ForDiffIdOnly(LayerWriterOptions? options = null) => new(options);
 

@@ -29,6 +29,12 @@ public sealed record LayerWriterOptions
     /// </summary>
     public int? ZlibLevel { get; init; }
 
+    /// <summary>
+    /// Use the archive file itself as the layer when its bytes already are a correct layer
+    /// (<see cref="Archive.VerbatimLayerCheck"/>), instead of writing a normalised one. Part of the layer's identity.
+    /// </summary>
+    public bool UseArchiveAsLayer { get; init; } = true;
+
     /// <summary>Members compressed at once; 0 means one per core (at most 8). Never changes the bytes, only the time.</summary>
     public int CompressionWorkers { get; init; }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
+using VddkBuild.Oci;
 
 namespace VddkBuild.Layers;
 
@@ -24,8 +25,8 @@ public sealed record VddkLayer(LayerBlob Layer, VddkArchiveContents Contents, La
 /// <summary>
 /// Archive -> VDDK layer by the cheapest way that gives a correct layer:
 /// 1. the layer cache (sha256 of the archive + every setting that shapes the layer or the checks): nothing read or compressed;
-/// 2. the archive itself as the layer, when its tar is byte-for-byte the layer's (never for VMware's archives, which
-///    fail the one-header pre-check at no cost);
+/// 2. the archive file itself as the layer, when its bytes already are a correct layer (<see cref="VerbatimLayerCheck"/>:
+///    VMware's own archives are, unless repacked): one reading, no recompression;
 /// 3. otherwise the normal path: one streaming pass, gzip on all cores.
 /// Every path runs the archive's checks (a cache entry exists only for an archive that passed them with the same
 /// limits), and a cache hit replays the warnings the reading gave.
@@ -49,8 +50,14 @@ public static class VddkLayerFactory
         LayerCacheKey? key = null;
         if (useCache)
         {
-            cache = new LayerCache(Path.Combine(workDirectory, "layer-cache"));
-            key = LayerCacheKey.Create(await HashArchiveAsync(archivePath, cancellationToken).ConfigureAwait(false), layerOptions, readOptions, Path.GetFileName(archivePath));
+            var cacheDirectory = Path.Combine(workDirectory, "layer-cache");
+            cache = new LayerCache(cacheDirectory);
+            var (archiveDigest, remembered) = await HashArchiveAsync(archivePath, cacheDirectory, cancellationToken).ConfigureAwait(false);
+            if (remembered)
+            {
+                log.Detail($"The archive's sha256 {archiveDigest} is remembered: the file is unchanged since it was hashed (same inode, size, mtime and ctime).");
+            }
+            key = LayerCacheKey.Create(archiveDigest, layerOptions, readOptions, Path.GetFileName(archivePath));
             if (await cache.TryGetAsync(key, cancellationToken).ConfigureAwait(false) is { } hit)
             {
                 foreach (var warning in hit.Warnings)
@@ -67,24 +74,21 @@ public static class VddkLayerFactory
         VddkArchiveContents? contents = null;
         LayerBlob? layer = null;
         var origin = LayerOrigin.Written;
-        if (ArchiveAsLayer.MightQualify(archivePath))
+        if (layerOptions.UseArchiveAsLayer && IsGzip(archivePath))
         {
-            await using (var probe = LayerWriter.ForDiffIdOnly(layerOptions))
+            var attempt = await TryArchiveAsLayerAsync(archivePath, readOptions, layerOptions, layerDirectory, recording, beforePublish, cancellationToken).ConfigureAwait(false);
+            if (attempt.Layer is not null)
             {
-                contents = await new VddkArchiveReader(archivePath, readOptions, readLog).ReadAsync(probe, cancellationToken).ConfigureAwait(false);
-                var diffId = await probe.CompleteDiffIdAsync(cancellationToken).ConfigureAwait(false);
-                await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
-                layer = await ArchiveAsLayer.TryUseAsync(archivePath, diffId, layerDirectory, cancellationToken).ConfigureAwait(false);
-            }
-            if (layer is not null)
-            {
-                origin = LayerOrigin.Archive;
-                log.Detail("The archive's own gzip already holds exactly the layer's tar; it is used as the layer unchanged.");
+                (layer, contents, origin) = (attempt.Layer, attempt.Contents, LayerOrigin.Archive);
+                log.Detail("The archive's own gzip is a correct layer as it is (canonical names and modes, no metadata the layer drops); it is used unchanged, without recompressing.");
             }
             else
             {
-                log.Detail("The archive looked like a layer but its tar differs from the layer's; writing the layer.");
-                readLog = NullBuildLog.Instance; // the first reading gave (and recorded) the warnings already
+                log.Detail($"The archive's own gzip cannot be the layer as it is ({attempt.Refusal}); writing the layer.");
+                if (attempt.Contents is not null)
+                {
+                    readLog = NullBuildLog.Instance; // the complete first reading gave (and recorded) the warnings already
+                }
             }
         }
         if (layer is null)
@@ -109,6 +113,101 @@ public static class VddkLayerFactory
         return new VddkLayer(layer, contents!, origin, clock.Elapsed);
     }
 
+    private sealed record ArchiveLayerAttempt(LayerBlob? Layer, VddkArchiveContents? Contents, string? Refusal);
+
+    /// <summary>
+    /// Reads the archive once with every check, copying its bytes into the layer folder under a temporary name, and
+    /// decides on the way whether they are a correct layer as they are (<see cref="VerbatimLayerCheck"/>). Stops
+    /// reading at the first reason they are not (the normal path then reads again); a bad archive fails here exactly
+    /// as on the normal path. The copy is what gets published, so the layer is the very bytes that were checked.
+    /// </summary>
+    private static async Task<ArchiveLayerAttempt> TryArchiveAsLayerAsync(
+        string archivePath, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string layerDirectory,
+        IBuildLog log, Func<CancellationToken, Task>? beforePublish, CancellationToken cancellationToken)
+    {
+        var directory = Path.GetFullPath(layerDirectory);
+        var temp = Path.Combine(directory, $".archive-layer-{Guid.NewGuid():N}.tar.gz.tmp");
+        var published = false;
+        try
+        {
+            VddkArchiveContents? contents = null;
+            Digest fileDigest, tarDigest;
+            long fileLength;
+            await using (var copy = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                using var check = new VerbatimLayerCheck(copy);
+                try
+                {
+                    contents = await new VddkArchiveReader(archivePath, readOptions, log).ReadAsync(new StopWhenRefused(check), cancellationToken, check).ConfigureAwait(false);
+                }
+                catch (VerbatimRefusedException)
+                {
+                    return new ArchiveLayerAttempt(null, null, check.Refusal);
+                }
+                if (check.Qualifies && layerOptions.SourceDateEpoch is { } epoch && contents.NewestModificationTime > epoch)
+                {
+                    check.Refuse("SOURCE_DATE_EPOCH is older than some of its entries, whose times the layer clamps");
+                }
+                if (!check.Qualifies)
+                {
+                    return new ArchiveLayerAttempt(null, contents, check.Refusal);
+                }
+                (fileDigest, tarDigest, fileLength) = (check.FileDigest, check.TarDigest, check.FileLength);
+            }
+
+            await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
+            var final = Path.Combine(directory, $"sha256-{fileDigest.Hex}.tar.gz");
+            if (File.Exists(final) && new FileInfo(final).Length == fileLength)
+            {
+                File.Delete(temp);
+            }
+            else
+            {
+                File.Move(temp, final, overwrite: true);
+            }
+            published = true;
+            var blob = new LayerBlob(final, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = fileDigest, Size = fileLength }, tarDigest);
+            return new ArchiveLayerAttempt(blob, contents, null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write the layer file in '{directory}': {ex.Message}. Check free space and permissions.", directory, ex);
+        }
+        finally
+        {
+            if (!published)
+            {
+                try { File.Delete(temp); } catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { /* a stray .tmp is never taken for a layer */ }
+            }
+        }
+    }
+
+    private static bool IsGzip(string archivePath)
+    {
+        try
+        {
+            using var file = new FileStream(archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            Span<byte> magic = stackalloc byte[3];
+            return file.Read(magic) == 3 && magic[0] == 0x1f && magic[1] == 0x8b && magic[2] == 8;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false; // the normal path reports what is wrong with it
+        }
+    }
+
+    /// <summary>Takes no entries; ends the reading as soon as the archive is known not to be usable as it is.</summary>
+    private sealed class StopWhenRefused(VerbatimLayerCheck check) : IVddkEntrySink
+    {
+        public ValueTask WriteEntryAsync(VddkEntry entry, Stream? content, CancellationToken cancellationToken) =>
+            check.Refusal is null ? ValueTask.CompletedTask : throw new VerbatimRefusedException();
+    }
+
+    private sealed class VerbatimRefusedException : Exception
+    {
+    }
+
     /// <summary>
     /// Lets the caller veto publishing (e.g. until the base image is known to be usable), so that a build failing
     /// for any reason leaves no new layer file behind. Runs at most once per build.
@@ -116,11 +215,11 @@ public static class VddkLayerFactory
     private static Task PublishingAllowedAsync(Func<CancellationToken, Task>? beforePublish, CancellationToken cancellationToken) =>
         beforePublish?.Invoke(cancellationToken) ?? Task.CompletedTask;
 
-    private static async Task<Oci.Digest> HashArchiveAsync(string archivePath, CancellationToken cancellationToken)
+    private static async Task<(Digest Digest, bool Remembered)> HashArchiveAsync(string archivePath, string cacheDirectory, CancellationToken cancellationToken)
     {
         try
         {
-            return await LayerCache.HashFileAsync(archivePath, cancellationToken).ConfigureAwait(false);
+            return await ArchiveDigestMemo.GetAsync(archivePath, cacheDirectory, LayerCache.HashFileAsync, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {

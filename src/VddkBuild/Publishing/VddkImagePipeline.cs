@@ -31,7 +31,7 @@ public static class VddkImagePipeline
             // The layer is published only once the base is known to be usable: a bad base (unknown platform, a
             // broken registry answer) leaves nothing behind, like every other failure.
             made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
-                new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch }, request.WorkDirectory, log, linked.Token,
+                new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch, UseArchiveAsLayer = request.UseArchiveAsLayer }, request.WorkDirectory, log, linked.Token,
                 useCache: request.UseLayerCache,
                 beforePublish: async _ => { baseImage = await baseTask.ConfigureAwait(false); }).ConfigureAwait(false);
             baseImage ??= await baseTask.ConfigureAwait(false);

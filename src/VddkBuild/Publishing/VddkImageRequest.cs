@@ -29,6 +29,12 @@ public sealed record VddkImageRequest
     /// </summary>
     public bool UseLayerCache { get; init; } = true;
 
+    /// <summary>
+    /// Use the archive file itself as the layer when it already is a correct one (see
+    /// <see cref="VerbatimLayerCheck"/>): no recompression, and a digest every machine reproduces.
+    /// </summary>
+    public bool UseArchiveAsLayer { get; init; } = true;
+
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 }
 

@@ -20,11 +20,15 @@ public sealed class LayerMatchesArchiveTests : IDisposable
 
     public void Dispose() => Directory.Delete(_work, recursive: true);
 
-    public static TheoryData<string> Shapes => ["vddk8", "vddk9", "pax-long-names-no-dirs"];
+    /// <summary>Each shape with the archive-as-layer shortcut allowed (VMware-shaped archives then are the layer) and turned off.</summary>
+    public static TheoryData<string, bool> Shapes => new()
+    {
+        { "vddk8", true }, { "vddk8", false }, { "vddk9", true }, { "vddk9", false }, { "pax-long-names-no-dirs", true },
+    };
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public async Task Every_archive_entry_is_in_the_layer_with_the_same_type_target_content_and_readable_mode(string shape)
+    public async Task Every_archive_entry_is_in_the_layer_with_the_same_type_target_content_and_readable_mode(string shape, bool archiveAsLayer)
     {
         var archive = shape switch
         {
@@ -34,11 +38,14 @@ public sealed class LayerMatchesArchiveTests : IDisposable
         };
         await using var baseSource = new OciLayoutSource(StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Location, "latest");
 
-        var result = await VddkImagePipeline.BuildAsync(new VddkImageRequest { ArchivePath = archive, BaseSource = baseSource, WorkDirectory = Path.Combine(_work, "obj") },
+        var result = await VddkImagePipeline.BuildAsync(new VddkImageRequest { ArchivePath = archive, BaseSource = baseSource, WorkDirectory = Path.Combine(_work, "obj"), UseArchiveAsLayer = archiveAsLayer },
             NullBuildLog.Instance, CancellationToken.None);
 
         var inArchive = Read(archive);
         var inLayer = Read(result.Image.VddkLayer.FilePath);
+        // The archive itself is the layer only when allowed and when it qualifies (the pax shape lacks directory entries).
+        var verbatim = File.ReadAllBytes(archive).AsSpan().SequenceEqual(File.ReadAllBytes(result.Image.VddkLayer.FilePath));
+        Assert.Equal(archiveAsLayer && shape != "pax-long-names-no-dirs", verbatim);
         Assert.All(inLayer.Keys, path => Assert.StartsWith("vmware-vix-disklib-distrib", path));
         foreach (var (path, entry) in inArchive)
         {
@@ -51,8 +58,9 @@ public sealed class LayerMatchesArchiveTests : IDisposable
             {
                 Assert.Equal(entry.Mode | readable, layered.Mode);
             }
-            Assert.Equal(0, layered.Uid);
-            Assert.Equal(0, layered.Gid);
+            // The written layer is root-owned; the archive as the layer keeps the archive's owners.
+            Assert.Equal(verbatim ? entry.Uid : 0, layered.Uid);
+            Assert.Equal(verbatim ? entry.Gid : 0, layered.Gid);
         }
         var symlinks = inArchive.Values.Count(e => e.Type == TarEntryType.SymbolicLink);
         Assert.True(symlinks >= (shape == "pax-long-names-no-dirs" ? 3 : 10), $"the fixture should carry the VDDK's symlink chains, found {symlinks}");

@@ -103,7 +103,7 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
 
         var run = await sample.RunAsync("BuildVddkImage", properties, [], async build =>
         {
-            await WaitUntilAsync(build, () => Directory.Exists(layers) && Directory.EnumerateFiles(layers, ".layer-*.tmp").Any(f => new FileInfo(f).Length > 1_000_000), "the layer file is being written");
+            await WaitUntilAsync(build, () => Directory.Exists(layers) && Directory.EnumerateFiles(layers, "*.tmp").Any(f => new FileInfo(f).Length > 1_000_000), "the layer file is being written");
             await build.InterruptAsync();
         });
 

@@ -30,6 +30,12 @@ public sealed record SampleVddkArchiveOptions
     /// <summary>GNU tar's format, as VMware's archives are written; pax and ustar work too.</summary>
     public TarEntryFormat Format { get; init; } = TarEntryFormat.Gnu;
 
+    /// <summary>
+    /// Owner of every entry, as GNU tar records the user who packed the tree on a build machine (VMware's archives carry
+    /// their build machine's user, not root). (0, 0, "", "") writes root without names.
+    /// </summary>
+    public (int Id, int GroupId, string Name, string GroupName) Owner { get; init; } = (1000, 1000, "builder", "builder");
+
     /// <summary>For VDDK 9: adds the relative field-fix link lib64/libvixDiskLib.so.8 -> libvixDiskLib.so.9.x.y.z.</summary>
     public bool AddVddk8CompatibilityLink { get; init; }
 
@@ -80,7 +86,15 @@ public static class SampleVddkArchive
     {
         var version = options.Version;
         var major = version.Split('.')[0];
-        var builder = new VddkArchiveBuilder { Format = options.Format, Compression = options.Compression };
+        var builder = new VddkArchiveBuilder
+        {
+            Format = options.Format,
+            Compression = options.Compression,
+            OwnerId = options.Owner.Id,
+            GroupId = options.Owner.GroupId,
+            OwnerName = options.Owner.Name,
+            GroupName = options.Owner.GroupName,
+        };
         var seed = options.Seed;
         string D(string relative) => VddkArchiveBuilder.Distrib(relative);
 

@@ -33,6 +33,14 @@ public sealed class VddkArchiveBuilder
     /// LIBARCHIVE.xattr.* pax records (pax format).</summary>
     public bool MacMetadata { get; set; }
 
+    /// <summary>Numeric owner and group of every entry (GNU tar records the creating user's).</summary>
+    public int OwnerId { get; set; }
+    public int GroupId { get; set; }
+
+    /// <summary>Owner and group names (ustar, GNU and pax formats); empty leaves them out.</summary>
+    public string OwnerName { get; set; } = string.Empty;
+    public string GroupName { get; set; } = string.Empty;
+
     /// <summary>Gzip level for <see cref="ArchiveCompression.Gzip"/>.</summary>
     public CompressionLevel GzipLevel { get; set; } = CompressionLevel.Optimal;
 
@@ -186,6 +194,13 @@ public sealed class VddkArchiveBuilder
         };
         entry.Mode = (UnixFileMode)item.Mode;
         entry.ModificationTime = item.ModificationTime;
+        entry.Uid = OwnerId;
+        entry.Gid = GroupId;
+        if (entry is PosixTarEntry posix)
+        {
+            posix.UserName = OwnerName;
+            posix.GroupName = GroupName;
+        }
         if (item.LinkName is not null)
         {
             entry.LinkName = item.LinkName;

@@ -1,201 +1,280 @@
+using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using VddkBuild.Archive;
-using VddkBuild.Diagnostics;
-using VddkBuild.Images;
 using VddkBuild.Layers;
-using VddkBuild.Oci;
 using VddkBuild.TestSupport.Archives;
+using VddkBuild.TestSupport.Registry;
 
 namespace VddkBuild.Tests.Layers;
 
+/// <summary>The archive file used as the layer as it is, and every reason it must not be.</summary>
 public sealed class ArchiveAsLayerTests : IDisposable
 {
     private readonly TempDirectory _temp = new();
 
     public void Dispose() => _temp.Dispose();
 
-    private string SmallSample() => SampleVddkArchive.WriteTo(_temp.Sub("sample"), SampleVddkArchiveOptions.Small);
+    private static Task<VddkLayer> MakeAsync(string archive, string work, RecordingBuildLog log, LayerWriterOptions? options = null, bool useCache = false, CancellationToken cancellationToken = default) =>
+        VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, options ?? new LayerWriterOptions(), work, log, cancellationToken, useCache);
 
-    /// <summary>The layer this project makes from the small sample, gunzipped and gzipped again as one member, under a VMware name.</summary>
-    private async Task<(string Archive, byte[] Tar)> CanonicalArchiveAsync(Func<byte[], byte[]>? editTar = null)
+    private static string Sha256(byte[] bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    private static byte[] Gunzip(string path)
     {
-        var sample = SmallSample();
-        var layer = await NormalLayerAsync(sample, _temp.Sub("first-layer"));
-        byte[] tar;
-        await using (var gunzip = new GZipStream(File.OpenRead(layer.FilePath), CompressionMode.Decompress))
-        {
-            var memory = new MemoryStream();
-            await gunzip.CopyToAsync(memory);
-            tar = memory.ToArray();
-        }
-        tar = editTar?.Invoke(tar) ?? tar;
-        var path = Path.Combine(_temp.Sub("canonical"), Path.GetFileName(sample));
-        await File.WriteAllBytesAsync(path, Gzip(tar));
-        return (path, tar);
+        using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+        using var tar = new MemoryStream();
+        gzip.CopyTo(tar);
+        return tar.ToArray();
     }
 
-    private static byte[] Gzip(byte[] data)
+    private static VddkArchiveBuilder Builder(Action<VddkArchiveBuilder>? configure = null)
     {
-        var output = new MemoryStream();
-        using (var gzip = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true))
-        {
-            gzip.Write(data);
-        }
-        return output.ToArray();
+        var builder = SampleVddkArchive.CreateBuilder(SampleVddkArchiveOptions.Small);
+        configure?.Invoke(builder);
+        return builder;
     }
 
-    private static async Task<LayerBlob> NormalLayerAsync(string archive, string directory)
+    private string Write(VddkArchiveBuilder builder, string name = "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz")
     {
-        await using var writer = new LayerWriter(directory);
-        await new VddkArchiveReader(archive, VddkArchiveReadOptions.Default, NullBuildLog.Instance).ReadAsync(writer, CancellationToken.None);
-        return await writer.CompleteAsync(CancellationToken.None);
-    }
-
-    private static async Task<Digest> DiffIdOnlyAsync(string archive)
-    {
-        await using var probe = LayerWriter.ForDiffIdOnly();
-        await new VddkArchiveReader(archive, VddkArchiveReadOptions.Default, NullBuildLog.Instance).ReadAsync(probe, CancellationToken.None);
-        return await probe.CompleteDiffIdAsync(CancellationToken.None);
+        var path = Path.Combine(_temp.Sub("in-" + Guid.NewGuid().ToString("N")), name);
+        builder.Write(path);
+        return path;
     }
 
     [Fact]
-    public async Task The_diffid_only_writer_gives_the_diffid_of_the_real_layer()
+    public async Task A_VMware_shaped_archive_is_the_layer_byte_for_byte()
     {
-        var sample = SmallSample();
-        var layer = await NormalLayerAsync(sample, _temp.Sub("layer"));
-        Assert.Equal(layer.DiffId, await DiffIdOnlyAsync(sample));
-    }
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
+        var log = new RecordingBuildLog();
 
-    [Fact]
-    public async Task An_archive_that_already_is_the_layer_is_used_unchanged()
-    {
-        var (archive, tar) = await CanonicalArchiveAsync();
-        Assert.True(ArchiveAsLayer.MightQualify(archive));
-        var diffId = await DiffIdOnlyAsync(archive);
-        Assert.Equal("sha256:" + Convert.ToHexStringLower(SHA256.HashData(tar)), diffId.Value);
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
 
-        var layers = _temp.Sub("layers");
-        var layer = await ArchiveAsLayer.TryUseAsync(archive, diffId, layers, CancellationToken.None);
-
-        Assert.NotNull(layer);
+        Assert.Equal(LayerOrigin.Archive, made.Origin);
         var bytes = await File.ReadAllBytesAsync(archive);
-        Assert.Equal(bytes, await File.ReadAllBytesAsync(layer.FilePath));
-        Assert.Equal("sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes)), layer.Descriptor.Digest.Value);
-        Assert.Equal(bytes.Length, layer.Descriptor.Size);
-        Assert.Equal(MediaTypes.OciLayerGzip, layer.Descriptor.MediaType);
-        Assert.Equal($"sha256-{layer.Descriptor.Digest.Hex}.tar.gz", Path.GetFileName(layer.FilePath));
-        // Same content as the normal path's layer: only the compressed bytes differ.
-        Assert.Equal((await NormalLayerAsync(archive, _temp.Sub("normal"))).DiffId, layer.DiffId);
-        Assert.Single(Directory.GetFiles(layers));
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(made.Layer.FilePath));
+        Assert.Equal(Sha256(bytes), made.Layer.Descriptor.Digest.Value);
+        Assert.Equal(bytes.Length, made.Layer.Descriptor.Size);
+        Assert.Equal(Sha256(Gunzip(archive)), made.Layer.DiffId.Value);
+        Assert.Equal($"sha256-{made.Layer.Descriptor.Digest.Hex}.tar.gz", Path.GetFileName(made.Layer.FilePath));
+        Assert.Contains("used unchanged", log.AllText);
     }
 
     [Fact]
-    public void A_vmware_style_gnu_tar_archive_fails_the_pre_check()
+    public async Task The_archive_as_the_layer_has_passed_the_same_checks_and_found_the_same_tree_as_the_normal_path()
     {
-        Assert.False(ArchiveAsLayer.MightQualify(SmallSample()));
-        var gnuWithOwner = new VddkArchiveBuilder { Format = System.Formats.Tar.TarEntryFormat.Gnu }.AddMinimalVddk();
-        var path = Path.Combine(_temp.Sub("gnu"), "VMware-vix-disklib-8.0.1-1.x86_64.tar.gz");
-        gnuWithOwner.Write(path);
-        Assert.False(ArchiveAsLayer.MightQualify(path));
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
+        var verbatim = await MakeAsync(archive, _temp.Sub("a"), new RecordingBuildLog());
+        var normal = await MakeAsync(archive, _temp.Sub("b"), new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = false });
+
+        Assert.Equal(LayerOrigin.Archive, verbatim.Origin);
+        Assert.Equal(LayerOrigin.Written, normal.Origin);
+        Assert.Equal(normal.Contents.Version, verbatim.Contents.Version);
+        Assert.Equal(normal.Contents.BuildNumber, verbatim.Contents.BuildNumber);
+        Assert.Equal(normal.Contents.Entries, verbatim.Contents.Entries);
+
+        // Same names, types, link targets, modes and content; the owners are the archive's, not 0:0.
+        var layerEntries = ReadLayer(verbatim.Layer.FilePath);
+        var normalEntries = ReadLayer(normal.Layer.FilePath);
+        Assert.Equal(normalEntries.Select(e => (e.Name, e.Type, e.Link, e.Mode, e.Sha)), layerEntries.Select(e => (e.Name, e.Type, e.Link, e.Mode, e.Sha)));
+        Assert.All(layerEntries, e => Assert.Equal((1000, 1000), (e.Uid, e.Gid)));
+        Assert.All(normalEntries, e => Assert.Equal((0, 0), (e.Uid, e.Gid)));
     }
 
-    [Fact]
-    public async Task Files_that_are_not_gzip_fail_the_pre_check()
+    private static List<(string Name, TarEntryType Type, string Link, int Mode, string Sha, int Uid, int Gid)> ReadLayer(string path)
     {
-        var plain = Path.Combine(_temp.Path, "plain.tar");
-        await File.WriteAllBytesAsync(plain, new byte[4096]);
-        Assert.False(ArchiveAsLayer.MightQualify(plain));
-        var truncated = Path.Combine(_temp.Path, "truncated.tar.gz");
-        await File.WriteAllBytesAsync(truncated, [0x1f, 0x8b, 8, 0]);
-        Assert.False(ArchiveAsLayer.MightQualify(truncated));
-        Assert.False(ArchiveAsLayer.MightQualify(Path.Combine(_temp.Path, "missing.tar.gz")));
-    }
-
-    [Fact]
-    public async Task A_mode_the_layer_would_widen_makes_the_archive_unusable()
-    {
-        // The root folder as 0700: the layer writes 0705, so the archive's tar is not the layer's.
-        var (archive, _) = await CanonicalArchiveAsync(tar =>
+        var list = new List<(string, TarEntryType, string, int, string, int, int)>();
+        using var reader = new TarReader(new GZipStream(File.OpenRead(path), CompressionMode.Decompress));
+        while (reader.GetNextEntry() is { } entry)
         {
-            "0000700\0"u8.CopyTo(tar.AsSpan(100));
-            FixChecksum(tar.AsSpan(0, 512));
-            return tar;
-        });
-        Assert.True(ArchiveAsLayer.MightQualify(archive));
-        var layers = _temp.Sub("layers");
-        Assert.Null(await ArchiveAsLayer.TryUseAsync(archive, await DiffIdOnlyAsync(archive), layers, CancellationToken.None));
-        Assert.Empty(Directory.GetFileSystemEntries(layers));
-    }
-
-    [Fact]
-    public async Task Bytes_after_the_gzip_member_make_the_archive_unusable()
-    {
-        var (archive, _) = await CanonicalArchiveAsync();
-        var diffId = await DiffIdOnlyAsync(archive);
-        await File.AppendAllTextAsync(archive, "trailing garbage");
-        var layers = _temp.Sub("layers");
-        Assert.Null(await ArchiveAsLayer.TryUseAsync(archive, diffId, layers, CancellationToken.None));
-        Assert.Empty(Directory.GetFileSystemEntries(layers));
-    }
-
-    [Fact]
-    public async Task A_multi_member_archive_is_not_used()
-    {
-        // Our own layer: several 1 MiB members, whose last trailer covers only the last member.
-        var sample = SmallSample();
-        var layer = await NormalLayerAsync(sample, _temp.Sub("layer"));
-        var archive = Path.Combine(_temp.Sub("multi"), Path.GetFileName(sample));
-        File.Copy(layer.FilePath, archive);
-        Assert.True(ArchiveAsLayer.MightQualify(archive));
-        Assert.Null(await ArchiveAsLayer.TryUseAsync(archive, layer.DiffId, _temp.Sub("layers"), CancellationToken.None));
-    }
-
-    [Fact]
-    public async Task Another_diffid_is_not_used()
-    {
-        var (archive, _) = await CanonicalArchiveAsync();
-        var layers = _temp.Sub("layers");
-        Assert.Null(await ArchiveAsLayer.TryUseAsync(archive, Digest.Compute([1, 2, 3]), layers, CancellationToken.None));
-        Assert.Empty(Directory.GetFileSystemEntries(layers));
-    }
-
-    [Fact]
-    public void The_root_header_check_looks_at_owner_magic_and_type()
-    {
-        var header = new byte[512];
-        System.Text.Encoding.ASCII.GetBytes(ImageSettings.TreeRoot + "/").CopyTo(header, 0);
-        "0000755\0"u8.CopyTo(header.AsSpan(100));
-        "0000000\0"u8.CopyTo(header.AsSpan(108));
-        "0000000\0"u8.CopyTo(header.AsSpan(116));
-        header[156] = (byte)'5';
-        "ustar\u000000"u8.CopyTo(header.AsSpan(257));
-        "0000000\0"u8.CopyTo(header.AsSpan(329));
-        "0000000\0"u8.CopyTo(header.AsSpan(337));
-        Assert.True(ArchiveAsLayer.IsCanonicalRootHeader(header));
-
-        Assert.False(ArchiveAsLayer.IsCanonicalRootHeader(With(header, 265, "mts"u8)));        // owner name
-        Assert.False(ArchiveAsLayer.IsCanonicalRootHeader(With(header, 108, "0001750\0"u8)));  // uid 1000
-        Assert.False(ArchiveAsLayer.IsCanonicalRootHeader(With(header, 257, "ustar  \0"u8)));  // GNU magic
-        Assert.False(ArchiveAsLayer.IsCanonicalRootHeader(With(header, 156, "0"u8)));          // a file, not the folder
-        Assert.False(ArchiveAsLayer.IsCanonicalRootHeader(With(header, 0, "./"u8)));           // "./" prefix
-    }
-
-    private static byte[] With(byte[] header, int offset, ReadOnlySpan<byte> bytes)
-    {
-        var copy = header.ToArray();
-        bytes.CopyTo(copy.AsSpan(offset));
-        return copy;
-    }
-
-    private static void FixChecksum(Span<byte> header)
-    {
-        header.Slice(148, 8).Fill((byte)' ');
-        var sum = 0;
-        foreach (var b in header)
-        {
-            sum += b;
+            var sha = entry.DataStream is { } data ? Convert.ToHexStringLower(SHA256.HashData(data)) : "";
+            var type = entry.EntryType is TarEntryType.V7RegularFile ? TarEntryType.RegularFile : entry.EntryType;
+            var mode = type == TarEntryType.SymbolicLink ? 0x1FF : (int)entry.Mode;
+            list.Add((entry.Name.TrimEnd('/'), type, entry.LinkName, mode, sha, entry.Uid, entry.Gid));
         }
-        System.Text.Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(header[148..]);
+        return list;
+    }
+
+    [Theory]
+    [InlineData(TarEntryFormat.Gnu)]
+    [InlineData(TarEntryFormat.Pax)]
+    [InlineData(TarEntryFormat.Ustar)]
+    public async Task Archives_in_every_POSIX_tar_dialect_qualify(TarEntryFormat format)
+    {
+        var archive = Write(Builder(b => b.Format = format));
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+    }
+
+    [Theory]
+    [InlineData("gnu")]
+    [InlineData("posix")]
+    [InlineData("ustar")]
+    public async Task An_archive_packed_by_GNU_tar_qualifies(string format)
+    {
+        // Unpack the sample with the project's own extraction, then pack the tree with the real tar command.
+        var sample = SampleVddkArchive.WriteTo(_temp.Sub("sample"), SampleVddkArchiveOptions.Small);
+        var tree = _temp.Sub("tree");
+        await VddkExtraction.ExtractAsync(sample, tree, VddkArchiveReadOptions.Default, new RecordingBuildLog(), CancellationToken.None);
+        var archive = Path.Combine(_temp.Sub("packed"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        CliTool.Run("tar", $"--format={format}", "--owner=1000", "--group=1000", "--sort=name", "-czf", archive, "-C", tree, "vmware-vix-disklib-distrib");
+
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+        Assert.Equal(Sha256(await File.ReadAllBytesAsync(archive)), made.Layer.Descriptor.Digest.Value);
+    }
+
+    public static TheoryData<string, string> Refusals => new()
+    {
+        { "file not world-readable", "not readable by others" },
+        { "directory not world-searchable", "not readable and searchable" },
+        { "setuid file", "setuid" },
+        { "./ prefix", "canonical form" },
+        { "no directory entries", "parent directory" },
+        { "macOS metadata", "macOS" },
+        { "owner id 100000", "owner id" },
+        { "v7 headers", "v7" },
+        { "file capability xattr", "SCHILY.xattr.security.capability" },
+        { "global pax header", "global pax header" },
+        { "two gzip members", "one member" },
+        { "hard link with another mode", "hard link" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task An_archive_the_layer_would_change_is_written_normally_with_the_reason(string variant, string reason)
+    {
+        var archive = Variant(variant);
+        var log = new RecordingBuildLog();
+
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        var normal = await MakeAsync(archive, _temp.Sub("normal"), new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = false });
+
+        Assert.Equal(LayerOrigin.Written, made.Origin);
+        var refusal = log.Lines.Single(l => l.Message.Contains("cannot be the layer as it is")).Message;
+        Assert.True(refusal.Contains(reason, StringComparison.Ordinal), refusal);
+        Assert.Equal(normal.Layer, made.Layer with { FilePath = normal.Layer.FilePath });
+        Assert.Equal(normal.Contents.Entries, made.Contents.Entries);
+        Assert.Single(Directory.GetFiles(Path.Combine(_temp.Path, "work", "layers")));
+    }
+
+    private string Variant(string variant)
+    {
+        string F(string relative) => VddkArchiveBuilder.Distrib(relative);
+        switch (variant)
+        {
+            case "file not world-readable":
+                return Write(Builder(b => b.Remove(F("doc/README")).AddFile(F("doc/README"), "private", 0x1A0)));
+            case "directory not world-searchable":
+                return Write(Builder(b => b.AddDirectory(F("doc/private"), 0x1E8).AddFile(F("doc/private/a"), "a")));
+            case "setuid file":
+                return Write(Builder(b => b.AddFile(F("bin64/tool"), "x", 0x9ED)));
+            case "./ prefix":
+                return Write(Builder(b => { b.NamePrefix = "./"; b.AddRaw(() => new GnuTarEntry(TarEntryType.Directory, "./") { Mode = (UnixFileMode)0x1ED }); }));
+            case "no directory entries":
+                return Write(Builder(b => b.DirectoryEntries = false));
+            case "macOS metadata":
+                return Write(Builder(b => { b.Format = TarEntryFormat.Pax; b.MacMetadata = true; }));
+            case "owner id 100000":
+                return Write(Builder(b => b.OwnerId = 100000));
+            case "v7 headers":
+                return Write(Builder(b => b.Format = TarEntryFormat.V7));
+            case "file capability xattr":
+                return Write(Builder(b => b.AddRaw(() => new PaxTarEntry(TarEntryType.RegularFile, F("bin64/ping"), new Dictionary<string, string>
+                {
+                    ["SCHILY.xattr.security.capability"] = "\u0001\u0000\u0000\u0002",
+                })
+                { Mode = (UnixFileMode)0x1ED, DataStream = new MemoryStream([1, 2, 3]) })));
+            case "global pax header":
+                return Write(Builder(b => b.AddPaxGlobalHeader(new Dictionary<string, string> { ["comment"] = "0123abcd" })));
+            case "two gzip members":
+                {
+                    var tar = Builder(b => b.Compression = ArchiveCompression.None).ToBytes();
+                    var path = Path.Combine(_temp.Sub("in-two"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+                    using var output = File.Create(path);
+                    foreach (var part in new[] { tar.AsMemory(0, tar.Length / 2), tar.AsMemory(tar.Length / 2) })
+                    {
+                        using var member = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true);
+                        member.Write(part.Span);
+                    }
+                    return path;
+                }
+            case "hard link with another mode":
+                return Write(Builder(b => b.AddFile(F("bin64/a"), "same", 0x1ED).AddHardlink(F("bin64/b"), F("bin64/a"), 0x1A4)));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(variant));
+        }
+    }
+
+    [Fact]
+    public async Task A_hard_link_with_its_targets_mode_qualifies()
+    {
+        string F(string relative) => VddkArchiveBuilder.Distrib(relative);
+        var archive = Write(Builder(b => b.AddFile(F("bin64/a"), "same", 0x1ED).AddHardlink(F("bin64/b"), F("bin64/a"), 0x1ED)));
+        var made = await MakeAsync(archive, _temp.Sub("work"), new RecordingBuildLog());
+        Assert.Equal(LayerOrigin.Archive, made.Origin);
+    }
+
+    [Fact]
+    public async Task A_SOURCE_DATE_EPOCH_older_than_the_entries_needs_the_normal_layer()
+    {
+        var archive = Write(Builder());
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log, new LayerWriterOptions { SourceDateEpoch = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero) });
+        Assert.Equal(LayerOrigin.Written, made.Origin);
+        Assert.Contains("SOURCE_DATE_EPOCH", log.AllText);
+
+        var newer = await MakeAsync(archive, _temp.Sub("work2"), new RecordingBuildLog(), new LayerWriterOptions { SourceDateEpoch = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero) });
+        Assert.Equal(LayerOrigin.Archive, newer.Origin);
+    }
+
+    [Fact]
+    public async Task Turned_off_the_layer_is_always_written()
+    {
+        var archive = Write(Builder());
+        var made = await MakeAsync(archive, _temp.Sub("work"), new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = false });
+        Assert.Equal(LayerOrigin.Written, made.Origin);
+    }
+
+    [Fact]
+    public async Task A_bad_archive_fails_with_its_own_code_and_leaves_no_file()
+    {
+        var archive = Write(Builder(b => b.AddSymlink(VddkArchiveBuilder.Distrib("lib64/escape"), "/etc/passwd")));
+        var work = _temp.Sub("work");
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => MakeAsync(archive, work, new RecordingBuildLog()));
+
+        Assert.Equal(ErrorCodes.SymlinkEscapesTree, error.Code);
+        Assert.Empty(Directory.GetFiles(work, "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task A_cancelled_build_leaves_no_file()
+    {
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Vddk8);
+        var work = _temp.Sub("work");
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(30));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => MakeAsync(archive, work, new RecordingBuildLog(), cancellationToken: cancel.Token));
+
+        Assert.Empty(Directory.GetFiles(work, "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task The_cache_remembers_the_archive_as_the_layer()
+    {
+        var archive = Write(Builder());
+        var work = _temp.Sub("work");
+        var first = await MakeAsync(archive, work, new RecordingBuildLog(), useCache: true);
+        var second = await MakeAsync(archive, work, new RecordingBuildLog(), useCache: true);
+        var off = await MakeAsync(archive, work, new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = false }, useCache: true);
+
+        Assert.Equal(LayerOrigin.Archive, first.Origin);
+        Assert.Equal(LayerOrigin.Cache, second.Origin);
+        Assert.Equal(first.Layer, second.Layer);
+        Assert.Equal(LayerOrigin.Written, off.Origin); // another setting, another key
     }
 }

@@ -26,7 +26,7 @@ public sealed class VddkLayerFactoryTests : IDisposable
         var secondLog = new RecordingBuildLog();
         var second = await MakeAsync(archive, work, secondLog);
 
-        Assert.Equal(LayerOrigin.Written, first.Origin);
+        Assert.Equal(LayerOrigin.Archive, first.Origin); // the sample is written like VMware's archives
         Assert.Equal(LayerOrigin.Cache, second.Origin);
         Assert.Equal(first.Layer, second.Layer);
         Assert.Equal(first.Contents.Version, second.Contents.Version);
@@ -49,7 +49,7 @@ public sealed class VddkLayerFactoryTests : IDisposable
 
         SampleVddkArchive.Write(archive, SampleVddkArchiveOptions.Small with { Seed = 99 });
         var changed = await MakeAsync(archive, work, new RecordingBuildLog());
-        Assert.Equal(LayerOrigin.Written, changed.Origin);
+        Assert.Equal(LayerOrigin.Archive, changed.Origin);
         Assert.NotEqual(first.Layer.Descriptor.Digest, changed.Layer.Descriptor.Digest);
     }
 
@@ -58,8 +58,9 @@ public sealed class VddkLayerFactoryTests : IDisposable
     {
         var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
         var work = _temp.Sub("work");
-        var first = await MakeAsync(archive, work, new RecordingBuildLog(), useCache: false);
-        var second = await MakeAsync(archive, work, new RecordingBuildLog(), useCache: false);
+        var normal = new LayerWriterOptions { UseArchiveAsLayer = false };
+        var first = await MakeAsync(archive, work, new RecordingBuildLog(), normal, useCache: false);
+        var second = await MakeAsync(archive, work, new RecordingBuildLog(), normal, useCache: false);
         Assert.Equal(LayerOrigin.Written, second.Origin);
         Assert.Equal(first.Layer, second.Layer);
         Assert.False(Directory.Exists(Path.Combine(work, "layer-cache")));
