@@ -22,7 +22,7 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
         .With("MSBUILDTERMINALLOGGER", "off")
         .With("DOTNET_CONTAINER_INSECURE_REGISTRIES", registry.Authority);
 
-    public string SampleProject => Path.Combine(repoRoot, "samples", "PublishVddk", "PublishVddk.csproj");
+    public string SampleProject => Path.Combine(repoRoot, "samples", "PublishVddk", "PublishVddk.proj");
 
     /// <summary>Restores the sample and builds the task assembly once, outside the timings.</summary>
     public async Task PrepareAsync()

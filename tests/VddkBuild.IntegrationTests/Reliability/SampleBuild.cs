@@ -82,7 +82,7 @@ internal sealed class RunningBuild(Process process, Func<string> output)
 /// </summary>
 internal sealed class SampleBuild(string workDirectory)
 {
-    public string ProjectPath { get; } = Path.Combine(DotnetCli.RepoRoot, "samples", "PublishVddk", "PublishVddk.csproj");
+    public string ProjectPath { get; } = Path.Combine(DotnetCli.RepoRoot, "samples", "PublishVddk", "PublishVddk.proj");
 
     public string WorkDirectory { get; } = workDirectory;
 

@@ -5,7 +5,7 @@ namespace VddkBuild.IntegrationTests.Tasks;
 /// <summary>Runs targets of samples/PublishVddk the way the README says, with outputs kept in a test folder.</summary>
 internal sealed class SampleProject(string workDirectory)
 {
-    public string ProjectPath { get; } = Path.Combine(DotnetCli.RepoRoot, "samples", "PublishVddk", "PublishVddk.csproj");
+    public string ProjectPath { get; } = Path.Combine(DotnetCli.RepoRoot, "samples", "PublishVddk", "PublishVddk.proj");
 
     public string OutputDirectory { get; } = Path.Combine(workDirectory, "out");
 
