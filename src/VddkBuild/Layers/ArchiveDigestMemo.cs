@@ -17,13 +17,16 @@ namespace VddkBuild.Layers;
 /// </summary>
 internal static partial class ArchiveDigestMemo
 {
+    /// <summary>Memos kept (most recently written first); one per archive path ever built.</summary>
+    public const int Keep = 16;
+
     /// <summary>Files changed more recently than this when hashed are hashed again next time.</summary>
     public static readonly TimeSpan FreshFileAge = TimeSpan.FromSeconds(2);
 
     private static readonly JsonSerializerOptions Json = new() { TypeInfoResolver = MemoJsonContext.Default };
 
     /// <summary>The archive's sha256: remembered when its identity is unchanged, otherwise read and (if stable) remembered.</summary>
-    /// <param name="memoDirectory">Where the memo files live (the layer cache folder).</param>
+    /// <param name="memoDirectory">Where the memo files live (a folder of their own under the layer cache).</param>
     /// <param name="freshAge">Defaults to <see cref="FreshFileAge"/>.</param>
     public static async Task<(Digest Digest, bool Remembered)> GetAsync(string archivePath, string memoDirectory, Func<string, CancellationToken, Task<Digest>> hash, CancellationToken cancellationToken, TimeSpan? freshAge = null)
     {
@@ -64,6 +67,10 @@ internal static partial class ArchiveDigestMemo
             Directory.CreateDirectory(Path.GetDirectoryName(memoPath)!);
             File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(memo, Json));
             File.Move(temp, memoPath, overwrite: true);
+            foreach (var old in new DirectoryInfo(Path.GetDirectoryName(memoPath)!).GetFiles("archive-*.json").OrderByDescending(f => f.LastWriteTimeUtc).Skip(Keep))
+            {
+                old.Delete();
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -94,9 +101,9 @@ internal readonly partial record struct FileIdentity(ulong Device, ulong Inode, 
     /// <summary>True when the file was modified or changed less than <paramref name="age"/> ago (or in the future).</summary>
     public bool ChangedWithin(TimeSpan age)
     {
-        var now = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000L);
+        var now = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100L; // nanoseconds, not truncated to a coarser unit
         var newest = Math.Max(ModifiedNs, ChangedNs);
-        return now - newest < (long)age.TotalMilliseconds * 1_000_000L;
+        return now - newest < age.Ticks * 100L;
     }
 
     /// <summary>The identity of a regular file (symlinks followed), or null where statx is not available or fails.</summary>

@@ -52,7 +52,8 @@ public static class VddkLayerFactory
         {
             var cacheDirectory = Path.Combine(workDirectory, "layer-cache");
             cache = new LayerCache(cacheDirectory);
-            var (archiveDigest, remembered) = await HashArchiveAsync(archivePath, cacheDirectory, cancellationToken).ConfigureAwait(false);
+            // The memos live apart from the cache entries, which LayerCache counts and prunes by their folder.
+            var (archiveDigest, remembered) = await HashArchiveAsync(archivePath, Path.Combine(cacheDirectory, "archives"), cancellationToken).ConfigureAwait(false);
             if (remembered)
             {
                 log.Detail($"The archive's sha256 {archiveDigest} is remembered: the file is unchanged since it was hashed (same inode, size, mtime and ctime).");
@@ -204,8 +205,9 @@ public static class VddkLayerFactory
         try
         {
             using var file = new FileStream(archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
-            Span<byte> magic = stackalloc byte[3];
-            return file.Read(magic) == 3 && magic[0] == 0x1f && magic[1] == 0x8b && magic[2] == 8;
+            var head = new byte[ArchiveFormatSniffer.HeadLength];
+            var read = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return ArchiveFormatSniffer.Detect(head.AsSpan(0, read)) == ArchiveFormat.TarGzip;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

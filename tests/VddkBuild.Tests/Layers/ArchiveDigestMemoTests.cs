@@ -89,6 +89,27 @@ public sealed class ArchiveDigestMemoTests : IDisposable
     }
 
     [Fact]
+    public async Task Only_the_most_recent_memos_are_kept()
+    {
+        for (var i = 0; i < ArchiveDigestMemo.Keep + 3; i++)
+        {
+            var file = Path.Combine(_temp.Path, $"a{i}.tar.gz");
+            await File.WriteAllBytesAsync(file, [(byte)i]);
+            await GetAsync(file);
+        }
+        Assert.Equal(ArchiveDigestMemo.Keep, Directory.GetFiles(_temp.Sub("memo"), "archive-*.json").Length);
+    }
+
+    [Fact]
+    public async Task Memos_do_not_count_as_layer_cache_entries()
+    {
+        var archive = VddkBuild.TestSupport.Archives.SampleVddkArchive.WriteTo(_temp.Sub("in"), VddkBuild.TestSupport.Archives.SampleVddkArchiveOptions.Small);
+        var work = _temp.Sub("work");
+        await VddkLayerFactory.MakeAsync(archive, VddkBuild.Archive.VddkArchiveReadOptions.Default, new LayerWriterOptions(), work, new VddkBuild.TestSupport.Registry.RecordingBuildLog(), CancellationToken.None);
+        Assert.Single(Directory.GetFiles(Path.Combine(work, "layer-cache"), "*.json"));
+    }
+
+    [Fact]
     public void The_identity_of_a_regular_file_is_read_and_a_directory_has_none()
     {
         var file = Path.Combine(_temp.Path, "a");
