@@ -40,10 +40,11 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
             {
                 MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
             };
-            var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken).ConfigureAwait(false);
+            await using var early = StartEarlyLayerUpload(registry, ClusterImagePush.Target(access, Repository), options, log, cancellationToken);
+                var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
             await using (baseSource.ConfigureAwait(false))
             {
-                var cluster = await ClusterImagePush.PushAsync(access, registry, result.Image, baseSource, Repository, tags, options, log, cancellationToken).ConfigureAwait(false);
+                var cluster = await ClusterImagePush.PushAsync(access, registry, result.Image, baseSource, Repository, tags, options, log, cancellationToken, early).ConfigureAwait(false);
                 var pushed = cluster.Pushed;
                 var target = cluster.Target;
                 Registry = access.Registry;

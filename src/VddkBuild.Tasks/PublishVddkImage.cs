@@ -32,10 +32,11 @@ public sealed class PublishVddkImage : VddkImageTask
 
         IReadOnlyCollection<string> insecure = TaskProperties.Flag(RegistryInsecure, "VddkRegistryInsecure") ? [target.Registry] : [];
         using var registry = OpenRegistrySession(log, insecure);
-        var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken).ConfigureAwait(false);
+        await using var early = StartEarlyLayerUpload(registry, target, options, log, cancellationToken);
+        var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
         await using (baseSource.ConfigureAwait(false))
         {
-            var pushed = await new ImagePusher(registry).PushAsync(result.Image, baseSource, target, tags, options, log, cancellationToken).ConfigureAwait(false);
+            var pushed = await new ImagePusher(registry).PushAsync(result.Image, baseSource, target, tags, options, log, cancellationToken, early).ConfigureAwait(false);
             ImageReference = pushed.PinnedReference.ToString();
             ClusterImageReference = $"{ClusterRegistryHost}/{target.Repository}@{pushed.Digest}";
             Announce($"VddkBuild: {Describe(result)} pushed to {target} ({string.Join(", ", pushed.Tags)}): "

@@ -25,6 +25,9 @@ public abstract class VddkImageTask : VddkTask
 
     /// <summary>VddkLayerFromArchive: use the archive file itself as the layer when it already is a correct one (default true).</summary>
     public string? LayerFromArchive { get; set; }
+
+    /// <summary>VddkEarlyLayerUpload: send that layer while the archive is still being checked (default true; pushes only).</summary>
+    public string? EarlyLayerUpload { get; set; }
     public ITaskItem[] Labels { get; set; } = [];
     public string? MaxEntrySize { get; set; }
     public string? MaxTotalSize { get; set; }
@@ -43,6 +46,11 @@ public abstract class VddkImageTask : VddkTask
     [Output] public string? BuildNumber { get; private set; }
     [Output] public string? ImageDigest { get; protected set; }
 
+    private Task _recorded = Task.CompletedTask;
+
+    /// <summary>The layer cache entry and archive memo are written while the image is pushed; they end with the task.</summary>
+    protected override void WaitForBackgroundWrites() => _recorded.GetAwaiter().GetResult();
+
     /// <summary>The registry session for base pulls (and pushes); created on first use, disposed after the task.</summary>
     protected RegistrySession OpenRegistrySession(IBuildLog log, IReadOnlyCollection<string> extraInsecure)
     {
@@ -57,7 +65,7 @@ public abstract class VddkImageTask : VddkTask
 
     /// <summary>Builds the image from the archive and the base; the caller disposes the returned source.</summary>
     protected async Task<(VddkImageBuildResult Result, IImageSource BaseSource, IReadOnlyList<string> Tags)> BuildImageAsync(
-        RegistrySession? registry, IBuildLog log, CancellationToken cancellationToken)
+        RegistrySession? registry, IBuildLog log, CancellationToken cancellationToken, Layers.ILayerUploadStarter? layerUpload = null)
     {
         var archive = TaskProperties.Required(Archive, "VddkArchive",
             "Pass the VDDK tarball: dotnet build -t:PublishVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz");
@@ -87,8 +95,10 @@ public abstract class VddkImageTask : VddkTask
                 WorkDirectory = Path.GetFullPath(IntermediateDirectory),
                 ArchiveOptions = ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount),
                 Labels = Labels.ToDictionary(l => l.ItemSpec, l => l.GetMetadata("Value"), StringComparer.Ordinal),
+                LayerUpload = layerUpload,
             };
             var result = await VddkImagePipeline.BuildAsync(request, log, cancellationToken).ConfigureAwait(false);
+            _recorded = result.Recorded;
             Version = result.Archive.Version;
             BuildNumber = result.Archive.BuildNumber ?? string.Empty;
             ImageDigest = result.Image.Digest.Value;
@@ -100,6 +110,12 @@ public abstract class VddkImageTask : VddkTask
             throw;
         }
     }
+
+    /// <summary>The upload that sends the layer while the archive is checked, or null when VddkEarlyLayerUpload is false.</summary>
+    protected EarlyLayerUpload? StartEarlyLayerUpload(RegistrySession registry, ImageReference target, PushOptions options, IBuildLog log, CancellationToken cancellationToken) =>
+        TaskProperties.Flag(EarlyLayerUpload, "VddkEarlyLayerUpload", fallback: true)
+            ? new EarlyLayerUpload(registry, target, options, log, cancellationToken)
+            : null;
 
     /// <summary>A registry reference in VddkBaseImage; a malformed one is VDDK2001 naming the property.</summary>
     private static ImageReference ParseBaseReference(string raw)

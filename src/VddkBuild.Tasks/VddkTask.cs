@@ -36,10 +36,19 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
             LogError(ErrorCodes.Unexpected, $"Unexpected {ex.GetType().Name} in {GetType().Name}: {ex.Message}. This is a bug in VddkBuild; please report it with the build log (-v:diag).", null);
             Log.LogMessage(MessageImportance.Low, ex.ToString());
         }
+        finally
+        {
+            WaitForBackgroundWrites();
+        }
         return !Log.HasLoggedErrors;
     }
 
     protected abstract Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken);
+
+    /// <summary>Waits for files the task still writes in the background (they must be whole before MSBuild may exit).</summary>
+    protected virtual void WaitForBackgroundWrites()
+    {
+    }
 
     /// <summary>A line shown at the default verbosity (results, where files went).</summary>
     protected void Announce(string message) => Log.LogMessage(MessageImportance.High, message);

@@ -15,14 +15,17 @@ public static class ClusterImagePush
     public static RegistrySession OpenRegistrySession(ClusterRegistryAccess access, RegistryTransportOptions transport, IBuildLog log, string? userName = null) =>
         RegistrySession.Create(transport with { TrustedCertificates = access.TrustedCertificates }, new CredentialOptions { InProcess = access.Credentials, UserName = userName }, log);
 
+    /// <summary>The route host and repository an image for <paramref name="repository"/> is pushed to.</summary>
+    public static ImageReference Target(ClusterRegistryAccess access, string repository) => ImageReference.ForRepository(access.Registry, repository.Trim());
+
     public static async Task<ClusterPushResult> PushAsync(ClusterRegistryAccess access, RegistrySession registry, BuiltImage image, IImageSource baseSource,
-        string repository, IReadOnlyList<string> tags, PushOptions options, IBuildLog log, CancellationToken cancellationToken)
+        string repository, IReadOnlyList<string> tags, PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null)
     {
-        var target = ImageReference.ForRepository(access.Registry, repository.Trim());
+        var target = Target(access, repository);
         PushResult pushed;
         try
         {
-            pushed = await new ImagePusher(registry).PushAsync(image, baseSource, target, tags, options, log, cancellationToken).ConfigureAwait(false);
+            pushed = await new ImagePusher(registry).PushAsync(image, baseSource, target, tags, options, log, cancellationToken, early).ConfigureAwait(false);
         }
         catch (VddkException ex) when (ex.Code == ErrorCodes.RegistryDenied)
         {

@@ -28,23 +28,33 @@ internal static partial class ArchiveDigestMemo
     /// <summary>The archive's sha256: remembered when its identity is unchanged, otherwise read and (if stable) remembered.</summary>
     /// <param name="memoDirectory">Where the memo files live (a folder of their own under the layer cache).</param>
     /// <param name="freshAge">Defaults to <see cref="FreshFileAge"/>.</param>
-    public static async Task<(Digest Digest, bool Remembered)> GetAsync(string archivePath, string memoDirectory, Func<string, CancellationToken, Task<Digest>> hash, CancellationToken cancellationToken, TimeSpan? freshAge = null)
+    /// <param name="deferWrite">Write a new memo in the background (see <see cref="ArchiveDigestLookup.Recorded"/>) instead of before returning.</param>
+    public static async Task<ArchiveDigestLookup> GetAsync(string archivePath, string memoDirectory, Func<string, CancellationToken, Task<Digest>> hash, CancellationToken cancellationToken, TimeSpan? freshAge = null, bool deferWrite = false)
     {
         var fullPath = Path.GetFullPath(archivePath);
         var memoPath = Path.Combine(memoDirectory, "archive-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fullPath)))[..32] + ".json");
         var before = FileIdentity.TryRead(fullPath);
         if (before is not null && Read(memoPath) is { } memo && memo.Path == fullPath && memo.Identity == before && Digest.TryParse(memo.Digest, out var remembered))
         {
-            return (remembered, true);
+            return new ArchiveDigestLookup(remembered, true, Task.CompletedTask);
         }
 
         var digest = await hash(fullPath, cancellationToken).ConfigureAwait(false);
         var after = FileIdentity.TryRead(fullPath);
+        var recorded = Task.CompletedTask;
         if (before is not null && after == before && !before.Value.ChangedWithin(freshAge ?? FreshFileAge))
         {
-            Write(memoPath, new Memo { Path = fullPath, Identity = before.Value, Digest = digest.Value });
+            var fresh = new Memo { Path = fullPath, Identity = before.Value, Digest = digest.Value };
+            if (deferWrite)
+            {
+                recorded = Task.Run(() => Write(memoPath, fresh), CancellationToken.None);
+            }
+            else
+            {
+                Write(memoPath, fresh);
+            }
         }
-        return (digest, false);
+        return new ArchiveDigestLookup(digest, false, recorded);
     }
 
     private static Memo? Read(string memoPath)
@@ -90,6 +100,10 @@ internal static partial class ArchiveDigestMemo
     {
     }
 }
+
+/// <param name="Remembered">Taken from a memo, without reading the file.</param>
+/// <param name="Recorded">Completes when a new memo is written (or could not be: a memo is only a shortcut); never faults.</param>
+internal sealed record ArchiveDigestLookup(Digest Digest, bool Remembered, Task Recorded);
 
 /// <summary>What identifies a file's content without reading it: device, inode, size, mtime and ctime (nanoseconds).</summary>
 internal readonly partial record struct FileIdentity(ulong Device, ulong Inode, long Size, long ModifiedNs, long ChangedNs)

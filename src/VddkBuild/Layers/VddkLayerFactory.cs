@@ -2,6 +2,7 @@ using System.Diagnostics;
 using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
+using VddkBuild.IO;
 using VddkBuild.Oci;
 
 namespace VddkBuild.Layers;
@@ -20,7 +21,14 @@ public enum LayerOrigin
 }
 
 /// <summary>The VDDK layer, what reading the archive found, and how the layer was obtained.</summary>
-public sealed record VddkLayer(LayerBlob Layer, VddkArchiveContents Contents, LayerOrigin Origin, TimeSpan Elapsed);
+public sealed record VddkLayer(LayerBlob Layer, VddkArchiveContents Contents, LayerOrigin Origin, TimeSpan Elapsed)
+{
+    /// <summary>
+    /// Completes when the records that let the next build skip work (the cache entry, the archive's digest memo) are
+    /// written; with <c>deferRecords</c> they are written in the background while the caller goes on. Never faults.
+    /// </summary>
+    public Task Recorded { get; init; } = Task.CompletedTask;
+}
 
 /// <summary>
 /// Archive -> VDDK layer by the cheapest way that gives a correct layer:
@@ -35,7 +43,8 @@ public static class VddkLayerFactory
 {
     public static async Task<VddkLayer> MakeAsync(
         string archivePath, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string workDirectory,
-        IBuildLog log, CancellationToken cancellationToken, bool useCache = true, Func<CancellationToken, Task>? beforePublish = null)
+        IBuildLog log, CancellationToken cancellationToken, bool useCache = true, Func<CancellationToken, Task>? beforePublish = null,
+        ILayerUploadStarter? upload = null, bool deferRecords = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(archivePath);
         ArgumentNullException.ThrowIfNull(readOptions);
@@ -48,12 +57,14 @@ public static class VddkLayerFactory
 
         LayerCache? cache = null;
         LayerCacheKey? key = null;
+        var memoRecorded = Task.CompletedTask;
         if (useCache)
         {
             var cacheDirectory = Path.Combine(workDirectory, "layer-cache");
             cache = new LayerCache(cacheDirectory);
             // The memos live apart from the cache entries, which LayerCache counts and prunes by their folder.
-            var (archiveDigest, remembered) = await HashArchiveAsync(archivePath, Path.Combine(cacheDirectory, "archives"), cancellationToken).ConfigureAwait(false);
+            var (archiveDigest, remembered, recorded) = await HashArchiveAsync(archivePath, Path.Combine(cacheDirectory, "archives"), deferRecords, cancellationToken).ConfigureAwait(false);
+            memoRecorded = recorded;
             if (remembered)
             {
                 log.Detail($"The archive's sha256 {archiveDigest} is remembered: the file is unchanged since it was hashed (same inode, size, mtime and ctime).");
@@ -66,7 +77,7 @@ public static class VddkLayerFactory
                     log.Warn(warning.Code, warning.Message);
                 }
                 log.Detail($"VDDK layer {hit.Layer.Descriptor.Digest} reused: an earlier build made it from the same archive ({key.Archive}) and settings.");
-                return new VddkLayer(hit.Layer, hit.Contents, LayerOrigin.Cache, clock.Elapsed);
+                return new VddkLayer(hit.Layer, hit.Contents, LayerOrigin.Cache, clock.Elapsed) { Recorded = memoRecorded };
             }
         }
 
@@ -77,7 +88,7 @@ public static class VddkLayerFactory
         var origin = LayerOrigin.Written;
         if (layerOptions.UseArchiveAsLayer && IsGzip(archivePath))
         {
-            var attempt = await TryArchiveAsLayerAsync(archivePath, readOptions, layerOptions, layerDirectory, recording, beforePublish, cancellationToken).ConfigureAwait(false);
+            var attempt = await TryArchiveAsLayerAsync(archivePath, key?.Archive, readOptions, layerOptions, layerDirectory, recording, beforePublish, upload, cancellationToken).ConfigureAwait(false);
             if (attempt.Layer is not null)
             {
                 (layer, contents, origin) = (attempt.Layer, attempt.Contents, LayerOrigin.Archive);
@@ -100,18 +111,28 @@ public static class VddkLayerFactory
             layer = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        var cacheRecorded = Task.CompletedTask;
         if (cache is not null && key is not null)
         {
-            try
+            var (storedKey, storedLayer, storedContents) = (key, layer, contents!);
+            var store = async () =>
             {
-                await cache.StoreAsync(key, layer, contents!, recording.Warnings, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                try
+                {
+                    await cache.StoreAsync(storedKey, storedLayer, storedContents, recording.Warnings, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    log.Detail($"Could not record the layer in the cache ({ex.Message}); the next build makes it again.");
+                }
+            };
+            cacheRecorded = deferRecords ? Task.Run(store, CancellationToken.None) : store();
+            if (!deferRecords)
             {
-                log.Detail($"Could not record the layer in the cache ({ex.Message}); the next build makes it again.");
+                await cacheRecorded.ConfigureAwait(false);
             }
         }
-        return new VddkLayer(layer, contents!, origin, clock.Elapsed);
+        return new VddkLayer(layer, contents!, origin, clock.Elapsed) { Recorded = Task.WhenAll(memoRecorded, cacheRecorded) };
     }
 
     private sealed record ArchiveLayerAttempt(LayerBlob? Layer, VddkArchiveContents? Contents, string? Refusal);
@@ -120,19 +141,20 @@ public static class VddkLayerFactory
     /// Reads the archive once with every check, copying its bytes into the layer folder under a temporary name, and
     /// decides on the way whether they are a correct layer as they are (<see cref="VerbatimLayerCheck"/>). Stops
     /// reading at the first reason they are not (the normal path then reads again); a bad archive fails here exactly
-    /// as on the normal path. The copy is what gets published, so the layer is the very bytes that were checked.
+    /// as on the normal path. The copy is what gets published, so the layer is the very bytes that were checked; an
+    /// <paramref name="upload"/> may send the copy as it grows, and is told when it will not be the layer.
     /// </summary>
     private static async Task<ArchiveLayerAttempt> TryArchiveAsLayerAsync(
-        string archivePath, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string layerDirectory,
-        IBuildLog log, Func<CancellationToken, Task>? beforePublish, CancellationToken cancellationToken)
+        string archivePath, Digest? archiveDigest, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string layerDirectory,
+        IBuildLog log, Func<CancellationToken, Task>? beforePublish, ILayerUploadStarter? upload, CancellationToken cancellationToken)
     {
         var directory = Path.GetFullPath(layerDirectory);
         var temp = Path.Combine(directory, $".archive-layer-{Guid.NewGuid():N}.tar.gz.tmp");
         var published = false;
-        FileStream copy;
+        GrowingFile copy;
         try
         {
-            copy = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+            copy = GrowingFile.CreateNew(temp);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -140,6 +162,10 @@ public static class VddkLayerFactory
         }
         try
         {
+            if (upload is not null && ArchiveLength(archivePath) is { } length)
+            {
+                upload.Begin(copy, length, archiveDigest);
+            }
             VddkArchiveContents contents;
             Digest fileDigest, tarDigest;
             long fileLength;
@@ -165,6 +191,7 @@ public static class VddkLayerFactory
                     return new ArchiveLayerAttempt(null, contents, check.Refusal);
                 }
                 (fileDigest, tarDigest, fileLength) = (check.FileDigest, check.TarDigest, check.FileLength);
+                copy.Complete();
             }
 
             await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
@@ -192,8 +219,21 @@ public static class VddkLayerFactory
         {
             if (!published)
             {
+                upload?.Abandon("the archive's own gzip is not the layer");
                 try { File.Delete(temp); } catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { /* a stray .tmp is never taken for a layer */ }
             }
+        }
+    }
+
+    private static long? ArchiveLength(string archivePath)
+    {
+        try
+        {
+            return new FileInfo(archivePath).Length;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // the reading reports it
         }
     }
 
@@ -233,11 +273,11 @@ public static class VddkLayerFactory
     private static Task PublishingAllowedAsync(Func<CancellationToken, Task>? beforePublish, CancellationToken cancellationToken) =>
         beforePublish?.Invoke(cancellationToken) ?? Task.CompletedTask;
 
-    private static async Task<(Digest Digest, bool Remembered)> HashArchiveAsync(string archivePath, string cacheDirectory, CancellationToken cancellationToken)
+    private static async Task<ArchiveDigestLookup> HashArchiveAsync(string archivePath, string cacheDirectory, bool deferWrite, CancellationToken cancellationToken)
     {
         try
         {
-            return await ArchiveDigestMemo.GetAsync(archivePath, cacheDirectory, LayerCache.HashFileAsync, cancellationToken).ConfigureAwait(false);
+            return await ArchiveDigestMemo.GetAsync(archivePath, cacheDirectory, LayerCache.HashFileAsync, cancellationToken, deferWrite: deferWrite).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {

@@ -33,7 +33,7 @@ public static class VddkImagePipeline
             made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
                 new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch, UseArchiveAsLayer = request.UseArchiveAsLayer }, request.WorkDirectory, log, linked.Token,
                 useCache: request.UseLayerCache,
-                beforePublish: async _ => { baseImage = await baseTask.ConfigureAwait(false); }).ConfigureAwait(false);
+                beforePublish: async _ => { baseImage = await baseTask.ConfigureAwait(false); }, upload: request.LayerUpload, deferRecords: true).ConfigureAwait(false);
             baseImage ??= await baseTask.ConfigureAwait(false);
         }
         catch
@@ -62,6 +62,6 @@ public static class VddkImagePipeline
             Created = created,
             Labels = request.Labels,
         };
-        return new VddkImageBuildResult(contents, ImageBuilder.Build(baseImage, layer, settings));
+        return new VddkImageBuildResult(contents, ImageBuilder.Build(baseImage, layer, settings)) { Recorded = made.Recorded };
     }
 }

@@ -1,5 +1,6 @@
 using VddkBuild.Archive;
 using VddkBuild.Images;
+using VddkBuild.Layers;
 using VddkBuild.Oci;
 
 namespace VddkBuild.Publishing;
@@ -36,7 +37,20 @@ public sealed record VddkImageRequest
     public bool UseArchiveAsLayer { get; init; } = true;
 
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Starts sending the layer while the archive is still being checked, when the archive itself becomes the layer
+    /// (a push passes its <see cref="Registry.EarlyLayerUpload"/>; nothing is committed until the push).
+    /// </summary>
+    public ILayerUploadStarter? LayerUpload { get; init; }
 }
 
 /// <summary>The archive's facts and the finished image (its VDDK layer is a file under the work directory).</summary>
-public sealed record VddkImageBuildResult(VddkArchiveContents Archive, BuiltImage Image);
+public sealed record VddkImageBuildResult(VddkArchiveContents Archive, BuiltImage Image)
+{
+    /// <summary>
+    /// Completes when what lets the next build skip work (layer cache entry, archive digest memo) is written; that
+    /// happens in the background while the image is pushed. Await it before the process may end. Never faults.
+    /// </summary>
+    public Task Recorded { get; init; } = Task.CompletedTask;
+}

@@ -15,7 +15,7 @@ namespace VddkBuild.Registry;
 /// </summary>
 internal sealed class BlobUploader(RegistryClient client, string repository, PushOptions options, IBuildLog log)
 {
-    private sealed record UploadSession(Uri Location, long MinChunkLength);
+    internal sealed record UploadSession(Uri Location, long MinChunkLength);
 
     public Task<BlobPushResult> PushAsync(Descriptor blob, string label, Func<CancellationToken, Task<Stream>> open, string? mountFrom, CancellationToken cancellationToken)
     {
@@ -90,7 +90,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         return (false, null);
     }
 
-    private async Task<UploadSession> StartAsync(RegistryRequestContext context, string operation, CancellationToken ct)
+    internal async Task<UploadSession> StartAsync(RegistryRequestContext context, string operation, CancellationToken ct)
     {
         using var response = await client.SendAsync(
             baseUri => new HttpRequestMessage(HttpMethod.Post, RegistryClient.UploadsUri(baseUri, repository)),
@@ -132,17 +132,31 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
 
     private async Task PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, TransferProgress progress, string operation, CancellationToken ct)
     {
-        var context = RegistryRequestContext.Push(repository);
-        var chunkSize = Math.Max(Math.Max(options.ChunkSize, session.MinChunkLength), 1);
-        var location = session.Location;
-        await using var source = await open(ct).ConfigureAwait(false);
-        for (long offset = 0; offset < blob.Size;)
+        Uri location;
+        await using (var source = await open(ct).ConfigureAwait(false))
         {
-            var length = Math.Min(chunkSize, blob.Size - offset);
-            var end = offset + length - 1;
+            location = await SendChunksAsync(session, source, blob.Size, Math.Max(options.ChunkSize, 1), progress, operation, ct).ConfigureAwait(false);
+        }
+        await CommitAsync(location, blob.Digest, operation, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// PATCHes <paramref name="length"/> bytes of <paramref name="source"/> into the session in chunks of
+    /// <paramref name="chunkSize"/> (raised to the registry's minimum), each with its Content-Range, and returns where
+    /// the session continues. Nothing becomes a blob until <see cref="CommitAsync"/>.
+    /// </summary>
+    internal async Task<Uri> SendChunksAsync(UploadSession session, Stream source, long length, long chunkSize, TransferProgress progress, string operation, CancellationToken ct)
+    {
+        var context = RegistryRequestContext.Push(repository);
+        chunkSize = Math.Max(chunkSize, session.MinChunkLength);
+        var location = session.Location;
+        for (long offset = 0; offset < length;)
+        {
+            var size = Math.Min(chunkSize, length - offset);
+            var end = offset + size - 1;
             using var watchdog = new RequestWatchdog(client.Session.Options.RequestTimeout, ct);
-            var body = new StreamContent(new ProgressReadStream(new BoundedReadStream(source, length), progress, watchdog), 81920);
-            body.Headers.ContentLength = length;
+            var body = new StreamContent(new ProgressReadStream(new BoundedReadStream(source, size), progress, watchdog), 81920);
+            body.Headers.ContentLength = size;
             body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             body.Headers.TryAddWithoutValidation("Content-Range", $"{offset}-{end}");
             var chunkUri = location;
@@ -165,19 +179,29 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
             {
                 location = UploadLocation.Resolve(response);
             }
-            offset += length;
+            offset += size;
         }
+        return location;
+    }
+
+    /// <summary>Closes an upload session whose bytes were all sent: the registry checks them against the digest and keeps the blob.</summary>
+    internal async Task CommitAsync(Uri location, Digest digest, string operation, CancellationToken ct)
+    {
+        var context = RegistryRequestContext.Push(repository);
         using var final = await client.SendAsync(
-            _ => new HttpRequestMessage(HttpMethod.Put, UploadLocation.WithDigest(location, blob.Digest)),
+            _ => new HttpRequestMessage(HttpMethod.Put, UploadLocation.WithDigest(location, digest)),
             context, operation, ct).ConfigureAwait(false);
         await client.EnsureSuccessAsync(final, operation, context, ct, unauthorizedIsTransient: true).ConfigureAwait(false);
     }
 
-    private async Task CancelQuietlyAsync(UploadSession session, CancellationToken ct)
+    private Task CancelQuietlyAsync(UploadSession session, CancellationToken ct) => CancelQuietlyAsync(session.Location, ct);
+
+    /// <summary>Ends an upload session without a blob (best effort: an abandoned session also expires on its own).</summary>
+    internal async Task CancelQuietlyAsync(Uri location, CancellationToken ct)
     {
         try
         {
-            using var response = await client.SendAsync(_ => new HttpRequestMessage(HttpMethod.Delete, session.Location),
+            using var response = await client.SendAsync(_ => new HttpRequestMessage(HttpMethod.Delete, location),
                 RegistryRequestContext.Push(repository), "Cancelling upload", ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TransientRegistryException or VddkException)

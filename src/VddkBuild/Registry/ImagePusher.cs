@@ -15,7 +15,7 @@ public sealed class ImagePusher(RegistrySession session)
 {
     public async Task<PushResult> PushAsync(
         BuiltImage image, IImageSource baseSource, ImageReference target, IReadOnlyList<string> tags,
-        PushOptions options, IBuildLog log, CancellationToken cancellationToken)
+        PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(baseSource);
@@ -62,6 +62,14 @@ public sealed class ImagePusher(RegistrySession session)
         await Parallel.ForEachAsync(order, parallel, async (i, ct) =>
         {
             var item = work[i];
+            // The VDDK layer may already be in an upload session, sent while the archive was checked: committing it
+            // is one request. Whatever that cannot settle goes the ordinary way.
+            if (early is not null && item.Blob.Digest == vddk.Descriptor.Digest
+                && await early.TryCommitAsync(item.Blob, ct).ConfigureAwait(false) is { } committed)
+            {
+                results[i] = committed;
+                return;
+            }
             results[i] = await uploader.PushAsync(item.Blob, item.Label, item.Open, item.MountFrom, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
 

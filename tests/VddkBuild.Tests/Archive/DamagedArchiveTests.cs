@@ -27,12 +27,10 @@ public sealed class DamagedArchiveTests
         await Damaged(ArchiveCompression.Gzip, path => ArchiveMutations.Truncate(path, new FileInfo(path).Length - 4));
 
     [Fact]
-    public async Task Gzip_with_wrong_trailer_crc_is_VDDK1003()
-    {
-        // Either GZipStream notices while reading past the tar, or the trailer check does.
-        var error = await Damaged(ArchiveCompression.Gzip, ArchiveMutations.CorruptGzipTrailerCrc);
-        Assert.Contains("after the last entry", error.Message);
-    }
+    public async Task Gzip_with_wrong_trailer_crc_is_VDDK1003() =>
+        // GZipStream notices in the read that reaches the trailer (and drops that read's bytes, so where the reading
+        // stops depends on read sizes), or the trailer check after the last entry does: VDDK1003 either way.
+        await Damaged(ArchiveCompression.Gzip, ArchiveMutations.CorruptGzipTrailerCrc);
 
     [Fact]
     public async Task Gzip_with_damaged_compressed_data_is_VDDK1003() =>

@@ -17,7 +17,7 @@ public sealed class ArchiveDigestMemoTests : IDisposable
         return await LayerCache.HashFileAsync(path, cancellationToken);
     }
 
-    private Task<(Digest Digest, bool Remembered)> GetAsync(string file, TimeSpan? freshAge = null) =>
+    private Task<ArchiveDigestLookup> GetAsync(string file, TimeSpan? freshAge = null) =>
         ArchiveDigestMemo.GetAsync(file, _temp.Sub("memo"), HashAsync, CancellationToken.None, freshAge ?? TimeSpan.Zero);
 
     private static string Sha256(string file) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(file)));

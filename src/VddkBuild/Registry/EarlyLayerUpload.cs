@@ -1,0 +1,175 @@
+using VddkBuild.Diagnostics;
+using VddkBuild.IO;
+using VddkBuild.Layers;
+using VddkBuild.Oci;
+
+namespace VddkBuild.Registry;
+
+/// <summary>
+/// Sends the VDDK layer to the target repository while the archive is still being read and checked: an upload
+/// session is opened and the candidate layer file is PATCHed into it as it grows. The blob only comes into being when
+/// the pusher commits the session (PUT ?digest=) with the layer's final descriptor, after every check has passed and
+/// the base is known; refused, failed or never committed, the session is cancelled and the registry keeps nothing.
+/// A shortcut only: whatever goes wrong here, the pusher uploads the layer the ordinary way (with its retries), and
+/// any real problem with the registry is reported from there.
+/// </summary>
+public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
+{
+    private static readonly TimeSpan CancelTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly RegistryClient _client;
+    private readonly string _repository;
+    private readonly BlobUploader _uploader;
+    private readonly PushOptions _options;
+    private readonly IBuildLog _log;
+    private readonly CancellationTokenSource _stop;
+    private Task<Sent>? _sending;
+    private long _length;
+    private Digest? _expected;
+    private Uri? _session;
+    private volatile string? _abandoned;
+    private bool _committed;
+
+    private sealed record Sent(Uri? Location, bool AlreadyPresent);
+
+    public EarlyLayerUpload(RegistrySession session, ImageReference target, PushOptions options, IBuildLog log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        _client = session.GetClient(target);
+        _repository = target.Repository;
+        _uploader = new BlobUploader(_client, _repository, options, log);
+        _options = options;
+        _log = log;
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    }
+
+    private string Operation => $"Uploading the VDDK layer to {_client.Registry}/{_repository} while it is checked";
+
+    public void Begin(GrowingFile file, long length, Digest? expectedDigest)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (_sending is not null)
+        {
+            throw new InvalidOperationException("The early upload was already started.");
+        }
+        (_length, _expected) = (length, expectedDigest);
+        var token = _stop.Token;
+        _sending = Task.Run(() => SendAsync(file, length, expectedDigest, token), token);
+    }
+
+    public void Abandon(string reason)
+    {
+        _abandoned ??= reason;
+        try
+        {
+            _stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // already finished
+        }
+    }
+
+    private async Task<Sent> SendAsync(GrowingFile file, long length, Digest? expectedDigest, CancellationToken ct)
+    {
+        var push = RegistryRequestContext.Push(_repository);
+        if (expectedDigest is { } digest && await _client.BlobExistsOnceAsync(_repository, digest, push, ct).ConfigureAwait(false))
+        {
+            return new Sent(null, AlreadyPresent: true);
+        }
+        var session = await _uploader.StartAsync(push, Operation, ct).ConfigureAwait(false);
+        _session = session.Location;
+        var progress = new TransferProgress(_log, $"VDDK layer -> {_client.Registry}/{_repository}", length);
+        await using var source = file.OpenFollower(length);
+        // One PATCH for the whole file, unless the registry (or VddkForceChunkedUpload) wants smaller requests.
+        var chunk = _options.ForceChunkedUpload ? Math.Max(_options.ChunkSize, 1) : Math.Max(length, 1);
+        var location = await _uploader.SendChunksAsync(session, source, length, chunk, progress, Operation, ct).ConfigureAwait(false);
+        _session = location;
+        return new Sent(location, AlreadyPresent: false);
+    }
+
+    /// <summary>
+    /// Makes the bytes sent the blob of <paramref name="layer"/>, if they are that layer: the same length, and the
+    /// digest the registry verifies when it closes the session. Null when the early upload cannot give the blob (not
+    /// started, abandoned, failed, or refused at the commit): the caller uploads it the ordinary way.
+    /// </summary>
+    public async Task<BlobPushResult?> TryCommitAsync(Descriptor layer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        if (_sending is null || _abandoned is not null)
+        {
+            return null;
+        }
+        if (layer.Size != _length || (_expected is { } expected && expected != layer.Digest))
+        {
+            Abandon("the layer is not the file being sent");
+            return null;
+        }
+        var label = $"VDDK layer ({layer.Digest.Hex[..12]})";
+        Sent sent;
+        try
+        {
+            sent = await _sending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OutOfMemoryException)
+        {
+            _log.Detail($"{label}: sending it while the archive was checked failed ({Describe(ex)}); uploading it now.");
+            return null;
+        }
+        if (sent.AlreadyPresent)
+        {
+            _log.Detail($"{label}: already in {_client.Registry}/{_repository}, skipped.");
+            return new BlobPushResult(layer, BlobOutcome.Skipped, 0);
+        }
+        try
+        {
+            await _uploader.CommitAsync(sent.Location!, layer.Digest, Operation, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is VddkException or TransientRegistryException && !cancellationToken.IsCancellationRequested)
+        {
+            _log.Detail($"{label}: the registry did not accept the bytes sent while the archive was checked ({Describe(ex)}); uploading it now.");
+            return null;
+        }
+        _committed = true;
+        _log.Detail($"{label}: sent while the archive was being checked, committed after the checks passed.");
+        return new BlobPushResult(layer, BlobOutcome.Uploaded, layer.Size);
+    }
+
+    private static string Describe(Exception ex) => ex is OperationCanceledException ? "stopped" : ex.Message;
+
+    /// <summary>Stops a transfer still running and cancels a session that was not committed.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_committed)
+        {
+            Abandon("not committed");
+        }
+        if (_sending is not null)
+        {
+            try
+            {
+                await _sending.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Reported (or irrelevant) already; what is left to do is cancelling the session.
+            }
+        }
+        if (!_committed && _session is { } session)
+        {
+            using var timeout = new CancellationTokenSource(CancelTimeout);
+            try
+            {
+                await _uploader.CancelQuietlyAsync(session, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The registry expires abandoned sessions by itself.
+            }
+        }
+        _stop.Dispose();
+    }
+}
