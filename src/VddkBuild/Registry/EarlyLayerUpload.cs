@@ -56,8 +56,17 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
             throw new InvalidOperationException("The early upload was already started.");
         }
         (_length, _expected) = (length, expectedDigest);
+        // Opened now, while the file is still under the name it is being written to: a small archive may be
+        // checked, and its copy renamed, before the upload session is even open.
+        var source = file.OpenFollower(length);
         var token = _stop.Token;
-        _sending = Task.Run(() => SendAsync(file, length, expectedDigest, token), token);
+        _sending = Task.Run(async () =>
+        {
+            await using (source.ConfigureAwait(false))
+            {
+                return await SendAsync(source, length, expectedDigest, token).ConfigureAwait(false);
+            }
+        }, CancellationToken.None);
     }
 
     public void Abandon(string reason)
@@ -73,7 +82,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         }
     }
 
-    private async Task<Sent> SendAsync(GrowingFile file, long length, Digest? expectedDigest, CancellationToken ct)
+    private async Task<Sent> SendAsync(Stream source, long length, Digest? expectedDigest, CancellationToken ct)
     {
         var push = RegistryRequestContext.Push(_repository);
         if (expectedDigest is { } digest && await _client.BlobExistsOnceAsync(_repository, digest, push, ct).ConfigureAwait(false))
@@ -83,7 +92,6 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         var session = await _uploader.StartAsync(push, Operation, ct).ConfigureAwait(false);
         _session = session.Location;
         var progress = new TransferProgress(_log, $"VDDK layer -> {_client.Registry}/{_repository}", length);
-        await using var source = file.OpenFollower(length);
         // One PATCH for the whole file, unless the registry (or VddkForceChunkedUpload) wants smaller requests.
         var chunk = _options.ForceChunkedUpload ? Math.Max(_options.ChunkSize, 1) : Math.Max(length, 1);
         var location = await _uploader.SendChunksAsync(session, source, length, chunk, progress, Operation, ct).ConfigureAwait(false);

@@ -54,6 +54,11 @@ public sealed class ImagePusher(RegistrySession session)
         {
             work.Add((vddk.Descriptor, "VDDK layer", _ => Task.FromResult(OpenLayerFile(vddk)), null));
         }
+        // The config is a blob like the others: it goes alongside the layers, only the manifest has to wait for all.
+        if (seen.Add(image.ConfigDescriptor.Digest))
+        {
+            work.Add((image.ConfigDescriptor, "config", _ => Task.FromResult<Stream>(new MemoryStream(image.ConfigBytes, writable: false)), null));
+        }
 
         var results = new BlobPushResult[work.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Clamp(options.MaxParallelUploads, 1, 16), CancellationToken = cancellationToken };
@@ -73,18 +78,13 @@ public sealed class ImagePusher(RegistrySession session)
             results[i] = await uploader.PushAsync(item.Blob, item.Label, item.Open, item.MountFrom, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
 
-        var configResult = seen.Add(image.ConfigDescriptor.Digest)
-            ? await uploader.PushAsync(image.ConfigDescriptor, "config", _ => Task.FromResult<Stream>(new MemoryStream(image.ConfigBytes, writable: false)), null, cancellationToken).ConfigureAwait(false)
-            : null;
-
         var references = tags.Count == 0 ? [image.Digest.Value] : tags.Distinct(StringComparer.Ordinal).ToList();
         foreach (var reference in references)
         {
             await client.PutManifestAsync(target.Repository, reference, image.ManifestDescriptor.MediaType, image.ManifestBytes, cancellationToken).ConfigureAwait(false);
         }
 
-        IReadOnlyList<BlobPushResult> blobs = configResult is null ? results : [.. results, configResult];
-        var result = new PushResult(target.RepositoryOnly, image.Digest, tags.Count == 0 ? [] : references, blobs, session.RequestCount - requestsBefore, clock.Elapsed);
+        var result = new PushResult(target.RepositoryOnly, image.Digest, tags.Count == 0 ? [] : references, results, session.RequestCount - requestsBefore, clock.Elapsed);
         log.Info(Summary(result));
         return result;
     }

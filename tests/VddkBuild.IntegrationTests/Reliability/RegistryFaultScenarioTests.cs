@@ -17,10 +17,13 @@ public sealed class RegistryFaultScenarioTests(ITestOutputHelper output)
 
     private static bool PushRequest(HttpRequest r) => RequestMatch.UploadStart(r) || RequestMatch.BlobData(r) || RequestMatch.ManifestPut(r);
 
+    /// <summary>The ordinary upload path alone: the layer is not sent while the archive is checked, so faults meant for uploads hit the path that retries.</summary>
+    private const string OrdinaryUploads = "-p:VddkEarlyLayerUpload=false";
+
     /// <summary>Runs the faulted publish, checks the tag, re-runs without faults, checks again; returns the faulted run.</summary>
-    private async Task<BuildRun> RunScenarioAsync(PushWorld world, string scenario)
+    private async Task<BuildRun> RunScenarioAsync(PushWorld world, string scenario, params string[] extra)
     {
-        var faulted = await world.PublishAsync(Tag);
+        var faulted = await world.PublishAsync(Tag, extra);
         var after = await world.AssertTagIsAbsentOrCompleteAsync(Tag);
         var injected = world.Proxy.Injected;
         Assert.NotEmpty(injected);
@@ -36,7 +39,7 @@ public sealed class RegistryFaultScenarioTests(ITestOutputHelper output)
         }
 
         world.Proxy.Clear();
-        var rerun = await world.PublishAsync(Tag);
+        var rerun = await world.PublishAsync(Tag, extra);
         Assert.True(rerun.Succeeded, rerun.ToString());
         var final = await world.AssertTagIsAbsentOrCompleteAsync(Tag);
         Assert.Equal(rerun.Digest, final.ManifestDigest);
@@ -54,10 +57,24 @@ public sealed class RegistryFaultScenarioTests(ITestOutputHelper output)
         await using var world = await PushWorld.StartAsync(output);
         world.Proxy.Add("reset", RequestMatch.BlobData, RegistryFault.ResetAfterRequestBytes(8192));
 
-        var run = await RunScenarioAsync(world, "connection reset mid blob upload");
+        var run = await RunScenarioAsync(world, "connection reset mid blob upload", OrdinaryUploads);
 
         Assert.True(run.Succeeded, run.ToString());
         Assert.True(run.Retries >= 1);
+    }
+
+    [SkippableFact]
+    public async Task Connection_reset_while_the_layer_is_sent_during_the_check_falls_back_to_an_ordinary_upload()
+    {
+        await using var world = await PushWorld.StartAsync(output);
+        world.Proxy.Add("reset early PATCH", r => r.Method == "PATCH", RegistryFault.ResetAfterRequestBytes(8192));
+
+        var run = await RunScenarioAsync(world, "connection reset in the layer sent while the archive is checked");
+
+        // Not a retry: the pusher sends the layer the ordinary way, once the check has passed.
+        Assert.True(run.Succeeded, run.ToString());
+        Assert.Contains(world.Proxy.Injected, i => i.Rule == "reset early PATCH");
+        Assert.Equal(0, run.Retries);
     }
 
     [SkippableFact]
@@ -68,7 +85,7 @@ public sealed class RegistryFaultScenarioTests(ITestOutputHelper output)
         world.Proxy.Add("502", PushRequest, RegistryFault.Status(502));
         world.Proxy.Add("503", PushRequest, RegistryFault.Status(503));
 
-        var run = await RunScenarioAsync(world, "burst of HTTP 500, 502, 503 on uploads");
+        var run = await RunScenarioAsync(world, "burst of HTTP 500, 502, 503 on uploads", OrdinaryUploads);
 
         Assert.True(run.Succeeded, run.ToString());
         Assert.Equal(3, world.Proxy.Injected.Count);
