@@ -36,7 +36,7 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
     /// intermediate folder (a fresh one means no layer cache: cold). The in-repository task assembly is used as the
     /// NuGet package would be: in-process, without rebuilding the tasks project on every run.
     /// </summary>
-    public async Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry = true)
+    public async Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry = true, params string[] extraProperties)
     {
         List<string> args =
         [
@@ -55,6 +55,7 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
             args.Add($"-p:VddkRegistry={registry.Authority}");
             args.Add("-p:VddkRegistryInsecure=true");
         }
+        args.AddRange(extraProperties.Select(p => "-p:" + p));
         var before = registry.Snapshot();
         var cost = await TimedCommand.RunAsync("dotnet", args, Environment, repoRoot);
         var traffic = registry.Snapshot() - before;

@@ -69,6 +69,8 @@ internal static class EngineLevers
         // and modes), so it qualifies; the same archive with the shortcut turned off is the normal path.
         await Measure("the archive used as the layer (one checked reading, no compression)", "kept (default)",
             o => FactoryLayerAsync(sample, o, new LayerWriterOptions()));
+        await Measure("the same, inflating on the reading thread (no read-ahead)", "one core",
+            o => FactoryLayerAsync(sample, o, new LayerWriterOptions(), VddkArchiveReadOptions.Default with { ReadAhead = false }));
         await Measure("the same archive, shortcut off (normal path)", "recompresses",
             o => FactoryLayerAsync(sample, o, new LayerWriterOptions { UseArchiveAsLayer = false }));
         var repacked = await TwoMembersAsync(sample, Path.Combine(root, "repacked"));
@@ -116,9 +118,9 @@ internal static class EngineLevers
         return layer.Descriptor.Size;
     }
 
-    private static async Task<long> FactoryLayerAsync(string archive, string output, LayerWriterOptions options)
+    private static async Task<long> FactoryLayerAsync(string archive, string output, LayerWriterOptions options, VddkArchiveReadOptions? read = null)
     {
-        var made = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, options, output, NullBuildLog.Instance, CancellationToken.None, useCache: false);
+        var made = await VddkLayerFactory.MakeAsync(archive, read ?? VddkArchiveReadOptions.Default, options, output, NullBuildLog.Instance, CancellationToken.None, useCache: false);
         return made.Layer.Descriptor.Size;
     }
 

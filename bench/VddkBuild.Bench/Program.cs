@@ -101,6 +101,7 @@ static async Task<string> RunAsync(BenchOptions options)
     var podmanWarm = new Row("1b. podman rebuild + re-push, nothing changed", "");
     var sdk = new Row("2. .NET SDK CreateNewImage (dotnet build, extracted tree)", "");
     var cold = new Row("3. dotnet build -t:PublishVddk, cold", "");
+    var coldLate = new Row("3b. the same, layer sent only after the check (VddkEarlyLayerUpload=false)", "");
     var warm = new Row("4. PublishVddk warm (nothing changed)", "");
     var afterChange = new Row("5. PublishVddk after the archive changed", "");
     var floor = new Row("6. floor: sha256 + gunzip + upload of the archive", "");
@@ -116,6 +117,7 @@ static async Task<string> RunAsync(BenchOptions options)
         sdk.Samples.Add(await dotnet.SdkCreateNewImageAsync(tree, $"sdk-{rep}"));
         var intermediate = Path.Combine(options.Work, $"vddk-{rep}");
         cold.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
+        coldLate.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-late-{rep}", Path.Combine(options.Work, $"vddk-late-{rep}"), push, "VddkEarlyLayerUpload=false"));
         warm.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
         afterChange.Samples.Add(await dotnet.PublishVddkAsync(changed[rep - 1], $"vddk-{rep}", intermediate, push));
         floor.Samples.Add(await HardwareFloor.RunAsync(registry, sample, rep));
@@ -127,7 +129,7 @@ static async Task<string> RunAsync(BenchOptions options)
     report.AppendLine(CultureInfo.InvariantCulture,
         $"VDDK-8-shaped sample {Size(sample)} gz; {options.Repetitions} repetitions each, interleaved; loopback docker-registry behind a counting proxy; {machine}.");
     report.AppendLine();
-    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, warm, afterChange, floor, msbuild];
+    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, coldLate, warm, afterChange, floor, msbuild];
     report.AppendLine(ResultTable.Render(rows, podmanCold));
 
     Row? largeRow = null;

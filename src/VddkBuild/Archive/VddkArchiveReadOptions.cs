@@ -20,4 +20,10 @@ public sealed record VddkArchiveReadOptions
 
     /// <summary>Most entries (of any kind) the archive may hold.</summary>
     public int MaxEntryCount { get; init; } = DefaultMaxEntryCount;
+
+    /// <summary>
+    /// Decompress on a thread of its own, a few buffers ahead of the parsing and hashing (two cores at work); false
+    /// does it all on the reading thread. Changes nothing in what is read or checked.
+    /// </summary>
+    public bool ReadAhead { get; init; } = true;
 }

@@ -280,13 +280,13 @@ public sealed class VddkArchiveReader
                     var compressed = verbatim?.ObserveFile(file) ?? file;
                     // Inflating (and hashing and copying the compressed side) on a thread of its own, ahead of the
                     // tar parsing and hashing that follow: the two halves take about as long as each other.
-                    var gzip = gzipCheck.Track(new ReadAheadStream(new GZipStream(compressed, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false)));
+                    var gzip = gzipCheck.Track(Ahead(new GZipStream(compressed, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false)));
                     return new TarEntrySource(await RequireTarAsync(gzip, "gzip", cancellationToken).ConfigureAwait(false), gzipCheck.VerifyAsync, verbatim);
                 case ArchiveFormat.TarXz:
-                    return new TarEntrySource(await RequireTarAsync(new ReadAheadStream(new XZStream(file)), "xz", cancellationToken).ConfigureAwait(false), null);
+                    return new TarEntrySource(await RequireTarAsync(Ahead(new XZStream(file)), "xz", cancellationToken).ConfigureAwait(false), null);
                 case ArchiveFormat.TarBzip2:
                     var bzip2 = BZip2Stream.Create(file, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false);
-                    return new TarEntrySource(await RequireTarAsync(new ReadAheadStream(bzip2), "bzip2", cancellationToken).ConfigureAwait(false), null);
+                    return new TarEntrySource(await RequireTarAsync(Ahead(bzip2), "bzip2", cancellationToken).ConfigureAwait(false), null);
                 case ArchiveFormat.Zip:
                     return new ZipEntrySource(file);
                 default:
@@ -310,6 +310,8 @@ public sealed class VddkArchiveReader
             throw;
         }
     }
+
+    private Stream Ahead(Stream decompressing) => _options.ReadAhead ? new ReadAheadStream(decompressing) : decompressing;
 
     /// <summary>A compressed file must hold a tar: checks the first decompressed block, then replays it.</summary>
     private async Task<Stream> RequireTarAsync(Stream decompressed, string compression, CancellationToken cancellationToken)
