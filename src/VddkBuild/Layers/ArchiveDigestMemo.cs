@@ -29,10 +29,21 @@ internal static partial class ArchiveDigestMemo
     /// <param name="memoDirectory">Where the memo files live (a folder of their own under the layer cache).</param>
     /// <param name="freshAge">Defaults to <see cref="FreshFileAge"/>.</param>
     /// <param name="deferWrite">Write a new memo in the background (see <see cref="ArchiveDigestLookup.Recorded"/>) instead of before returning.</param>
+    /// <summary>True when <see cref="GetAsync"/> would answer from a memo, without reading the file.</summary>
+    public static bool IsRemembered(string archivePath, string memoDirectory)
+    {
+        var fullPath = Path.GetFullPath(archivePath);
+        return FileIdentity.TryRead(fullPath) is { } identity && Read(MemoPath(fullPath, memoDirectory)) is { } memo
+            && memo.Path == fullPath && memo.Identity == identity && Digest.TryParse(memo.Digest, out _);
+    }
+
+    private static string MemoPath(string fullPath, string memoDirectory) =>
+        Path.Combine(memoDirectory, "archive-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fullPath)))[..32] + ".json");
+
     public static async Task<ArchiveDigestLookup> GetAsync(string archivePath, string memoDirectory, Func<string, CancellationToken, Task<Digest>> hash, CancellationToken cancellationToken, TimeSpan? freshAge = null, bool deferWrite = false)
     {
         var fullPath = Path.GetFullPath(archivePath);
-        var memoPath = Path.Combine(memoDirectory, "archive-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fullPath)))[..32] + ".json");
+        var memoPath = MemoPath(fullPath, memoDirectory);
         var before = FileIdentity.TryRead(fullPath);
         if (before is not null && Read(memoPath) is { } memo && memo.Path == fullPath && memo.Identity == before && Digest.TryParse(memo.Digest, out var remembered))
         {

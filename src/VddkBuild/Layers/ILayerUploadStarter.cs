@@ -13,9 +13,10 @@ public interface ILayerUploadStarter
 {
     /// <summary>
     /// The candidate is being written to <paramref name="file"/>; if it qualifies it will be <paramref name="length"/>
-    /// bytes, with digest <paramref name="expectedDigest"/> when that is known beforehand.
+    /// bytes, with the digest <paramref name="expectedDigest"/> gives, where the archive is hashed beforehand (null
+    /// when it is not, or hashing failed).
     /// </summary>
-    void Begin(GrowingFile file, long length, Digest? expectedDigest);
+    void Begin(GrowingFile file, long length, Task<Digest?> expectedDigest);
 
     /// <summary>The candidate will not be the layer: stop sending it and keep nothing of it.</summary>
     void Abandon(string reason);

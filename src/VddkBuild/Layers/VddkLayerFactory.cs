@@ -58,20 +58,53 @@ public static class VddkLayerFactory
         LayerCache? cache = null;
         LayerCacheKey? key = null;
         var memoRecorded = Task.CompletedTask;
+        var recording = new WarningRecorder(log);
+        ArchiveLayerAttempt? attempt = null;
+        var tryArchive = layerOptions.UseArchiveAsLayer && IsGzip(archivePath);
         if (useCache)
         {
             var cacheDirectory = Path.Combine(workDirectory, "layer-cache");
             cache = new LayerCache(cacheDirectory);
             // The memos live apart from the cache entries, which LayerCache counts and prunes by their folder.
-            var (archiveDigest, remembered, recorded) = await HashArchiveAsync(archivePath, Path.Combine(cacheDirectory, "archives"), deferRecords, cancellationToken).ConfigureAwait(false);
-            memoRecorded = recorded;
-            if (remembered)
+            var memoDirectory = Path.Combine(cacheDirectory, "archives");
+            Task<ArchiveDigestLookup> hashing;
+            Task<ArchiveLayerAttempt>? speculative = null;
+            using var stopSpeculation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var held = new HeldBuildLog(recording);
+            if (!tryArchive || ArchiveDigestMemo.IsRemembered(archivePath, memoDirectory))
             {
-                log.Detail($"The archive's sha256 {archiveDigest} is remembered: the file is unchanged since it was hashed (same inode, size, mtime and ctime).");
+                hashing = HashArchiveAsync(archivePath, memoDirectory, deferRecords, cancellationToken);
             }
-            key = LayerCacheKey.Create(archiveDigest, layerOptions, readOptions, Path.GetFileName(archivePath));
-            if (await cache.TryGetAsync(key, cancellationToken).ConfigureAwait(false) is { } hit)
+            else
             {
+                // The archive must be hashed before the cache can be asked; meanwhile its checked reading starts (it
+                // is needed unless the cache has the layer), with its messages held until the cache has answered.
+                hashing = Task.Run(() => HashArchiveAsync(archivePath, memoDirectory, deferRecords, cancellationToken), cancellationToken);
+                var expected = DigestOf(hashing);
+                speculative = Task.Run(() => TryArchiveAsLayerAsync(archivePath, expected, readOptions, layerOptions, layerDirectory, held, beforePublish, upload, stopSpeculation.Token), stopSpeculation.Token);
+            }
+
+            ArchiveDigestLookup lookup;
+            CachedLayer? hit;
+            try
+            {
+                lookup = await hashing.ConfigureAwait(false);
+                key = LayerCacheKey.Create(lookup.Digest, layerOptions, readOptions, Path.GetFileName(archivePath));
+                hit = await cache.TryGetAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await AbandonAsync(speculative, stopSpeculation).ConfigureAwait(false);
+                throw;
+            }
+            memoRecorded = lookup.Recorded;
+            if (lookup.Remembered)
+            {
+                log.Detail($"The archive's sha256 {lookup.Digest} is remembered: the file is unchanged since it was hashed (same inode, size, mtime and ctime).");
+            }
+            if (hit is not null)
+            {
+                await AbandonAsync(speculative, stopSpeculation).ConfigureAwait(false); // its held messages are dropped
                 foreach (var warning in hit.Warnings)
                 {
                     log.Warn(warning.Code, warning.Message);
@@ -79,16 +112,20 @@ public static class VddkLayerFactory
                 log.Detail($"VDDK layer {hit.Layer.Descriptor.Digest} reused: an earlier build made it from the same archive ({key.Archive}) and settings.");
                 return new VddkLayer(hit.Layer, hit.Contents, LayerOrigin.Cache, clock.Elapsed) { Recorded = memoRecorded };
             }
+            held.Release();
+            if (speculative is not null)
+            {
+                attempt = await speculative.ConfigureAwait(false);
+            }
         }
 
-        var recording = new WarningRecorder(log);
         IBuildLog readLog = recording;
         VddkArchiveContents? contents = null;
         LayerBlob? layer = null;
         var origin = LayerOrigin.Written;
-        if (layerOptions.UseArchiveAsLayer && IsGzip(archivePath))
+        if (tryArchive)
         {
-            var attempt = await TryArchiveAsLayerAsync(archivePath, key?.Archive, readOptions, layerOptions, layerDirectory, recording, beforePublish, upload, cancellationToken).ConfigureAwait(false);
+            attempt ??= await TryArchiveAsLayerAsync(archivePath, Task.FromResult(key?.Archive), readOptions, layerOptions, layerDirectory, recording, beforePublish, upload, cancellationToken).ConfigureAwait(false);
             if (attempt.Layer is not null)
             {
                 (layer, contents, origin) = (attempt.Layer, attempt.Contents, LayerOrigin.Archive);
@@ -145,7 +182,7 @@ public static class VddkLayerFactory
     /// <paramref name="upload"/> may send the copy as it grows, and is told when it will not be the layer.
     /// </summary>
     private static async Task<ArchiveLayerAttempt> TryArchiveAsLayerAsync(
-        string archivePath, Digest? archiveDigest, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string layerDirectory,
+        string archivePath, Task<Digest?> archiveDigest, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string layerDirectory,
         IBuildLog log, Func<CancellationToken, Task>? beforePublish, ILayerUploadStarter? upload, CancellationToken cancellationToken)
     {
         var directory = Path.GetFullPath(layerDirectory);
@@ -237,6 +274,36 @@ public static class VddkLayerFactory
         }
     }
 
+    private static async Task<Digest?> DigestOf(Task<ArchiveDigestLookup> hashing)
+    {
+        try
+        {
+            return (await hashing.ConfigureAwait(false)).Digest;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return null; // reported by whoever awaits the hashing itself
+        }
+    }
+
+    /// <summary>Stops a reading started on speculation and waits until it has cleaned up (temporary copy, upload).</summary>
+    private static async Task AbandonAsync(Task<ArchiveLayerAttempt>? speculative, CancellationTokenSource stop)
+    {
+        if (speculative is null)
+        {
+            return;
+        }
+        await stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await speculative.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Superseded: by the cache's layer, or by the error being reported.
+        }
+    }
+
     private static VddkException LayerFolderUnwritable(string directory, Exception ex) => new(ErrorCodes.OutputWriteFailed,
         $"Could not write the layer file in '{directory}': {ex.Message}. Check free space and permissions.", directory, ex);
 
@@ -289,6 +356,45 @@ public static class VddkLayerFactory
         {
             throw new VddkException(ErrorCodes.ArchiveCorrupt,
                 $"The VDDK archive '{archivePath}' cannot be read: {ex.Message}. Check its permissions, or download it again.", archivePath, ex);
+        }
+    }
+
+    /// <summary>Holds messages until <see cref="Release"/> (then passes them on, and everything after); dropped if never released.</summary>
+    private sealed class HeldBuildLog(IBuildLog inner) : IBuildLog
+    {
+        private readonly List<Action<IBuildLog>> _held = [];
+        private bool _released;
+
+        public void Info(string message) => Pass(l => l.Info(message));
+
+        public void Detail(string message) => Pass(l => l.Detail(message));
+
+        public void Warn(string code, string message) => Pass(l => l.Warn(code, message));
+
+        public void Release()
+        {
+            lock (_held)
+            {
+                _released = true;
+                foreach (var message in _held)
+                {
+                    message(inner);
+                }
+                _held.Clear();
+            }
+        }
+
+        private void Pass(Action<IBuildLog> message)
+        {
+            lock (_held)
+            {
+                if (!_released)
+                {
+                    _held.Add(message);
+                    return;
+                }
+            }
+            message(inner);
         }
     }
 

@@ -22,7 +22,9 @@ public static class VddkImagePipeline
         }
 
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var baseTask = request.BaseSource.ResolveAsync(request.Platform, linked.Token);
+        // On a thread of its own from the first line: resolving a registry base starts with connection set-up (and an
+        // HTTPS probe for insecure registries) that would otherwise hold up the archive's reading.
+        var baseTask = Task.Run(() => request.BaseSource.ResolveAsync(request.Platform, linked.Token), linked.Token);
         VddkLayer made;
         SourceImage? baseImage = null;
         try

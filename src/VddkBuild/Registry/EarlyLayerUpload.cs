@@ -23,9 +23,10 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
     private readonly PushOptions _options;
     private readonly IBuildLog _log;
     private readonly CancellationTokenSource _stop;
+    private readonly CancellationToken _build;
     private Task<Sent>? _sending;
     private long _length;
-    private Digest? _expected;
+    private Task<Digest?> _expected = Task.FromResult<Digest?>(null);
     private Uri? _session;
     private volatile string? _abandoned;
     private bool _committed;
@@ -43,14 +44,16 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         _uploader = new BlobUploader(_client, _repository, options, log);
         _options = options;
         _log = log;
+        _build = cancellationToken;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
     }
 
     private string Operation => $"Uploading the VDDK layer to {_client.Registry}/{_repository} while it is checked";
 
-    public void Begin(GrowingFile file, long length, Digest? expectedDigest)
+    public void Begin(GrowingFile file, long length, Task<Digest?> expectedDigest)
     {
         ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(expectedDigest);
         if (_sending is not null)
         {
             throw new InvalidOperationException("The early upload was already started.");
@@ -82,15 +85,18 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         }
     }
 
-    private async Task<Sent> SendAsync(Stream source, long length, Digest? expectedDigest, CancellationToken ct)
+    private async Task<Sent> SendAsync(Stream source, long length, Task<Digest?> expectedDigest, CancellationToken ct)
     {
         var push = RegistryRequestContext.Push(_repository);
-        if (expectedDigest is { } digest && await _client.BlobExistsOnceAsync(_repository, digest, push, ct).ConfigureAwait(false))
+        // Known beforehand, the digest lets a layer the repository already has go unsent.
+        if (await expectedDigest.WaitAsync(ct).ConfigureAwait(false) is { } digest && await _client.BlobExistsOnceAsync(_repository, digest, push, ct).ConfigureAwait(false))
         {
             return new Sent(null, AlreadyPresent: true);
         }
-        var session = await _uploader.StartAsync(push, Operation, ct).ConfigureAwait(false);
+        // Opening the session is not cut short by Abandon: a session the registry opened must be known, to be cancelled.
+        var session = await _uploader.StartAsync(push, Operation, _build).ConfigureAwait(false);
         _session = session.Location;
+        ct.ThrowIfCancellationRequested();
         var progress = new TransferProgress(_log, $"VDDK layer -> {_client.Registry}/{_repository}", length);
         // One PATCH for the whole file, unless the registry (or VddkForceChunkedUpload) wants smaller requests.
         var chunk = _options.ForceChunkedUpload ? Math.Max(_options.ChunkSize, 1) : Math.Max(length, 1);
@@ -111,7 +117,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         {
             return null;
         }
-        if (layer.Size != _length || (_expected is { } expected && expected != layer.Digest))
+        if (layer.Size != _length || (_expected.IsCompletedSuccessfully && _expected.Result is { } expected && expected != layer.Digest))
         {
             Abandon("the layer is not the file being sent");
             return null;

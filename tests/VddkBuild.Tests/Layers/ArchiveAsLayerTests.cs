@@ -277,4 +277,61 @@ public sealed class ArchiveAsLayerTests : IDisposable
         Assert.Equal(first.Layer, second.Layer);
         Assert.Equal(LayerOrigin.Written, off.Origin); // another setting, another key
     }
+
+    [Fact]
+    public async Task A_copy_of_a_cached_archive_is_read_while_hashed_and_the_reading_is_dropped_when_the_cache_has_it()
+    {
+        // A new path (no digest memo): the archive is hashed and, meanwhile, read as a candidate layer.
+        var archive = Write(Builder(b => b.AddFile(VddkArchiveBuilder.Distrib("doc/._notes"), "AppleDouble", 0x1A4)));
+        var work = _temp.Sub("work");
+        var firstLog = new RecordingBuildLog();
+        var first = await MakeAsync(archive, work, firstLog, useCache: true);
+        var copy = Path.Combine(_temp.Sub("copy"), Path.GetFileName(archive));
+        File.Copy(archive, copy);
+        var upload = new RecordingUpload();
+        var log = new RecordingBuildLog();
+
+        var second = await VddkLayerFactory.MakeAsync(copy, VddkArchiveReadOptions.Default, new LayerWriterOptions(), work, log, CancellationToken.None, upload: upload);
+
+        Assert.Equal(LayerOrigin.Cache, second.Origin);
+        Assert.Equal(first.Layer, second.Layer);
+        // The first build's warnings are given again, once: none from the dropped reading.
+        static List<string> Warned(RecordingBuildLog l) => [.. l.Lines.Where(x => x.Level == "warn").Select(x => $"{x.Code} {x.Message}")];
+        Assert.NotEmpty(Warned(firstLog));
+        Assert.Equal(Warned(firstLog), Warned(log));
+        // If the reading got as far as offering its copy for upload, it was withdrawn; no temporary file stays.
+        Assert.True(upload.Begun == upload.Abandoned, $"begun {upload.Begun}, abandoned {upload.Abandoned}");
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(work, "layers"), "*.tmp"));
+    }
+
+    [Fact]
+    public async Task A_new_archive_is_hashed_while_it_is_read_and_the_upload_learns_the_digest()
+    {
+        var archive = Write(Builder());
+        var upload = new RecordingUpload();
+
+        var made = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, new LayerWriterOptions(), _temp.Sub("work"), new RecordingBuildLog(), CancellationToken.None, upload: upload);
+
+        Assert.Equal(LayerOrigin.Archive, made.Origin);
+        Assert.Equal(1, upload.Begun);
+        Assert.Equal(0, upload.Abandoned);
+        Assert.Equal(made.Layer.Descriptor.Digest, await upload.Expected!);
+        Assert.Equal(made.Layer.Descriptor.Size, upload.Length);
+    }
+
+    private sealed class RecordingUpload : ILayerUploadStarter
+    {
+        public int Begun;
+        public int Abandoned;
+        public long Length;
+        public Task<VddkBuild.Oci.Digest?>? Expected;
+
+        public void Begin(VddkBuild.IO.GrowingFile file, long length, Task<VddkBuild.Oci.Digest?> expectedDigest)
+        {
+            Interlocked.Increment(ref Begun);
+            (Length, Expected) = (length, expectedDigest);
+        }
+
+        public void Abandon(string reason) => Interlocked.Increment(ref Abandoned);
+    }
 }
