@@ -1,3 +1,4 @@
+using System.Buffers;
 using VddkBuild.IO;
 using SharpCompress.Common;
 
@@ -83,10 +84,19 @@ internal sealed class EntryContentStream : ReadOnlyStream
         {
             return;
         }
-        var buffer = new byte[(int)Math.Min(_remaining, 128 * 1024)];
-        while (_remaining > 0)
+        // Pooled and below the large-object threshold: a new large array per entry would trigger full collections
+        // of the whole heap of the build process the task runs in.
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(_remaining, 64 * 1024));
+        try
         {
-            await ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            while (_remaining > 0)
+            {
+                await ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

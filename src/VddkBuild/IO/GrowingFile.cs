@@ -11,7 +11,8 @@ namespace VddkBuild.IO;
 /// </summary>
 public sealed class GrowingFile : Stream
 {
-    private const int BufferSize = 256 * 1024;
+    // Below the large-object threshold: a fresh build process would otherwise pay a full collection for it.
+    private const int BufferSize = 64 * 1024;
 
     private readonly string _path;
     private readonly SafeFileHandle _handle;

@@ -79,7 +79,10 @@ public static class VddkLayerFactory
             {
                 // The archive must be hashed before the cache can be asked; meanwhile its checked reading starts (it
                 // is needed unless the cache has the layer), with its messages held until the cache has answered.
-                hashing = Task.Run(() => HashArchiveAsync(archivePath, memoDirectory, deferRecords, cancellationToken), cancellationToken);
+                // The hash is a blocking loop: a thread of its own, so the thread pool stays free for the reading
+                // and the registry requests (on 2 cores the pool starts with 2 threads and adds more only slowly).
+                hashing = Task.Factory.StartNew(() => HashArchiveAsync(archivePath, memoDirectory, deferRecords, cancellationToken),
+                    cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
                 var expected = DigestOf(hashing);
                 speculative = Task.Run(() => TryArchiveAsLayerAsync(archivePath, expected, readOptions, layerOptions, layerDirectory, held, beforePublish, upload, stopSpeculation.Token), stopSpeculation.Token);
             }
