@@ -6,8 +6,8 @@ namespace VddkBuild.Layers;
 /// <summary>
 /// Sends a candidate layer somewhere while it is still being written and checked (a registry push does, see
 /// <c>Registry.EarlyLayerUpload</c>), so that the transfer overlaps the archive's reading instead of following it.
-/// It only ever sends bytes: whoever pushes the image later decides, from the layer's final descriptor, whether
-/// the bytes sent become that layer's blob.
+/// It only sends bytes until the layer is final: the bytes become a blob once the layer has passed every check
+/// (<see cref="Ready"/>) or when the pusher commits them, never for a candidate that was refused.
 /// </summary>
 public interface ILayerUploadStarter
 {
@@ -20,4 +20,11 @@ public interface ILayerUploadStarter
 
     /// <summary>The candidate will not be the layer: stop sending it and keep nothing of it.</summary>
     void Abandon(string reason);
+
+    /// <summary>
+    /// The candidate passed every check, the base is known, and it is published locally as the layer
+    /// <paramref name="layer"/>: the bytes sent may become that blob now, while the image is assembled, instead of
+    /// when the pusher gets to it (it then only collects the outcome).
+    /// </summary>
+    void Ready(Descriptor layer);
 }

@@ -132,6 +132,7 @@ public static class VddkLayerFactory
             if (attempt.Layer is not null)
             {
                 (layer, contents, origin) = (attempt.Layer, attempt.Contents, LayerOrigin.Archive);
+                upload?.Ready(layer.Descriptor);
                 log.Detail("The archive's own gzip is a correct layer as it is (canonical names and modes, no metadata the layer drops); it is used unchanged, without recompressing.");
             }
             else

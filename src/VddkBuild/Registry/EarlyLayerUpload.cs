@@ -30,8 +30,12 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
     private Uri? _session;
     private volatile string? _abandoned;
     private bool _committed;
+    private Commit? _commit;
 
     private sealed record Sent(Uri? Location, bool AlreadyPresent);
+
+    /// <summary>A commit started by <see cref="Ready"/>, for the pusher to collect.</summary>
+    private sealed record Commit(Descriptor Layer, Task<BlobPushResult?> Outcome);
 
     public EarlyLayerUpload(RegistrySession session, ImageReference target, PushOptions options, IBuildLog log, CancellationToken cancellationToken)
     {
@@ -93,7 +97,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         {
             return new Sent(null, AlreadyPresent: true);
         }
-        // Opening the session is not cut short by Abandon: a session the registry opened must be known, to be cancelled.
+                // Opening the session is not cut short by Abandon: a session the registry opened must be known, to be cancelled.
         var session = await _uploader.StartAsync(push, Operation, _build).ConfigureAwait(false);
         _session = session.Location;
         ct.ThrowIfCancellationRequested();
@@ -106,13 +110,37 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
     }
 
     /// <summary>
+    /// The layer passed every check: the session is committed now, in the background, while the image is assembled;
+    /// <see cref="TryCommitAsync"/> collects the outcome.
+    /// </summary>
+    public void Ready(Descriptor layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        if (_sending is null || _abandoned is not null || Volatile.Read(ref _commit) is not null)
+        {
+            return;
+        }
+        Volatile.Write(ref _commit, new Commit(layer, Task.Run(() => CommitAsync(layer, _build), CancellationToken.None)));
+    }
+
+    /// <summary>
     /// Makes the bytes sent the blob of <paramref name="layer"/>, if they are that layer: the same length, and the
     /// digest the registry verifies when it closes the session. Null when the early upload cannot give the blob (not
-    /// started, abandoned, failed, or refused at the commit): the caller uploads it the ordinary way.
+    /// started, abandoned, failed, or refused at the commit): the caller uploads it the ordinary way. When the layer
+    /// was <see cref="Ready"/> already, this is the outcome of that commit.
     /// </summary>
     public async Task<BlobPushResult?> TryCommitAsync(Descriptor layer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(layer);
+        if (Volatile.Read(ref _commit) is { } started && started.Layer.Digest == layer.Digest && started.Layer.Size == layer.Size)
+        {
+            return await started.Outcome.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        return await CommitAsync(layer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<BlobPushResult?> CommitAsync(Descriptor layer, CancellationToken cancellationToken)
+    {
         if (_sending is null || _abandoned is not null)
         {
             return null;
@@ -157,6 +185,17 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
     /// <summary>Stops a transfer still running and cancels a session that was not committed.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Volatile.Read(ref _commit) is { } commit)
+        {
+            try
+            {
+                await commit.Outcome.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The pusher saw (or did not need) it; the session is cancelled below if it is still open.
+            }
+        }
         if (!_committed)
         {
             Abandon("not committed");

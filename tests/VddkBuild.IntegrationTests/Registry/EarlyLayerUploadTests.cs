@@ -68,7 +68,7 @@ public sealed class EarlyLayerUploadTests(ITestOutputHelper output)
     private static string FileDigest(string path) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
 
     [SkippableFact]
-    public async Task The_layer_sent_while_the_archive_is_checked_becomes_a_blob_only_when_the_pusher_commits_it()
+    public async Task The_layer_sent_while_the_archive_is_checked_becomes_its_blob_once_the_checks_passed_and_the_pusher_collects_it()
     {
         await using var world = await StartAsync();
         var archive = SampleVddkArchive.WriteTo(world.Context.Directory, SampleVddkArchiveOptions.Small);
@@ -78,23 +78,22 @@ public sealed class EarlyLayerUploadTests(ITestOutputHelper output)
         var built = await VddkImagePipeline.BuildAsync(world.Request(archive, early), world.Context.Log, None);
         Assert.Equal(digest, built.Image.VddkLayer.Descriptor.Digest.Value); // the archive is the layer
 
-        // The bytes are on their way (or there) before any push, but no blob exists yet.
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!world.Proxy.Requests.Any(r => r.Method == "PATCH" && r.Status == 202) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-        Assert.Contains(world.Proxy.Requests, r => r.Method == "PATCH" && r.Status == 202 && r.ContentLength == new FileInfo(archive).Length);
-        Assert.Equal(HttpStatusCode.NotFound, await world.HeadBlobAsync(digest));
-
         var pushed = await new ImagePusher(world.Session).PushAsync(built.Image, world.Base, world.Target, ["1"], new PushOptions(), world.Context.Log, None, early);
 
         Assert.Equal(HttpStatusCode.OK, await world.HeadBlobAsync(digest));
         Assert.Contains(pushed.Blobs, b => b.Blob.Digest.Value == digest && b.Outcome == BlobOutcome.Uploaded && b.BytesSent == new FileInfo(archive).Length);
-        // Sent once: one PATCH, then a commit without a body; no second copy of the layer.
-        var layerRequests = world.Proxy.Requests.Where(r => r.SentBlobData && r.ContentLength == new FileInfo(archive).Length).ToList();
+        // Sent once: one PATCH with the whole file, then one commit without a body, after it; no second copy.
+        var requests = world.Proxy.Requests.ToList();
+        var layerRequests = requests.Where(r => r.SentBlobData && r.ContentLength == new FileInfo(archive).Length).ToList();
         Assert.Single(layerRequests);
-        Assert.Contains(world.Proxy.Requests, r => r.Method == "PUT" && r.Kind == RegistryRequestKind.Upload && r.Digest == digest && r.Status == 201 && r.ContentLength is null or 0);
+        Assert.Equal("PATCH", layerRequests[0].Method);
+        var commits = requests.Where(r => r.Method == "PUT" && r.Kind == RegistryRequestKind.Upload && r.Digest == digest).ToList();
+        var commit = Assert.Single(commits);
+        Assert.Equal(201, commit.Status);
+        Assert.True(commit.ContentLength is null or 0, "the commit carries no body");
+        Assert.True(requests.IndexOf(commit) > requests.IndexOf(layerRequests[0]), "committed after the PATCH");
+        // The manifest, last, names it.
+        Assert.True(requests.FindIndex(r => r.Kind == RegistryRequestKind.Manifest && r.Method == "PUT") > requests.IndexOf(commit));
         // What the registry serves is the archive, byte for byte.
         await using var blob = await world.Session.GetClient(world.Target).OpenBlobAsync(world.Target.Repository, built.Image.VddkLayer.Descriptor, None);
         Assert.Equal(digest, "sha256:" + Convert.ToHexStringLower(await SHA256.HashDataAsync(blob)));

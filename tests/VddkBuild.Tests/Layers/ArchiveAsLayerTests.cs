@@ -301,6 +301,7 @@ public sealed class ArchiveAsLayerTests : IDisposable
         Assert.Equal(Warned(firstLog), Warned(log));
         // If the reading got as far as offering its copy for upload, it was withdrawn; no temporary file stays.
         Assert.True(upload.Begun == upload.Abandoned, $"begun {upload.Begun}, abandoned {upload.Abandoned}");
+        Assert.Empty(upload.Ready);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(work, "layers"), "*.tmp"));
     }
 
@@ -317,6 +318,23 @@ public sealed class ArchiveAsLayerTests : IDisposable
         Assert.Equal(0, upload.Abandoned);
         Assert.Equal(made.Layer.Descriptor.Digest, await upload.Expected!);
         Assert.Equal(made.Layer.Descriptor.Size, upload.Length);
+        // Checked and published: the bytes sent may become the blob now, with the layer's own descriptor.
+        Assert.Equal([made.Layer.Descriptor], upload.Ready);
+    }
+
+    [Fact]
+    public async Task A_candidate_refused_at_its_end_is_withdrawn_from_the_upload_and_never_made_ready()
+    {
+        // Valid, but not the layer as it is: a setuid file is only found when its entry is read.
+        var archive = Write(Builder(b => b.AddFile(VddkArchiveBuilder.Distrib("bin64/tool"), "x", 0x9ED)));
+        var upload = new RecordingUpload();
+
+        var made = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, new LayerWriterOptions(), _temp.Sub("work"), new RecordingBuildLog(), CancellationToken.None, upload: upload);
+
+        Assert.Equal(LayerOrigin.Written, made.Origin);
+        Assert.Equal(1, upload.Begun);
+        Assert.Equal(1, upload.Abandoned);
+        Assert.Empty(upload.Ready);
     }
 
     private sealed class RecordingUpload : ILayerUploadStarter
@@ -333,5 +351,9 @@ public sealed class ArchiveAsLayerTests : IDisposable
         }
 
         public void Abandon(string reason) => Interlocked.Increment(ref Abandoned);
+
+        public System.Collections.Concurrent.ConcurrentQueue<VddkBuild.Oci.Descriptor> Ready { get; } = new();
+
+        void ILayerUploadStarter.Ready(VddkBuild.Oci.Descriptor layer) => Ready.Enqueue(layer);
     }
 }
