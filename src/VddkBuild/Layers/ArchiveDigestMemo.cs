@@ -86,7 +86,7 @@ internal static partial class ArchiveDigestMemo
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(memoPath)!);
-            File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(memo, Json));
+            File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(memo, MemoWriteContext.Default.Memo));
             File.Move(temp, memoPath, overwrite: true);
             foreach (var old in new DirectoryInfo(Path.GetDirectoryName(memoPath)!).GetFiles("archive-*.json").OrderByDescending(f => f.LastWriteTimeUtc).Skip(Keep))
             {
@@ -108,6 +108,13 @@ internal static partial class ArchiveDigestMemo
 
     [JsonSerializable(typeof(Memo))]
     private sealed partial class MemoJsonContext : JsonSerializerContext
+    {
+    }
+
+    /// <summary>Writing only: generated code that writes the memo without building the metadata reading needs.</summary>
+    [JsonSourceGenerationOptions(GenerationMode = JsonSourceGenerationMode.Serialization)]
+    [JsonSerializable(typeof(Memo))]
+    private sealed partial class MemoWriteContext : JsonSerializerContext
     {
     }
 }

@@ -71,6 +71,18 @@ public sealed partial class LayerCache
     {
     }
 
+    /// <summary>
+    /// Writing only, with the reader's settings: the generated code writes the entry directly, without first building
+    /// the per-property metadata that reading needs (a cold build only writes, and in a fresh build process that
+    /// metadata is compiled code on the way to the push).
+    /// </summary>
+    [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        UseStringEnumConverter = true, GenerationMode = JsonSourceGenerationMode.Serialization)]
+    [JsonSerializable(typeof(Entry))]
+    private sealed partial class EntryWriteContext : JsonSerializerContext
+    {
+    }
+
     private readonly string _directory;
     private readonly int _keep;
 
@@ -180,7 +192,9 @@ public sealed partial class LayerCache
         {
             await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
-                await JsonSerializer.SerializeAsync(stream, entry, Json, cancellationToken).ConfigureAwait(false);
+                await using var writer = new Utf8JsonWriter(stream);
+                JsonSerializer.Serialize(writer, entry, EntryWriteContext.Default.Entry);
+                await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
             File.Move(temp, entryPath, overwrite: true);
         }
