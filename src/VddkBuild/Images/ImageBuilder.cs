@@ -17,20 +17,27 @@ public static class ImageBuilder
     public const string BuildNumberLabel = "io.github.vddkbuild.vddk.build";
     public const string BaseDigestAnnotation = "org.opencontainers.image.base.digest";
 
+    /// <summary>
+    /// Throws what <see cref="Build"/> would throw because of the base (a config that cannot be used, layers it
+    /// cannot build on), so that a build can refuse the base before it publishes anything made from the archive.
+    /// </summary>
+    public static void CheckBase(SourceImage baseImage)
+    {
+        ArgumentNullException.ThrowIfNull(baseImage);
+        _ = BaseDiffIds(baseImage);
+        foreach (var layer in baseImage.Layers)
+        {
+            _ = ToOciLayer(layer);
+        }
+    }
+
     public static BuiltImage Build(SourceImage baseImage, LayerBlob layer, ImageSettings settings)
     {
         ArgumentNullException.ThrowIfNull(baseImage);
         ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(settings);
 
-        var config = ParseConfig(baseImage);
-        var diffIds = DiffIds(config, baseImage);
-        if (diffIds.Count != baseImage.Layers.Count)
-        {
-            throw new VddkException(ErrorCodes.ImageLayoutInvalid,
-                $"The base image is inconsistent: its manifest lists {baseImage.Layers.Count} layers but its config {diffIds.Count} diff_ids. Use an intact base image.",
-                baseImage.ManifestDescriptor.Digest.Value);
-        }
+        var (config, diffIds) = BaseDiffIds(baseImage);
         var created = FormatTime(settings.Created);
 
         var runConfig = config["config"] as JsonObject;
@@ -121,6 +128,20 @@ public static class ImageBuilder
         {
             throw InvalidConfig(baseImage, $"it is not valid JSON ({ex.Message})");
         }
+    }
+
+    /// <summary>The base config, parsed, and its diff_ids, one per layer of the base manifest.</summary>
+    private static (JsonObject Config, JsonArray DiffIds) BaseDiffIds(SourceImage baseImage)
+    {
+        var config = ParseConfig(baseImage);
+        var diffIds = DiffIds(config, baseImage);
+        if (diffIds.Count != baseImage.Layers.Count)
+        {
+            throw new VddkException(ErrorCodes.ImageLayoutInvalid,
+                $"The base image is inconsistent: its manifest lists {baseImage.Layers.Count} layers but its config {diffIds.Count} diff_ids. Use an intact base image.",
+                baseImage.ManifestDescriptor.Digest.Value);
+        }
+        return (config, diffIds);
     }
 
     private static JsonArray DiffIds(JsonObject config, SourceImage baseImage)

@@ -35,7 +35,13 @@ public static class VddkImagePipeline
             made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
                 new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch, UseArchiveAsLayer = request.UseArchiveAsLayer }, request.WorkDirectory, log, linked.Token,
                 useCache: request.UseLayerCache,
-                beforePublish: async _ => { baseImage = await baseTask.ConfigureAwait(false); }, upload: request.LayerUpload, deferRecords: true).ConfigureAwait(false);
+                beforePublish: async _ =>
+                {
+                    baseImage = await baseTask.ConfigureAwait(false);
+                    // A base the image cannot be assembled on is refused here, before the layer is published (and
+                    // before a layer sent early becomes a blob in the registry).
+                    ImageBuilder.CheckBase(baseImage);
+                }, upload: request.LayerUpload, deferRecords: true).ConfigureAwait(false);
             baseImage ??= await baseTask.ConfigureAwait(false);
         }
         catch

@@ -157,6 +157,53 @@ public sealed class EarlyLayerUploadTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task A_base_the_image_cannot_be_built_on_leaves_no_blob_of_the_layer_sent_early()
+    {
+        await using var world = await StartAsync();
+        var archive = SampleVddkArchive.WriteTo(world.Context.Directory, SampleVddkArchiveOptions.Small);
+        var digest = FileDigest(archive);
+        await using (var early = world.Early())
+        {
+            // The base resolves once the layer's upload session is open, but its config lists one diff_id fewer
+            // than its manifest has layers.
+            async Task SessionOpened()
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (!world.Proxy.Requests.Any(r => r.Method == "POST" && r.Kind == RegistryRequestKind.Upload && r.Status == 202) && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(10);
+                }
+            }
+            await using var broken = new ConfigEditingSource(world.Base, SessionOpened, config => config["rootfs"]!["diff_ids"]!.AsArray().RemoveAt(0));
+            var request = world.Request(archive, early) with { BaseSource = broken };
+            var error = await Assert.ThrowsAsync<VddkException>(() => VddkImagePipeline.BuildAsync(request, world.Context.Log, None));
+            Assert.Equal(ErrorCodes.ImageLayoutInvalid, error.Code);
+        }
+        Assert.Equal(HttpStatusCode.NotFound, await world.HeadBlobAsync(digest));
+        AssertEveryEarlySessionWasClosed(world.Proxy);
+        Assert.DoesNotContain(world.Proxy.Requests, r => r.Kind == RegistryRequestKind.Upload && r.Method == "PUT");
+    }
+
+    /// <summary>A base source whose config is edited on the way (the blobs are the inner source's).</summary>
+    private sealed class ConfigEditingSource(IImageSource inner, Func<Task> before, Action<System.Text.Json.Nodes.JsonObject> edit) : IImageSource
+    {
+        public string DisplayName => inner.DisplayName;
+
+        public async Task<SourceImage> ResolveAsync(Platform platform, CancellationToken cancellationToken)
+        {
+            await before();
+            var image = await inner.ResolveAsync(platform, cancellationToken);
+            var config = System.Text.Json.Nodes.JsonNode.Parse(image.ConfigBytes)!.AsObject();
+            edit(config);
+            return image with { ConfigBytes = System.Text.Encoding.UTF8.GetBytes(config.ToJsonString()) };
+        }
+
+        public Task<Stream> OpenBlobAsync(Descriptor descriptor, CancellationToken cancellationToken) => inner.OpenBlobAsync(descriptor, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    [SkippableFact]
     public async Task A_registry_that_refuses_the_early_PATCH_gets_the_layer_the_ordinary_way()
     {
         await using var world = await StartAsync();

@@ -153,6 +153,25 @@ public sealed class ImageBuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task CheckBase_refuses_what_Build_would_refuse_about_the_base_and_passes_an_intact_base()
+    {
+        var (good, _) = await InputsAsync();
+        ImageBuilder.CheckBase(good);
+
+        var (uneven, _) = await InputsAsync(editConfig: c => c["rootfs"]!["diff_ids"]!.AsArray().RemoveAt(0));
+        Assert.Equal(ErrorCodes.ImageLayoutInvalid, Assert.Throws<VddkException>(() => ImageBuilder.CheckBase(uneven)).Code);
+
+        var (noRootfs, _) = await InputsAsync(editConfig: c => c.Remove("rootfs"));
+        Assert.Equal(ErrorCodes.ImageLayoutInvalid, Assert.Throws<VddkException>(() => ImageBuilder.CheckBase(noRootfs)).Code);
+
+        var encrypted = good with
+        {
+            Manifest = good.Manifest with { Layers = [good.Layers[0] with { MediaType = "application/vnd.oci.image.layer.v1.tar+gzip+encrypted" }, .. good.Layers.Skip(1)] },
+        };
+        Assert.Equal(ErrorCodes.MediaTypeUnsupported, Assert.Throws<VddkException>(() => ImageBuilder.CheckBase(encrypted)).Code);
+    }
+
+    [Fact]
     public async Task A_base_config_without_config_section_or_history_gets_them()
     {
         var (baseImage, layer) = await InputsAsync(editConfig: c => { c.Remove("config"); c.Remove("history"); });
