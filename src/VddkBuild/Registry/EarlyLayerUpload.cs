@@ -97,7 +97,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         {
             return new Sent(null, AlreadyPresent: true);
         }
-                // Opening the session is not cut short by Abandon: a session the registry opened must be known, to be cancelled.
+        // Opening the session is not cut short by Abandon: a session the registry opened must be known, to be cancelled.
         var session = await _uploader.StartAsync(push, Operation, _build).ConfigureAwait(false);
         _session = session.Location;
         ct.ThrowIfCancellationRequested();
@@ -132,9 +132,12 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
     public async Task<BlobPushResult?> TryCommitAsync(Descriptor layer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(layer);
-        if (Volatile.Read(ref _commit) is { } started && started.Layer.Digest == layer.Digest && started.Layer.Size == layer.Size)
+        if (Volatile.Read(ref _commit) is { } started)
         {
-            return await started.Outcome.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // The session is committed once, for the layer that was ready; any other layer goes the ordinary way.
+            return started.Layer.Digest == layer.Digest && started.Layer.Size == layer.Size
+                ? await started.Outcome.WaitAsync(cancellationToken).ConfigureAwait(false)
+                : null;
         }
         return await CommitAsync(layer, cancellationToken).ConfigureAwait(false);
     }
