@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Build.Framework;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Tasks;
 
@@ -12,6 +14,7 @@ public sealed class BuildVddkImage : VddkImageTask
 
     [Output] public string? ImageArchiveWritten { get; private set; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
         using var registry = OpenRegistrySession(log, []);

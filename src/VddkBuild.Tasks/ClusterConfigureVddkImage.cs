@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Cluster;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Tasks;
 
@@ -24,6 +26,7 @@ public sealed class ClusterConfigureVddkImage : ClusterTask
     /// <summary>VddkForkliftProvider: 'name' (in the repository's namespace) or 'namespace/name'; empty: no provider update.</summary>
     public string? ForkliftProvider { get; set; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
         var grant = TaskProperties.Flag(GrantImagePullers, "VddkGrantImagePullers", fallback: true);

@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Build.Framework;
 using VddkBuild.Cluster;
 using VddkBuild.Diagnostics;
 using VddkBuild.Registry;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Tasks;
 
@@ -24,6 +26,7 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
     [Output] public string? ImageReference { get; private set; }
     [Output] public string? ClusterImageReference { get; private set; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
         var (connection, session) = ClusterTaskProperties.Open(Kubeconfig, KubeContext, dryRun: false, PollInterval, log);

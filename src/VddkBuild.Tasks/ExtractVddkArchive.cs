@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Build.Framework;
 using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Tasks;
 
@@ -17,6 +19,7 @@ public sealed class ExtractVddkArchive : VddkTask
     [Output] public string? BuildNumber { get; private set; }
     [Output] public string? ExtractedDirectory { get; private set; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
         var archive = Path.GetFullPath(TaskProperties.Required(Archive, "VddkArchive",

@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Build.Framework;
 using VddkBuild.Cluster;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Tasks;
 
@@ -32,6 +34,7 @@ public sealed class PrepareVddkRegistry : ClusterTask
     /// <summary>How many changes were applied (or, in a dry run, planned).</summary>
     [Output] public int ChangeCount { get; private set; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
         var dryRun = TaskProperties.Flag(DryRun, "VddkDryRun");

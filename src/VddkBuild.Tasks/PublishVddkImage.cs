@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Build.Framework;
 using VddkBuild.Diagnostics;
 using VddkBuild.Registry;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Tasks;
 
@@ -19,6 +21,7 @@ public sealed class PublishVddkImage : VddkImageTask
     [Output] public string? ImageReference { get; private set; }
     [Output] public string? ClusterImageReference { get; private set; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
         var target = VddkBuild.Registry.ImageReference.ForRepository(Registry, Repository);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Build.Framework;
 using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
@@ -5,6 +6,7 @@ using VddkBuild.Images;
 using VddkBuild.Oci;
 using VddkBuild.Publishing;
 using VddkBuild.Registry;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Tasks;
 
@@ -64,6 +66,7 @@ public abstract class VddkImageTask : VddkTask
     }
 
     /// <summary>Builds the image from the archive and the base; the caller disposes the returned source.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     protected async Task<(VddkImageBuildResult Result, IImageSource BaseSource, IReadOnlyList<string> Tags)> BuildImageAsync(
         RegistrySession? registry, IBuildLog log, CancellationToken cancellationToken, Layers.ILayerUploadStarter? layerUpload = null)
     {

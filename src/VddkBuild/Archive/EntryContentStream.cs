@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
 using SharpCompress.Common;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -47,6 +49,7 @@ internal sealed class EntryContentStream : ReadOnlyStream
         return Account(read);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -78,6 +81,7 @@ internal sealed class EntryContentStream : ReadOnlyStream
     }
 
     /// <summary>Reads and discards what the sink did not read, so the next entry starts at the right place.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask DrainAsync(CancellationToken cancellationToken)
     {
         if (_remaining == 0)

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
+
 namespace VddkBuild.Archive;
 
 /// <summary>
@@ -12,6 +15,7 @@ internal sealed class ExtractingSink(string root) : IVddkEntrySink
     private const int OtherReadExecute = 0x5; // o+rx
     private readonly List<VddkEntry> _directories = [];
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask WriteEntryAsync(VddkEntry entry, Stream? content, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();

@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -25,6 +27,7 @@ internal sealed class GzipIntegrityCheck
     /// <summary>Wraps the decompressed stream so every byte read is counted and hashed.</summary>
     public Stream Track(Stream decompressed) => new HashingReadStream(decompressed, this);
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask VerifyAsync(CancellationToken cancellationToken)
     {
         await using var file = new FileStream(_archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
@@ -57,6 +60,7 @@ internal sealed class GzipIntegrityCheck
 
     private VddkException Corrupt(string reason) => ArchiveFailures.Corrupt(_archivePath, $"after the last entry, {reason}");
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     private static async ValueTask<bool> HasSecondMemberAsync(FileStream file, CancellationToken cancellationToken)
     {
         file.Seek(1, SeekOrigin.Begin);

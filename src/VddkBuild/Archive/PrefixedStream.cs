@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
+using VddkBuild.Threading;
 namespace VddkBuild.Archive;
 
 /// <summary>Replays bytes already read for format sniffing, then continues with the rest of the stream.</summary>
@@ -36,6 +38,7 @@ internal sealed class PrefixedStream(byte[] prefix, Stream rest) : ReadOnlyStrea
         base.Dispose(disposing);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public override async ValueTask DisposeAsync()
     {
         await rest.DisposeAsync().ConfigureAwait(false);

@@ -1,4 +1,6 @@
 using System.Formats.Tar;
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -23,6 +25,7 @@ internal sealed class TarEntrySource : IArchiveEntrySource
         _onComplete = onComplete;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<ArchiveSourceEntry?> NextAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -55,6 +58,7 @@ internal sealed class TarEntrySource : IArchiveEntrySource
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)
     {
         // Read what follows the end-of-archive blocks (record padding, usually under 10 KiB) so that a compressed
@@ -78,6 +82,7 @@ internal sealed class TarEntrySource : IArchiveEntrySource
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask DisposeAsync()
     {
         await _reader.DisposeAsync().ConfigureAwait(false);

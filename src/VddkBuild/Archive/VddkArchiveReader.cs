@@ -1,8 +1,10 @@
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 using SharpCompress.Compressors.BZip2;
 using SharpCompress.Compressors.Xz;
 using VddkBuild.Diagnostics;
 using VddkBuild.IO;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -34,6 +36,7 @@ public sealed class VddkArchiveReader
     /// </summary>
     /// <param name="verbatim">When given, also decides in the same reading whether the archive file can be the image
     /// layer as it is (see <see cref="VerbatimLayerCheck"/>).</param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<VddkArchiveContents> ReadAsync(IVddkEntrySink sink, CancellationToken cancellationToken, VerbatimLayerCheck? verbatim = null)
     {
         ArgumentNullException.ThrowIfNull(sink);
@@ -240,6 +243,7 @@ public sealed class VddkArchiveReader
         _ => "VddkMaxEntryCount (e.g. -p:VddkMaxEntryCount=500000)",
     };
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<IArchiveEntrySource> OpenAsync(VerbatimLayerCheck? verbatim, CancellationToken cancellationToken)
     {
         if (Directory.Exists(_archivePath))
@@ -314,6 +318,7 @@ public sealed class VddkArchiveReader
     private Stream Ahead(Stream decompressing) => _options.ReadAhead ? new ReadAheadStream(decompressing) : decompressing;
 
     /// <summary>A compressed file must hold a tar: checks the first decompressed block, then replays it.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Stream> RequireTarAsync(Stream decompressed, string compression, CancellationToken cancellationToken)
     {
         var head = new byte[512];

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -19,6 +21,7 @@ public static class VddkExtraction
         ExtractAsync(archivePath, targetDirectory, options, log, File.CreateSymbolicLink, cancellationToken);
 
     /// <param name="createSymlink">How the symlink probe creates its link; tests simulate file systems without symlinks.</param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     internal static async Task<VddkArchiveContents> ExtractAsync(string archivePath, string targetDirectory, VddkArchiveReadOptions options, IBuildLog log, Func<string, string, FileSystemInfo> createSymlink, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(targetDirectory);

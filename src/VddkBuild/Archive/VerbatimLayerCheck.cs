@@ -1,8 +1,10 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using VddkBuild.IO;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -214,6 +216,7 @@ public sealed class VerbatimLayerCheck : IDisposable
     /// After the last entry: reads whatever of the file the decompressor left unread (so the copy and the digest
     /// cover the whole file), then checks that the gzip trailer covers the whole tar (one member, nothing after it).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     internal async ValueTask CompleteAsync(CancellationToken cancellationToken)
     {
         if (Active && _observedFile is not null)

@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
 using System.IO.Compression;
 using System.IO.Hashing;
 using System.Text;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -28,6 +30,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         _zip = new ZipArchive(file, ZipArchiveMode.Read, leaveOpen: true);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<ArchiveSourceEntry?> NextAsync(CancellationToken cancellationToken)
     {
         await FinishOpenEntryAsync(cancellationToken).ConfigureAwait(false);
@@ -95,6 +98,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
     /// Reads the previous entry to its real end (the reader stops at the declared length, and dropped entries are
     /// not read at all), where the CRC-32 is compared; more data than declared means a forged or damaged size.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask FinishOpenEntryAsync(CancellationToken cancellationToken)
     {
         if (_open is null)
@@ -120,6 +124,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask DisposeAsync()
     {
         if (_open is not null)
@@ -140,6 +145,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
 
         public override int Read(Span<byte> buffer) => Account(buffer, inner.Read(buffer));
 
+        [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);

@@ -1,8 +1,10 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -13,6 +15,7 @@ namespace VddkBuild.Cluster;
 /// </summary>
 public static class BucketClaimStep
 {
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<BucketFacts> RunAsync(ClusterSession session, BucketClaimOptions options, CancellationToken cancellationToken)
     {
         var claim = new ClusterObjectRef(ClusterResource.ObjectBucketClaims, options.Namespace, options.ClaimName);
@@ -33,6 +36,7 @@ public static class BucketClaimStep
     }
 
     /// <summary>Returns the claim as it is (null in a dry run that would create it).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<JsonObject?> EnsureClaimAsync(ClusterSession session, ClusterObjectRef claim, BucketClaimOptions options, CancellationToken cancellationToken)
     {
         var current = await ClusterObjects.GetAsync(session, claim, cancellationToken).ConfigureAwait(false);
@@ -67,6 +71,7 @@ public static class BucketClaimStep
     private static bool IsBound(JsonObject claim) =>
         string.Equals(ClusterObjects.String(claim, "status", "phase"), "Bound", StringComparison.OrdinalIgnoreCase);
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<JsonObject> WaitForBoundAsync(ClusterSession session, ClusterObjectRef claim, BucketClaimOptions options, CancellationToken cancellationToken)
     {
         var started = session.Clock.GetUtcNow();
@@ -105,6 +110,7 @@ public static class BucketClaimStep
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<IReadOnlyList<(string Key, string Text)>> ListWarningsAsync(ClusterSession session, ClusterObjectRef claim, CancellationToken cancellationToken)
     {
         var events = await ClusterErrors.CallAsync(session, "list", new ClusterObjectRef(ClusterResource.Events, claim.Namespace, $"involvedObject.name={claim.Name}"),
@@ -116,6 +122,7 @@ public static class BucketClaimStep
             .ToList();
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<BucketFacts> ReadFactsAsync(ClusterSession session, ClusterObjectRef claim, JsonObject current, BucketClaimOptions options, CancellationToken cancellationToken)
     {
         var ns = claim.Namespace!;
@@ -144,6 +151,7 @@ public static class BucketClaimStep
         return facts;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<Uri?> FindS3EndpointAsync(ClusterSession session, BucketClaimOptions options, bool required, CancellationToken cancellationToken)
     {
         var route = new ClusterObjectRef(ClusterResource.Routes, options.S3RouteNamespace, options.S3RouteName);

@@ -1,11 +1,13 @@
 using System.Net;
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -20,6 +22,7 @@ public static class BucketVerifier
     private const string ProbePrefix = "vddkbuild-probe/";
 
     /// <param name="trustedCertificates">The ingress CA bundle; null: the system trust store.</param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     public static async Task VerifyAsync(BucketFacts bucket, X509Certificate2Collection? trustedCertificates, IBuildLog log, CancellationToken cancellationToken)
     {
         if (bucket.Planned)
@@ -41,7 +44,7 @@ public static class BucketVerifier
         }, cancellationToken)).ConfigureAwait(false);
         try
         {
-            await RunAsync(bucket, "GetObject", async () =>
+            await RunAsync(bucket, "GetObject", [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<GetObjectResponse> () =>
             {
                 using var response = await client.GetObjectAsync(bucket.BucketName, probeKey, cancellationToken).ConfigureAwait(false);
                 using var read = new MemoryStream();
@@ -113,6 +116,7 @@ public static class BucketVerifier
         return new AmazonS3Client(new BasicAWSCredentials(bucket.Credentials.AccessKeyId, bucket.Credentials.SecretAccessKey), config);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<T> RunAsync<T>(BucketFacts bucket, string operation, Func<Task<T>> call)
     {
         try

@@ -1,8 +1,10 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using k8s.Autorest;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -13,6 +15,7 @@ namespace VddkBuild.Cluster;
 public static partial class ClusterErrors
 {
     /// <summary>Runs one API call, translating its failure. 404 is translated too; callers that expect it use <see cref="GetOrNullAsync{T}"/>.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<T> CallAsync<T>(ClusterSession session, string verb, ClusterObjectRef target, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         try
@@ -26,6 +29,7 @@ public static partial class ClusterErrors
     }
 
     /// <summary>A read where "not found" is an answer, not an error.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<T?> GetOrNullAsync<T>(ClusterSession session, ClusterObjectRef target, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
         where T : class
     {

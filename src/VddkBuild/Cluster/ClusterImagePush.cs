@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
 using VddkBuild.Registry;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -18,6 +20,7 @@ public static class ClusterImagePush
     /// <summary>The route host and repository an image for <paramref name="repository"/> is pushed to.</summary>
     public static ImageReference Target(ClusterRegistryAccess access, string repository) => ImageReference.ForRepository(access.Registry, repository.Trim());
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<ClusterPushResult> PushAsync(ClusterRegistryAccess access, RegistrySession registry, BuiltImage image, IImageSource baseSource,
         string repository, IReadOnlyList<string> tags, PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null)
     {

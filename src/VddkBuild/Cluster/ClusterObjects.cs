@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -12,7 +14,7 @@ namespace VddkBuild.Cluster;
 internal static class ClusterObjects
 {
     public static Task<JsonObject?> GetAsync(ClusterSession session, ClusterObjectRef target, CancellationToken cancellationToken) =>
-        ClusterErrors.GetOrNullAsync(session, target, async ct =>
+        ClusterErrors.GetOrNullAsync(session, target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<JsonObject> (ct) =>
         {
             var r = target.Resource;
             var result = r.Namespaced
@@ -22,7 +24,7 @@ internal static class ClusterObjects
         }, cancellationToken);
 
     public static Task<JsonObject> CreateAsync(ClusterSession session, ClusterObjectRef target, JsonObject body, CancellationToken cancellationToken) =>
-        ClusterErrors.CallAsync(session, "create", target, async ct =>
+        ClusterErrors.CallAsync(session, "create", target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<JsonObject> (ct) =>
         {
             var r = target.Resource;
             body["apiVersion"] = $"{r.Group}/{r.Version}";
@@ -42,7 +44,7 @@ internal static class ClusterObjects
 
     /// <summary>Sends <paramref name="patch"/> as raw JSON (explicit nulls delete fields).</summary>
     public static Task<JsonObject> MergePatchAsync(ClusterSession session, ClusterObjectRef target, JsonObject patch, CancellationToken cancellationToken) =>
-        ClusterErrors.CallAsync(session, "patch", target, async ct =>
+        ClusterErrors.CallAsync(session, "patch", target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<JsonObject> (ct) =>
         {
             var r = target.Resource;
             var body = new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch);

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -49,6 +51,7 @@ public sealed class ClusterRegistryAccess
     }
 
     /// <summary>Discovers the route and the CA and requests the first token (so a missing account fails before any build work).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<ClusterRegistryAccess> OpenAsync(ClusterSession session, string repository, string? serviceAccount, CancellationToken cancellationToken)
     {
         var ns = NamespaceOf(repository);

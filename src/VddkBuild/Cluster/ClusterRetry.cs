@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
+
 namespace VddkBuild.Cluster;
 
 /// <summary>
@@ -9,6 +12,7 @@ internal static class ClusterRetry
 {
     public const int Attempts = 5;
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<T> OnConflictAsync<T>(ClusterSession session, ClusterObjectRef target, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
     {
         for (var round = 1; ; round++)

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -28,7 +30,7 @@ public static class ForkliftProviderUpdate
 
     /// <param name="imageReference">The in-cluster reference by digest, e.g. image-registry.openshift-image-registry.svc:5000/openshift-mtv/vddk@sha256:...</param>
     public static Task RunAsync(ClusterSession session, ClusterObjectRef provider, string imageReference, CancellationToken cancellationToken) =>
-        ClusterRetry.OnConflictAsync(session, provider, async ct =>
+        ClusterRetry.OnConflictAsync(session, provider, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<bool> (ct) =>
         {
             var current = await ClusterObjects.GetAsync(session, provider, ct).ConfigureAwait(false)
                 ?? throw new VddkException(ErrorCodes.ForkliftProviderNotFound,

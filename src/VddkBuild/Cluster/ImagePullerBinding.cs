@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -21,7 +23,7 @@ public static class ImagePullerBinding
         var required = pullerNamespaces.Count == 0
             ? ["system:authenticated"]
             : pullerNamespaces.Select(n => $"system:serviceaccounts:{n}").Distinct(StringComparer.Ordinal).ToList();
-        return ClusterRetry.OnConflictAsync(session, target, async ct =>
+        return ClusterRetry.OnConflictAsync(session, target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<bool> (ct) =>
         {
             var current = await ClusterErrors.GetOrNullAsync(session, target,
                 c => session.Api.RbacAuthorizationV1.ReadNamespacedRoleBindingAsync(BindingName, ns, cancellationToken: c), ct).ConfigureAwait(false);

@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -19,6 +21,7 @@ public static class IngressCaStep
     public const string BundleKey = "ca-bundle.crt";
 
     /// <summary>Reads the ingress CA without writing anything (PublishVddk uses it to trust the registry route).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<IngressCa> ReadAsync(ClusterSession session, CancellationToken cancellationToken)
     {
         var controller = new ClusterObjectRef(ClusterResource.IngressControllers, "openshift-ingress-operator", "default");
@@ -56,11 +59,12 @@ public static class IngressCaStep
     }
 
     /// <summary>Reads the ingress CA and publishes it for the registry operator.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<IngressCa> RunAsync(ClusterSession session, CancellationToken cancellationToken)
     {
         var ca = await ReadAsync(session, cancellationToken).ConfigureAwait(false);
         var target = new ClusterObjectRef(ClusterResource.ConfigMaps, ConfigMapNamespace, ConfigMapName);
-        await ClusterRetry.OnConflictAsync(session, target, async ct =>
+        await ClusterRetry.OnConflictAsync(session, target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<bool> (ct) =>
         {
             var current = await ClusterErrors.GetOrNullAsync(session, target,
                 c => session.Api.CoreV1.ReadNamespacedConfigMapAsync(ConfigMapName, ConfigMapNamespace, cancellationToken: c), ct).ConfigureAwait(false);

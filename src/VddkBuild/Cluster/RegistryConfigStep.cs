@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -19,6 +21,7 @@ public static class RegistryConfigStep
     public static readonly ClusterObjectRef Config = new(ClusterResource.ImageRegistryConfigs, null, ConfigName);
 
     /// <returns>True when the config was changed (or, in a dry run, would be): a registry rollout follows.</returns>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<bool> RunAsync(ClusterSession session, BucketFacts bucket, string trustedCaConfigMap, RegistryConfigOptions options, CancellationToken cancellationToken)
     {
         var desired = Desired(bucket, trustedCaConfigMap, options);
@@ -78,6 +81,7 @@ public static class RegistryConfigStep
         };
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<bool> ApplyOnceAsync(ClusterSession session, JsonObject desired, RegistryConfigOptions options, CancellationToken cancellationToken)
     {
         var current = await ClusterObjects.GetAsync(session, Config, cancellationToken).ConfigureAwait(false)

@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -20,7 +22,7 @@ public static class RegistryCredentialsStep
     public static Task RunAsync(ClusterSession session, BucketCredentials credentials, CancellationToken cancellationToken)
     {
         var target = new ClusterObjectRef(ClusterResource.Secrets, Namespace, SecretName);
-        return ClusterRetry.OnConflictAsync(session, target, async ct =>
+        return ClusterRetry.OnConflictAsync(session, target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<bool> (ct) =>
         {
             var current = await ClusterErrors.GetOrNullAsync(session, target,
                 c => session.Api.CoreV1.ReadNamespacedSecretAsync(SecretName, Namespace, cancellationToken: c), ct).ConfigureAwait(false);

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
+
 namespace VddkBuild.Cluster;
 
 /// <summary>
@@ -8,6 +11,7 @@ namespace VddkBuild.Cluster;
 /// </summary>
 public static class RegistryPreparation
 {
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<RegistryPreparationResult> RunAsync(ClusterSession session, RegistryPreparationOptions options, CancellationToken cancellationToken)
     {
         var steps = options.Steps;

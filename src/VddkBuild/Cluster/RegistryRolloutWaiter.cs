@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -13,6 +15,7 @@ public static class RegistryRolloutWaiter
 {
     public static readonly ClusterObjectRef Operator = new(ClusterResource.ClusterOperators, null, "image-registry");
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     public static async Task WaitAsync(ClusterSession session, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (session.DryRun)

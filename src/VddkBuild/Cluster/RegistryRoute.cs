@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -13,6 +15,7 @@ public static class RegistryRoute
     private static readonly ClusterObjectRef ImageConfig = new(new ClusterResource("config.openshift.io", "v1", "images", "Image", false), null, "cluster");
 
     /// <summary>The default route's host (<c>default-route-openshift-image-registry.apps.DOMAIN</c>).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<string> DiscoverHostAsync(ClusterSession session, CancellationToken cancellationToken)
     {
         var route = await ClusterObjects.GetAsync(session, DefaultRoute, cancellationToken).ConfigureAwait(false);

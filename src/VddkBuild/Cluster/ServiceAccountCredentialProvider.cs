@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Registry;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -13,6 +15,7 @@ public sealed class ServiceAccountCredentialProvider(string registry, ServiceAcc
 
     private string Source => $"a TokenRequest for {accountDescription}";
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<RegistryCredential?> GetCredentialAsync(string host, RegistryPurpose purpose, CancellationToken cancellationToken)
     {
         if (!IsFor(host))
@@ -23,6 +26,7 @@ public sealed class ServiceAccountCredentialProvider(string registry, ServiceAcc
         return new RegistryCredential(UserName, token.Value, Source);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<RegistryCredential?> RefreshAsync(string host, RegistryPurpose purpose, RegistryCredential rejected, CancellationToken cancellationToken)
     {
         if (!IsFor(host) || rejected.Source != Source)

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using k8s;
 using k8s.Models;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -23,6 +25,7 @@ public static class ServiceAccountTokens
 {
     public static readonly TimeSpan DefaultLifetime = TimeSpan.FromMinutes(10);
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<ServiceAccountToken> RequestAsync(ClusterSession session, string ns, string serviceAccount, TimeSpan? lifetime, CancellationToken cancellationToken)
     {
         var target = new ClusterObjectRef(ClusterResource.ServiceAccounts, ns, serviceAccount);
@@ -66,6 +69,7 @@ public sealed class ServiceAccountTokenSource(ClusterSession session, string ns,
     private ServiceAccountToken? _current;
 
     /// <param name="refresh">True after the registry answered 401 with the current token.</param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<ServiceAccountToken> GetAsync(bool refresh, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);

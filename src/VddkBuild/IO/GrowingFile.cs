@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Win32.SafeHandles;
+using VddkBuild.Threading;
 
 namespace VddkBuild.IO;
 
@@ -163,6 +165,7 @@ public sealed class GrowingFile : Stream
             }
         }
 
+        [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             while (true)

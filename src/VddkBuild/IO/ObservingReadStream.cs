@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
+
 namespace VddkBuild.IO;
 
 /// <summary>
@@ -13,6 +16,7 @@ public abstract class ObservingReadStream(Stream inner) : ReadOnlyStream
         return read;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public sealed override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
@@ -32,6 +36,7 @@ public abstract class ObservingReadStream(Stream inner) : ReadOnlyStream
         base.Dispose(disposing);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public override async ValueTask DisposeAsync()
     {
         await inner.DisposeAsync().ConfigureAwait(false);

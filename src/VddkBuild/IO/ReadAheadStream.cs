@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
+using VddkBuild.Threading;
 
 namespace VddkBuild.IO;
 
@@ -56,6 +58,7 @@ public sealed class ReadAheadStream : ReadOnlyStream
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         while (true)
@@ -178,6 +181,7 @@ public sealed class ReadAheadStream : ReadOnlyStream
         base.Dispose(disposing);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public override async ValueTask DisposeAsync()
     {
         if (!_disposed)

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Images;
 
@@ -21,6 +23,7 @@ internal sealed class OciArchiveFiles : IOciLayoutFiles
 
     public OciArchiveFiles(string archivePath) => _archivePath = archivePath;
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<Stream?> TryOpenAsync(string relativePath, CancellationToken cancellationToken)
     {
         var members = await ScanOnceAsync(cancellationToken).ConfigureAwait(false);
@@ -35,6 +38,7 @@ internal sealed class OciArchiveFiles : IOciLayoutFiles
         return ValueTask.CompletedTask;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     private async ValueTask<Dictionary<string, (long Offset, long Size)>> ScanOnceAsync(CancellationToken ct)
     {
         if (_members is not null)
@@ -52,6 +56,7 @@ internal sealed class OciArchiveFiles : IOciLayoutFiles
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Dictionary<string, (long Offset, long Size)>> ScanAsync(CancellationToken ct)
     {
         FileStream file;
@@ -154,6 +159,7 @@ internal sealed class OciArchiveFiles : IOciLayoutFiles
     private VddkException Invalid(string why) =>
         new(ErrorCodes.ImageLayoutInvalid, $"OCI archive '{_archivePath}' cannot be read: {why}. Re-create it, e.g. with skopeo copy ... oci-archive:FILE.", _archivePath);
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<byte[]> ReadMetadataAsync(FileStream file, long offset, long size, CancellationToken ct)
     {
         if (size > MaxMetadataRecord)

@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using VddkBuild.Layers;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Images;
 
@@ -18,6 +20,7 @@ public static class OciArchiveWriter
     private const int DirMode = 0x1ED;  // 0755
 
     /// <param name="tags">Names for index.json (org.opencontainers.image.ref.name), one descriptor each; none gives one unnamed entry.</param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     public static async Task WriteAsync(BuiltImage image, IImageSource baseSource, string archivePath, IReadOnlyList<string> tags, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -69,6 +72,7 @@ public static class OciArchiveWriter
     };
 
     /// <summary>Copies a blob into the tar and reads its stream to the end so the digest check runs.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     internal static async Task<bool> CopyBlobAsync(ImageBlob blob, Func<Stream, Task> write, CancellationToken ct)
     {
         Stream stream;
@@ -92,6 +96,7 @@ public static class OciArchiveWriter
         return true;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private static async Task WriteTarAsync(Stream output, BuiltImage image, IImageSource baseSource, IReadOnlyList<string> tags, CancellationToken ct)
     {
         var tar = new DeterministicTarWriter(output);

@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Images;
 
@@ -27,6 +29,7 @@ internal sealed class OciLayoutResolver
         _displayName = displayName;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<SourceImage> ResolveAsync(string? tag, Platform platform, CancellationToken ct)
     {
         await CheckLayoutVersionAsync(ct).ConfigureAwait(false);
@@ -42,6 +45,7 @@ internal sealed class OciLayoutResolver
     }
 
     /// <summary>Opens a blob of the layout, verifying size and digest when read to the end.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<Stream> OpenBlobAsync(Descriptor descriptor, CancellationToken ct)
     {
         var stream = await _files.TryOpenAsync(BlobPath(descriptor.Digest), ct).ConfigureAwait(false)
@@ -86,6 +90,7 @@ internal sealed class OciLayoutResolver
             _displayName);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<SourceImage> ResolveDescriptorAsync(Descriptor descriptor, Platform platform, int depth, CancellationToken ct)
     {
         if (MediaTypes.IsIndex(descriptor.MediaType))
@@ -159,6 +164,7 @@ internal sealed class OciLayoutResolver
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private async Task CheckLayoutVersionAsync(CancellationToken ct)
     {
         byte[] bytes;
@@ -186,6 +192,7 @@ internal sealed class OciLayoutResolver
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<byte[]> ReadFileAsync(string relativePath, long maxSize, CancellationToken ct)
     {
         var stream = await _files.TryOpenAsync(relativePath, ct).ConfigureAwait(false)
@@ -201,6 +208,7 @@ internal sealed class OciLayoutResolver
         return bytes;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<byte[]> ReadBlobAsync(Descriptor descriptor, long maxSize, CancellationToken ct)
     {
         if (descriptor.Size < 0 || descriptor.Size > maxSize)

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Images;
 
@@ -11,6 +13,7 @@ namespace VddkBuild.Images;
 /// </summary>
 public static class OciLayoutWriter
 {
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     public static async Task WriteAsync(BuiltImage image, IImageSource baseSource, string directory, IReadOnlyList<string> tags, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -34,10 +37,10 @@ public static class OciLayoutWriter
             var layoutFile = Path.Combine(root, "oci-layout");
             if (!File.Exists(layoutFile))
             {
-                await WriteAtomicallyAsync(layoutFile, async file => { await file.WriteAsync(OciArchiveWriter.OciLayoutFile, ct).ConfigureAwait(false); return true; }, ct).ConfigureAwait(false);
+                await WriteAtomicallyAsync(layoutFile, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<bool> (file) => { await file.WriteAsync(OciArchiveWriter.OciLayoutFile, ct).ConfigureAwait(false); return true; }, ct).ConfigureAwait(false);
             }
             var index = MergeIndex(Path.Combine(root, "index.json"), image, names);
-            await WriteAtomicallyAsync(Path.Combine(root, "index.json"), async file => { await file.WriteAsync(OciJson.Serialize(index), ct).ConfigureAwait(false); return true; }, ct).ConfigureAwait(false);
+            await WriteAtomicallyAsync(Path.Combine(root, "index.json"), [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<bool> (file) => { await file.WriteAsync(OciJson.Serialize(index), ct).ConfigureAwait(false); return true; }, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -74,6 +77,7 @@ public static class OciLayoutWriter
     }
 
     /// <param name="write">Returns false when there turned out to be nothing to write (an absent foreign layer).</param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private static async Task WriteAtomicallyAsync(string path, Func<Stream, Task<bool>> write, CancellationToken ct)
     {
         var temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");

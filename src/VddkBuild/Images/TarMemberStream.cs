@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
+using VddkBuild.Threading;
 namespace VddkBuild.Images;
 
 /// <summary>A read-only window of <c>length</c> bytes of a file starting at <c>offset</c>: one member of a tar.</summary>
@@ -32,6 +34,7 @@ internal sealed class TarMemberStream : ReadOnlyStream
         return n;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var window = Window(buffer.Length);

@@ -1,9 +1,11 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Layers;
 
@@ -40,6 +42,7 @@ internal static partial class ArchiveDigestMemo
     private static string MemoPath(string fullPath, string memoDirectory) =>
         Path.Combine(memoDirectory, "archive-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fullPath)))[..32] + ".json");
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<ArchiveDigestLookup> GetAsync(string archivePath, string memoDirectory, Func<string, CancellationToken, Task<Digest>> hash, CancellationToken cancellationToken, TimeSpan? freshAge = null, bool deferWrite = false)
     {
         var fullPath = Path.GetFullPath(archivePath);

@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Layers;
 
@@ -40,6 +42,7 @@ internal sealed class DeterministicTarWriter
         WriteHeaderAsync(new TarHeader(name, TarEntryType.Hardlink, mode, 0, mtime, target), ct);
 
     /// <summary>Writes a regular file; <paramref name="content"/> must yield at least <paramref name="size"/> bytes.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask WriteFileAsync(string name, int mode, long mtime, long size, Stream content, Func<long, long, Exception> onShortContent, CancellationToken ct)
     {
         await WriteHeaderAsync(new TarHeader(name, TarEntryType.File, mode, size, mtime, null), ct).ConfigureAwait(false);
@@ -66,6 +69,7 @@ internal sealed class DeterministicTarWriter
     }
 
     /// <summary>Writes a regular file from memory.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask WriteFileAsync(string name, int mode, long mtime, ReadOnlyMemory<byte> content, CancellationToken ct)
     {
         await WriteHeaderAsync(new TarHeader(name, TarEntryType.File, mode, content.Length, mtime, null), ct).ConfigureAwait(false);
@@ -74,6 +78,7 @@ internal sealed class DeterministicTarWriter
     }
 
     /// <summary>Writes the end-of-archive marker: two zero blocks, nothing after them.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask FinishAsync(CancellationToken ct)
     {
         if (_finished)
@@ -85,6 +90,7 @@ internal sealed class DeterministicTarWriter
         await WriteRawAsync(ZeroBlock, ct).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask WriteHeaderAsync(TarHeader header, CancellationToken ct)
     {
         if (_finished)
@@ -101,6 +107,7 @@ internal sealed class DeterministicTarWriter
         return padding == 0 ? ValueTask.CompletedTask : WriteRawAsync(ZeroBlock.AsMemory(0, padding), ct);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask WriteRawAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)
     {
         await _output.WriteAsync(bytes, ct).ConfigureAwait(false);

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.IO.Hashing;
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Layers;
 
@@ -60,6 +62,7 @@ internal sealed class GzipMemberWriter : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (!_headerWritten)
@@ -73,6 +76,7 @@ internal sealed class GzipMemberWriter : Stream
     }
 
     /// <summary>Ends the deflate stream and writes the trailer (CRC-32 and length mod 2^32, little endian).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask FinishAsync(CancellationToken cancellationToken)
     {
         if (_finished)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -7,6 +8,7 @@ using System.Text.Json.Serialization;
 using VddkBuild.Archive;
 using VddkBuild.Images;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Layers;
 
@@ -120,6 +122,7 @@ public sealed partial class LayerCache
         return Task.FromResult(Digest.FromSha256Bytes(hash.GetHashAndReset()));
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<CachedLayer?> TryGetAsync(LayerCacheKey key, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
@@ -159,10 +162,12 @@ public sealed partial class LayerCache
     }
 
     /// <summary>Records <paramref name="layer"/> for <paramref name="key"/> (written to a temp name, then renamed) and prunes old entries.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     public async Task StoreAsync(LayerCacheKey key, LayerBlob layer, VddkArchiveContents contents, CancellationToken cancellationToken) =>
         await StoreAsync(key, layer, contents, [], cancellationToken).ConfigureAwait(false);
 
     /// <summary>As <see cref="StoreAsync(LayerCacheKey, LayerBlob, VddkArchiveContents, CancellationToken)"/>, with the warnings to replay on a hit.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     public async Task StoreAsync(LayerCacheKey key, LayerBlob layer, VddkArchiveContents contents, IReadOnlyList<CachedWarning> warnings, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);

@@ -1,7 +1,9 @@
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 using VddkBuild.Archive;
 using VddkBuild.Images;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Layers;
 
@@ -61,6 +63,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     /// <summary>Number of entries written, including parent directories added because the input lacked them.</summary>
     public int EntryCount => _written.Count;
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask WriteEntryAsync(VddkEntry entry, Stream? content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entry);
@@ -140,6 +143,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     /// Ends the tar and the gzip member and publishes the file as <c>sha256-&lt;hex&gt;.tar.gz</c> in the output folder
     /// (an existing file of that name has the same content, so it is kept and the temp dropped).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<LayerBlob> CompleteAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -187,6 +191,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     }
 
     /// <summary>Ends the tar of a <see cref="ForDiffIdOnly"/> writer and returns its sha256 (the layer's diffID).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<Digest> CompleteDiffIdAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -210,6 +215,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         return _tarOnlyDiffId.Value;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask DisposeAsync()
     {
         if (_disposed)
@@ -277,6 +283,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         return _tar;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask WriteMissingParentsAsync(DeterministicTarWriter tar, string path, long mtime, CancellationToken ct)
     {
         // The reader delivers parents first; a missing one is added (0755, the child's clamped time) so the tree
@@ -334,6 +341,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         return trimmed;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask CloseStreamsAsync()
     {
         if (_tarHash is not null) await _tarHash.DisposeAsync().ConfigureAwait(false);
@@ -343,6 +351,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         (_tarHash, _gzip, _compressedHash, _file) = (null, null, null, null);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask AbandonAsync()
     {
         try

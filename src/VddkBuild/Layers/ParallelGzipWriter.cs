@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Layers;
 
@@ -79,6 +81,7 @@ internal sealed class ParallelGzipWriter : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
@@ -101,6 +104,7 @@ internal sealed class ParallelGzipWriter : Stream
     }
 
     /// <summary>Compresses what is left and writes every member, in order. An empty input gives one empty member.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask FinishAsync(CancellationToken cancellationToken)
     {
         if (_finished)
@@ -120,6 +124,7 @@ internal sealed class ParallelGzipWriter : Stream
         _current = [];
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask SubmitAsync(CancellationToken cancellationToken)
     {
         var input = _current;
@@ -137,6 +142,7 @@ internal sealed class ParallelGzipWriter : Stream
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     private async ValueTask WriteOldestAsync(CancellationToken cancellationToken)
     {
         CompressedChunk chunk;

@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
 using VddkBuild.IO;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Layers;
 
@@ -41,6 +43,7 @@ public sealed record VddkLayer(LayerBlob Layer, VddkArchiveContents Contents, La
 /// </summary>
 public static class VddkLayerFactory
 {
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<VddkLayer> MakeAsync(
         string archivePath, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string workDirectory,
         IBuildLog log, CancellationToken cancellationToken, bool useCache = true, Func<CancellationToken, Task>? beforePublish = null,
@@ -156,7 +159,7 @@ public static class VddkLayerFactory
         if (cache is not null && key is not null)
         {
             var (storedKey, storedLayer, storedContents) = (key, layer, contents!);
-            var store = async () =>
+            var store = [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))] async Task () =>
             {
                 try
                 {
@@ -185,6 +188,7 @@ public static class VddkLayerFactory
     /// as on the normal path. The copy is what gets published, so the layer is the very bytes that were checked; an
     /// <paramref name="upload"/> may send the copy as it grows, and is told when it will not be the layer.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<ArchiveLayerAttempt> TryArchiveAsLayerAsync(
         string archivePath, Task<Digest?> archiveDigest, VddkArchiveReadOptions readOptions, LayerWriterOptions layerOptions, string layerDirectory,
         IBuildLog log, Func<CancellationToken, Task>? beforePublish, ILayerUploadStarter? upload, CancellationToken cancellationToken)
@@ -278,6 +282,7 @@ public static class VddkLayerFactory
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<Digest?> DigestOf(Task<ArchiveDigestLookup> hashing)
     {
         try
@@ -291,6 +296,7 @@ public static class VddkLayerFactory
     }
 
     /// <summary>Stops a reading started on speculation and waits until it has cleaned up (temporary copy, upload).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private static async Task AbandonAsync(Task<ArchiveLayerAttempt>? speculative, CancellationTokenSource stop)
     {
         if (speculative is null)
@@ -344,6 +350,7 @@ public static class VddkLayerFactory
     private static Task PublishingAllowedAsync(Func<CancellationToken, Task>? beforePublish, CancellationToken cancellationToken) =>
         beforePublish?.Invoke(cancellationToken) ?? Task.CompletedTask;
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<ArchiveDigestLookup> HashArchiveAsync(string archivePath, string cacheDirectory, bool deferWrite, CancellationToken cancellationToken)
     {
         try

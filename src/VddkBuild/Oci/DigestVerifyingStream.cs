@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
 using System.Security.Cryptography;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Oci;
 
@@ -40,6 +42,7 @@ public sealed class DigestVerifyingStream : ReadOnlyStream
         return Account(buffer[..n]);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         int n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
@@ -96,6 +99,7 @@ public sealed class DigestVerifyingStream : ReadOnlyStream
         base.Dispose(disposing);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public override async ValueTask DisposeAsync()
     {
         _hash.Dispose();

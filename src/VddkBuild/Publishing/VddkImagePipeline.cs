@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
 using VddkBuild.Layers;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Publishing;
 
@@ -12,6 +14,7 @@ namespace VddkBuild.Publishing;
 /// </summary>
 public static class VddkImagePipeline
 {
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<VddkImageBuildResult> BuildAsync(VddkImageRequest request, IBuildLog log, CancellationToken cancellationToken)
     {
         if (!File.Exists(request.ArchivePath))
@@ -35,7 +38,7 @@ public static class VddkImagePipeline
             made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
                 new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch, UseArchiveAsLayer = request.UseArchiveAsLayer }, request.WorkDirectory, log, linked.Token,
                 useCache: request.UseLayerCache,
-                beforePublish: async _ =>
+                beforePublish: [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))] async Task (_) =>
                 {
                     baseImage = await baseTask.ConfigureAwait(false);
                     // A base the image cannot be assembled on is refused here, before the layer is published (and

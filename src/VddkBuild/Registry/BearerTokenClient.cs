@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -15,6 +17,7 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
 {
     private static readonly TimeSpan DefaultLifetime = TimeSpan.FromSeconds(60);
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<(string Token, TimeSpan Lifetime)> GetTokenAsync(
         string registry, AuthChallenge challenge, IReadOnlyList<string> scopes, RegistryCredential? credential, CancellationToken cancellationToken)
     {

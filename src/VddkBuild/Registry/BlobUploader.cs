@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -21,7 +23,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     {
         var operation = $"Uploading {label} ({blob.Digest.Hex[..12]}) to {client.Registry}/{repository}";
         var progress = new TransferProgress(log, $"{label} -> {client.Registry}/{repository}", blob.Size);
-        return client.Retry.ExecuteAsync(operation, async (_, ct) =>
+        return client.Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<BlobPushResult> (_, ct) =>
         {
             progress.Restart();
             var push = RegistryRequestContext.Push(repository);
@@ -65,6 +67,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         }, cancellationToken);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<(bool Mounted, UploadSession? Session)> TryMountAsync(Descriptor blob, string from, string operation, CancellationToken ct)
     {
         var context = RegistryRequestContext.Mount(repository, from);
@@ -90,6 +93,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         return (false, null);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     internal async Task<UploadSession> StartAsync(RegistryRequestContext context, string operation, CancellationToken ct)
     {
         using var response = await client.SendAsync(
@@ -110,6 +114,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         return new UploadSession(UploadLocation.Resolve(response), minimum);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<bool> TryPutMonolithicAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, TransferProgress progress, string operation, CancellationToken ct)
     {
         var context = RegistryRequestContext.Push(repository);
@@ -130,6 +135,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         return true;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private async Task PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, TransferProgress progress, string operation, CancellationToken ct)
     {
         Uri location;
@@ -145,6 +151,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     /// <paramref name="chunkSize"/> (raised to the registry's minimum), each with its Content-Range, and returns where
     /// the session continues. Nothing becomes a blob until <see cref="CommitAsync"/>.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     internal async Task<Uri> SendChunksAsync(UploadSession session, Stream source, long length, long chunkSize, TransferProgress progress, string operation, CancellationToken ct)
     {
         var context = RegistryRequestContext.Push(repository);
@@ -185,6 +192,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     }
 
     /// <summary>Closes an upload session whose bytes were all sent: the registry checks them against the digest and keeps the blob.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     internal async Task CommitAsync(Uri location, Digest digest, string operation, CancellationToken ct)
     {
         var context = RegistryRequestContext.Push(repository);
@@ -197,6 +205,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     private Task CancelQuietlyAsync(UploadSession session, CancellationToken ct) => CancelQuietlyAsync(session.Location, ct);
 
     /// <summary>Ends an upload session without a blob (best effort: an abandoned session also expires on its own).</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     internal async Task CancelQuietlyAsync(Uri location, CancellationToken ct)
     {
         try

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
+using VddkBuild.Threading;
 namespace VddkBuild.Registry;
 
 /// <summary>Reads the next <c>length</c> bytes of a shared stream (one upload chunk) without closing it.</summary>
@@ -25,6 +27,7 @@ internal sealed class BoundedReadStream(Stream inner, long length) : ReadOnlyStr
         return Consume(n);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (_remaining == 0)

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -63,6 +65,7 @@ public sealed class CredentialChain : ICredentialProvider
     /// Asks the refreshable providers for a replacement of a credential the registry refused; the answer replaces
     /// the remembered one. Null when no provider can renew it (then the refusal stands).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<RegistryCredential?> RefreshAsync(string registry, RegistryPurpose purpose, RegistryCredential rejected, CancellationToken cancellationToken)
     {
         var key = (DockerConfigCredentials.NormalizeKey(registry), purpose);
@@ -79,6 +82,7 @@ public sealed class CredentialChain : ICredentialProvider
         return null;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<RegistryCredential?> LookUpAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
     {
         foreach (var provider in _providers)

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
+
 namespace VddkBuild.Registry;
 
 /// <summary>
@@ -38,6 +41,7 @@ public sealed class CredentialFileProvider(IReadOnlyList<string> paths, string? 
         return paths;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
     {
         foreach (var path in Paths)

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -12,6 +14,7 @@ public static class CredentialHelperProcess
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<RegistryCredential?> GetAsync(string helperName, string registry, CancellationToken cancellationToken)
     {
         if (helperName.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))

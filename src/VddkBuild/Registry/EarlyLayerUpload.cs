@@ -1,7 +1,9 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
 using VddkBuild.IO;
 using VddkBuild.Layers;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -67,13 +69,16 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         // checked, and its copy renamed, before the upload session is even open.
         var source = file.OpenFollower(length);
         var token = _stop.Token;
-        _sending = Task.Run(async () =>
+        _sending = Task.Run(SendFollowingAsync, CancellationToken.None);
+
+        [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+        async Task<Sent> SendFollowingAsync()
         {
             await using (source.ConfigureAwait(false))
             {
                 return await SendAsync(source, length, expectedDigest, token).ConfigureAwait(false);
             }
-        }, CancellationToken.None);
+        }
     }
 
     public void Abandon(string reason)
@@ -89,6 +94,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Sent> SendAsync(Stream source, long length, Task<Digest?> expectedDigest, CancellationToken ct)
     {
         var push = RegistryRequestContext.Push(_repository);
@@ -129,6 +135,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
     /// started, abandoned, failed, or refused at the commit): the caller uploads it the ordinary way. When the layer
     /// was <see cref="Ready"/> already, this is the outcome of that commit.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<BlobPushResult?> TryCommitAsync(Descriptor layer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(layer);
@@ -142,6 +149,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         return await CommitAsync(layer, cancellationToken).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<BlobPushResult?> CommitAsync(Descriptor layer, CancellationToken cancellationToken)
     {
         if (_sending is null || _abandoned is not null)
@@ -186,6 +194,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
     private static string Describe(Exception ex) => ex is OperationCanceledException ? "stopped" : ex.Message;
 
     /// <summary>Stops a transfer still running and cancels a session that was not committed.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask DisposeAsync()
     {
         if (Volatile.Read(ref _commit) is { } commit)

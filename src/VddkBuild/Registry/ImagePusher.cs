@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -13,6 +15,7 @@ namespace VddkBuild.Registry;
 /// </summary>
 public sealed class ImagePusher(RegistrySession session)
 {
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<PushResult> PushAsync(
         BuiltImage image, IImageSource baseSource, ImageReference target, IReadOnlyList<string> tags,
         PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null)
@@ -64,7 +67,7 @@ public sealed class ImagePusher(RegistrySession session)
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Clamp(options.MaxParallelUploads, 1, 16), CancellationToken = cancellationToken };
         // Largest first: the long transfer starts at once and small ones fill the other slots.
         var order = Enumerable.Range(0, work.Count).OrderByDescending(i => work[i].Blob.Size).ToList();
-        await Parallel.ForEachAsync(order, parallel, async (i, ct) =>
+        await Parallel.ForEachAsync(order, parallel, [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))] async ValueTask (i, ct) =>
         {
             var item = work[i];
             // The VDDK layer may already be in an upload session, sent while the archive was checked: committing it

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -33,6 +35,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     /// <summary>The credential used, for messages (never the secret).</summary>
     public static readonly HttpRequestOptionsKey<RegistryCredential?> UsedCredential = new("VddkBuild.UsedCredential");
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var context = request.Options.TryGetValue(RegistryRequestContext.Key, out var c) ? c : new RegistryRequestContext([], RegistryPurpose.Pull);
@@ -82,6 +85,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     /// Null: use a cached token if there is one. Otherwise the token that was just refused (empty: none was sent);
     /// a different cached token (another request renewed it meanwhile) is used, else a new one is fetched.
     /// </param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Applied?> ApplyAsync(HttpRequestMessage request, AuthChallenge challenge, RegistryRequestContext context, string? rejectedToken, CancellationToken cancellationToken)
     {
         var credential = await _credentials.GetCredentialAsync(_registry, context.Purpose, cancellationToken).ConfigureAwait(false);

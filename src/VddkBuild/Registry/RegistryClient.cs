@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -57,7 +59,7 @@ public sealed class RegistryClient
     {
         var context = purpose == RegistryPurpose.Push ? RegistryRequestContext.Push(repository) : RegistryRequestContext.Pull(repository);
         var operation = $"Reading manifest {Registry}/{repository}:{reference}";
-        return Retry.ExecuteAsync(operation, async (_, ct) =>
+        return Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<ManifestResponse?> (_, ct) =>
         {
             using var response = await SendAsync(baseUri =>
             {
@@ -96,7 +98,7 @@ public sealed class RegistryClient
         var context = RegistryRequestContext.Push(repository);
         var operation = $"Writing manifest {Registry}/{repository}:{reference}";
         var expected = Digest.Compute(content);
-        return Retry.ExecuteAsync(operation, async (_, ct) =>
+        return Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<Digest> (_, ct) =>
         {
             using var response = await SendAsync(baseUri =>
             {
@@ -130,6 +132,7 @@ public sealed class RegistryClient
         return Retry.ExecuteAsync(operation, (_, ct) => BlobExistsOnceAsync(repository, digest, context, ct), cancellationToken);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     internal async Task<bool> BlobExistsOnceAsync(string repository, Digest digest, RegistryRequestContext context, CancellationToken cancellationToken)
     {
         var operation = $"Checking blob {digest.Hex[..12]} in {Registry}/{repository}";
@@ -167,7 +170,7 @@ public sealed class RegistryClient
             throw new VddkException(ErrorCodes.RegistryResponseInvalid,
                 $"Blob {descriptor.Digest} in {Registry}/{repository} claims {descriptor.Size} bytes, more than an image config can sensibly be.", $"{Registry}/{repository}");
         }
-        return Retry.ExecuteAsync(DownloadOperation(repository, descriptor), async (_, ct) =>
+        return Retry.ExecuteAsync(DownloadOperation(repository, descriptor), [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<byte[]> (_, ct) =>
         {
             var content = new byte[descriptor.Size];
             await using var stream = await OpenBlobOnceAsync(repository, descriptor, ct).ConfigureAwait(false);
@@ -184,6 +187,7 @@ public sealed class RegistryClient
     private string DownloadOperation(string repository, Descriptor descriptor) =>
         $"Downloading blob {descriptor.Digest.Hex[..12]} from {Registry}/{repository}";
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Stream> OpenBlobOnceAsync(string repository, Descriptor descriptor, CancellationToken ct)
     {
         var context = RegistryRequestContext.Pull(repository);
@@ -209,6 +213,7 @@ public sealed class RegistryClient
         }
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<HttpResponseMessage> SendBlobGetAsync(string repository, Digest digest, RegistryRequestContext context, string operation, CancellationToken cancellationToken)
     {
         var response = await SendAsync(baseUri => new HttpRequestMessage(HttpMethod.Get, BlobUri(baseUri, repository, digest)),
@@ -248,6 +253,7 @@ public sealed class RegistryClient
     /// the body is read (bounded) before returning, within the same timeout. <paramref name="watchdog"/> replaces the
     /// fixed timeout for requests with a streamed body.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     internal async Task<HttpResponseMessage> SendAsync(
         Func<Uri, HttpRequestMessage> build, RegistryRequestContext context, string operation, CancellationToken cancellationToken,
         bool bufferResponse = true, RequestWatchdog? watchdog = null)
@@ -258,6 +264,7 @@ public sealed class RegistryClient
         return await SendToAsync(GetAuthenticatedInvoker(baseUri), request, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<HttpResponseMessage> SendToAsync(
         HttpMessageInvoker invoker, HttpRequestMessage request, string operation, CancellationToken cancellationToken,
         bool bufferResponse, RequestWatchdog? watchdog = null)
@@ -324,6 +331,7 @@ public sealed class RegistryClient
     /// Throws for a non-success status: retryable statuses as <see cref="TransientRegistryException"/>, 401/403 as
     /// VDDK3002/VDDK3011 naming the scope, others as VDDK3009 quoting the registry's error codes.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     internal async Task EnsureSuccessAsync(HttpResponseMessage response, string operation, RegistryRequestContext context, CancellationToken cancellationToken, bool unauthorizedIsTransient = false)
     {
         if (response.IsSuccessStatusCode)
@@ -390,6 +398,7 @@ public sealed class RegistryClient
             return new HttpMessageInvoker(auth, disposeHandler: false);
         });
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Uri> ResolveBaseUriAsync()
     {
         var https = new Uri("https://" + ApiAuthority + "/");

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -11,6 +13,7 @@ public static class RegistryErrorResponse
 {
     private const int MaxBodyBytes = 64 * 1024;
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<string> ReadSummaryAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try

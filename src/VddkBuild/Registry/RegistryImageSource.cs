@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Images;
 using VddkBuild.Oci;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -22,6 +24,7 @@ public sealed class RegistryImageSource : IImageSource
 
     public string DisplayName { get; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<SourceImage> ResolveAsync(Platform platform, CancellationToken cancellationToken)
     {
         var top = await GetManifestAsync(Reference.ManifestReference, cancellationToken).ConfigureAwait(false);
@@ -59,6 +62,7 @@ public sealed class RegistryImageSource : IImageSource
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<ManifestResponse> GetManifestAsync(string reference, CancellationToken cancellationToken) =>
         await _client.GetManifestAsync(Reference.Repository, reference, RegistryPurpose.Pull, cancellationToken).ConfigureAwait(false)
         ?? throw new VddkException(ErrorCodes.BaseImageNotFound,

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -22,6 +24,7 @@ public sealed class RetryPolicy
 
     public RetrySettings Settings => _settings;
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<T> ExecuteAsync<T>(string operation, Func<int, CancellationToken, Task<T>> action, CancellationToken cancellationToken)
     {
         var attempts = Math.Max(1, _settings.MaxAttempts);
@@ -48,7 +51,7 @@ public sealed class RetryPolicy
     }
 
     public Task ExecuteAsync(string operation, Func<int, CancellationToken, Task> action, CancellationToken cancellationToken) =>
-        ExecuteAsync<bool>(operation, async (attempt, ct) =>
+        ExecuteAsync<bool>(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<bool> (attempt, ct) =>
         {
             await action(attempt, ct).ConfigureAwait(false);
             return true;

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
+using VddkBuild.Threading;
 namespace VddkBuild.Registry;
 
 /// <summary>
@@ -17,6 +19,7 @@ internal sealed class StallTimeoutStream(Stream inner, TimeSpan timeout, string 
 
     public override int Read(Span<byte> buffer) => inner.Read(buffer);
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using VddkBuild.IO;
 using System.Diagnostics;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Registry;
 
@@ -88,6 +90,7 @@ internal sealed class ProgressReadStream(Stream inner, TransferProgress progress
         return n;
     }
 
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
