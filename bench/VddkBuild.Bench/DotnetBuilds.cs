@@ -36,11 +36,28 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
     /// intermediate folder (a fresh one means no layer cache: cold). The in-repository task assembly is used as the
     /// NuGet package would be: in-process, without rebuilding the tasks project on every run.
     /// </summary>
-    public async Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry = true, params string[] extraProperties)
+    public Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry = true, params string[] extraProperties) =>
+        PublishVddkAsync(archive, repository, intermediate, pushToRegistry, msbuildServer: false, extraProperties);
+
+    /// <summary>
+    /// The same through the MSBuild server (<c>DOTNET_CLI_USE_MSBUILD_SERVER=1</c>, node reuse on): the build runs in
+    /// a long-lived server process that has loaded and compiled MSBuild and the tasks already, as on a developer's
+    /// machine or a persistent CI agent with the server turned on. The process tree measured is the CLI's only.
+    /// </summary>
+    public Task<Sample> PublishVddkThroughServerAsync(string archive, string repository, string intermediate) =>
+        PublishVddkAsync(archive, repository, intermediate, pushToRegistry: true, msbuildServer: true, extraProperties: []);
+
+    /// <summary>Stops the MSBuild server and its nodes, so that nothing the bench started outlives it.</summary>
+    public Task ShutDownServerAsync() =>
+        ProcessRunner.RunCheckedAsync("dotnet", ["build-server", "shutdown", "--msbuild"], ServerEnvironment, TimeSpan.FromMinutes(2));
+
+    private ChildEnvironment ServerEnvironment => Environment.With("DOTNET_CLI_USE_MSBUILD_SERVER", "1");
+
+    private async Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry, bool msbuildServer, string[] extraProperties)
     {
         List<string> args =
         [
-            "build", SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-clp:PerformanceSummary", "-v:m",
+            "build", SampleProject, "--no-restore", "-nologo", msbuildServer ? "-nodeReuse:true" : "-nodeReuse:false", "-clp:PerformanceSummary", "-v:m",
             "-t:PublishVddk",
             $"-p:VddkArchive={archive}",
             $"-p:VddkBaseImage={BaseImage}",
@@ -57,9 +74,9 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
         }
         args.AddRange(extraProperties.Select(p => "-p:" + p));
         var before = registry.Snapshot();
-        var cost = await TimedCommand.RunAsync("dotnet", args, Environment, repoRoot);
+        var cost = await TimedCommand.RunAsync("dotnet", args, msbuildServer ? ServerEnvironment : Environment, repoRoot);
         var traffic = registry.Snapshot() - before;
-        await KeepLogAsync($"publishvddk-{repository}", cost.Output);
+        await KeepLogAsync($"publishvddk-{repository}{(msbuildServer ? "-server" : "")}", cost.Output);
         return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, VddkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
 
