@@ -6,9 +6,15 @@ namespace VddkBuild.Threading;
 // Why these exist: a build runs the publish path once, in a fresh MSBuild process. The runtime's own async method
 // builders are generic types of System.Private.CoreLib instantiated over this assembly's state machines, which no
 // ReadyToRun image can hold, so every async method costs the JIT about a dozen methods (Start, the await plumbing for
-// each awaiter type, the state machine box) on first use: about 550 of the 1,300 methods a cold PublishVddk compiled.
-// These builders are generic types of this assembly, which ReadyToRun compiles with the rest of it. Methods on the
-// publish path opt in with [AsyncMethodBuilder(typeof(...))]; their callers see an ordinary Task or ValueTask.
+// each awaiter type, the state machine box) on first use: about 500 of the 1,340 methods a cold PublishVddk compiled.
+// These builders are generic types of this assembly, which ReadyToRun compiles with the rest of it. Every async
+// method and lambda of the engine opts in with [AsyncMethodBuilder(typeof(...))] (a unit test checks it); callers see
+// an ordinary Task or ValueTask.
+//
+// What is left to the JIT is AwaitOnCompleted/AwaitUnsafeOnCompleted, one per await site's awaiter type: the awaiters
+// are CoreLib types, and an instantiation over a type outside the version bubble is not precompiled. That is also why
+// the box is created in those methods and not in a helper: a helper called only from JIT-compiled code is never
+// discovered by crossgen2, so it would be JIT-compiled too.
 //
 // Behaviour matches the runtime's builders (execution context captured at the first unfinished await and flowed to
 // every resumption; the caller's execution and synchronization contexts restored when the synchronous part returns;

@@ -5,7 +5,8 @@ namespace VddkBuild.Threading;
 /// <summary>
 /// The heap home of an async method that awaited something unfinished: the boxed state machine, the execution
 /// context it resumes in, and the task its callers hold. The precompiled method builders' counterpart of the
-/// runtime's own state machine box, as a class of this assembly so that ReadyToRun compiles every instantiation.
+/// runtime's own state machine box, as a class of this assembly so that its code is in the ReadyToRun image (for a
+/// value-type result the instantiation is still compiled at run time, as the task of that result type is).
 /// </summary>
 internal abstract class StateMachineBox
 {
