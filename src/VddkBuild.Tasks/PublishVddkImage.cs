@@ -34,7 +34,7 @@ public sealed class PublishVddkImage : VddkImageTask
         PublicRegistryGuard.Check(target, options.AllowPublicRegistry, log);
 
         IReadOnlyCollection<string> insecure = TaskProperties.Flag(RegistryInsecure, "VddkRegistryInsecure") ? [target.Registry] : [];
-        using var registry = OpenRegistrySession(log, insecure);
+        using var registry = OpenRegistrySession(log, insecure, target.Registry);
         await using var early = StartEarlyLayerUpload(registry, target, options, log, cancellationToken);
         var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
         await using (baseSource.ConfigureAwait(false))

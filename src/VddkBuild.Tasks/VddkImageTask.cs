@@ -54,7 +54,8 @@ public abstract class VddkImageTask : VddkTask
     protected override void WaitForBackgroundWrites() => _recorded.GetAwaiter().GetResult();
 
     /// <summary>The registry session for base pulls (and pushes); created on first use, disposed after the task.</summary>
-    protected RegistrySession OpenRegistrySession(IBuildLog log, IReadOnlyCollection<string> extraInsecure)
+    /// <param name="pushRegistry">The registry pushed to, if any: the environment's push secrets go there only.</param>
+    protected RegistrySession OpenRegistrySession(IBuildLog log, IReadOnlyCollection<string> extraInsecure, string? pushRegistry = null)
     {
         SecretEnvironmentGuard.Check(log);
         var transport = new RegistryTransportOptions
@@ -62,7 +63,7 @@ public abstract class VddkImageTask : VddkTask
             CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
             InsecureRegistries = [.. TaskProperties.List(InsecureRegistries), .. extraInsecure],
         }.WithEnvironment();
-        return RegistrySession.Create(transport, new CredentialOptions { UserName = NullIfBlank(RegistryUserName) }, log);
+        return RegistrySession.Create(transport, new CredentialOptions { UserName = NullIfBlank(RegistryUserName), PushRegistry = pushRegistry }, log);
     }
 
     /// <summary>Builds the image from the archive and the base; the caller disposes the returned source.</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace VddkBuild.Oci;
@@ -12,8 +13,13 @@ public sealed record Descriptor
     [JsonConverter(typeof(DigestJsonConverter))]
     public required Digest Digest { get; init; }
 
+    /// <summary>Never negative: a document that states a negative size is refused as it is read (JsonException).</summary>
     [JsonPropertyName("size")]
-    public required long Size { get; init; }
+    public required long Size
+    {
+        get;
+        init => field = value >= 0 ? value : throw new JsonException($"a descriptor states a negative size ({value})");
+    }
 
     [JsonPropertyName("urls")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

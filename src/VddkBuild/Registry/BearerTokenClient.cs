@@ -8,14 +8,22 @@ using VddkBuild.Threading;
 namespace VddkBuild.Registry;
 
 /// <summary>
-/// Asks a token endpoint (the challenge's realm) for a bearer token, always with GET: with Basic auth when
-/// credentials are known, anonymously otherwise. Sends <c>service</c> and <c>scope</c> as the challenge implies;
-/// OpenShift's <c>/openshift/token</c> takes neither. Reads <c>token</c> or <c>access_token</c>, and
-/// <c>expires_in</c> (default 60 s).
+/// Asks a token endpoint (the challenge's realm) for a bearer token: with GET and Basic auth when a user name and
+/// secret are known, anonymously otherwise; with an identity (refresh) token, as <c>docker login</c> stores for
+/// OAuth registries (Azure's <c>az acr login</c>), by the OAuth2 refresh-token grant (POST). Sends <c>service</c>
+/// and <c>scope</c> as the challenge implies; OpenShift's <c>/openshift/token</c> takes neither. Reads <c>token</c>
+/// or <c>access_token</c>, and <c>expires_in</c> (default 60 s, at most a day). Credentials never go to a
+/// plain-HTTP token endpoint unless the registry or that endpoint is marked insecure.
 /// </summary>
 internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor, RegistryTransportOptions options)
 {
     private static readonly TimeSpan DefaultLifetime = TimeSpan.FromSeconds(60);
+
+    /// <summary>Longer lifetimes are cut to this: a token is only cached for one build.</summary>
+    internal static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(1);
+
+    /// <summary>The OAuth2 client id sent with the refresh-token grant (the endpoint records it, nothing more).</summary>
+    internal const string ClientId = "vddkbuild";
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<(string Token, TimeSpan Lifetime)> GetTokenAsync(
@@ -28,9 +36,17 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             throw new VddkException(ErrorCodes.RegistryResponseInvalid,
                 $"The registry {registry} asked for a bearer token but named no usable token endpoint (realm).", registry);
         }
-        var uri = BuildUri(realm, challenge, scopes);
-        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-        if (credential is not null)
+        if (credential is not null && realm.Scheme == Uri.UriSchemeHttp && !options.IsInsecure(registry) && !options.IsInsecure(realm.Authority))
+        {
+            throw new VddkException(ErrorCodes.RegistryTlsFailed,
+                $"The registry {registry} sends clients for tokens to {UriForMessages.Format(realm)}, a plain-HTTP address; the credentials of user '{credential.UserName}' were not sent there, since they would travel unencrypted. " +
+                $"Configure the registry's token realm as https://, or, if plain HTTP is acceptable, mark {realm.Authority} insecure (VddkInsecureRegistries or {RegistryTransportOptions.InsecureRegistriesVariable}).",
+                registry);
+        }
+        using var request = credential is { IsIdentityToken: true }
+            ? RefreshTokenGrant(realm, challenge, scopes, credential)
+            : new HttpRequestMessage(HttpMethod.Get, BuildUri(realm, challenge, scopes));
+        if (credential is { IsIdentityToken: false })
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
         }
@@ -54,8 +70,10 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             {
                 var who = credential is null
-                    ? "No credentials were found for this registry (looked in DOTNET_CONTAINER_PUSH_REGISTRY_UNAME/_PWORD or _PULL_, ~/.docker/config.json, podman auth.json)."
-                    : $"The credentials of user '{credential.UserName}' from {credential.Source} were rejected.";
+                    ? $"No credentials were found for this registry ({EnvironmentCredentialProvider.PasswordVariable}, REGISTRY_AUTH_FILE, podman's auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json)."
+                    : credential.IsIdentityToken
+                        ? $"The identity token from {credential.Source} was rejected (expired or revoked)."
+                        : $"The credentials of user '{credential.UserName}' from {credential.Source} were rejected.";
                 throw new VddkException(ErrorCodes.RegistryAuthFailed,
                     $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} refused to issue a token (HTTP {(int)response.StatusCode}). {who} Log in again or supply a valid token.",
                     UriForMessages.Format(realm));
@@ -75,6 +93,30 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
             return ParseTokenResponse(body, registry, realm);
         }
+    }
+
+    /// <summary>
+    /// The OAuth2 refresh-token grant (RFC 6749 section 6, as the distribution token spec describes it): a form POST of
+    /// <c>grant_type=refresh_token</c>, the identity token, <c>service</c>, <c>scope</c> and <c>client_id</c>.
+    /// </summary>
+    private static HttpRequestMessage RefreshTokenGrant(Uri realm, AuthChallenge challenge, IReadOnlyList<string> scopes, RegistryCredential credential)
+    {
+        var form = new List<KeyValuePair<string, string>>
+        {
+            new("grant_type", "refresh_token"),
+            new("refresh_token", credential.Secret),
+            new("client_id", ClientId),
+        };
+        if (challenge.Service is { Length: > 0 } service)
+        {
+            form.Add(new("service", service));
+        }
+        var scope = string.Join(' ', challenge.Scopes.Concat(scopes).Distinct(StringComparer.Ordinal));
+        if (scope.Length > 0)
+        {
+            form.Add(new("scope", scope));
+        }
+        return new HttpRequestMessage(HttpMethod.Post, realm) { Content = new FormUrlEncodedContent(form) };
     }
 
     internal static Uri BuildUri(Uri realm, AuthChallenge challenge, IReadOnlyList<string> scopes)
@@ -129,9 +171,9 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
                 throw new JsonException("no token");
             }
             var lifetime = DefaultLifetime;
-            if (root.TryGetProperty("expires_in", out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var seconds) && seconds > 0)
+            if (root.TryGetProperty("expires_in", out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var seconds) && seconds > 0)
             {
-                lifetime = TimeSpan.FromSeconds(seconds);
+                lifetime = seconds >= MaxLifetime.TotalSeconds ? MaxLifetime : TimeSpan.FromSeconds(seconds);
             }
             return (token, lifetime);
         }

@@ -71,10 +71,22 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     private async Task<(bool Mounted, UploadSession? Session)> TryMountAsync(Descriptor blob, string from, string operation, CancellationToken ct)
     {
         var context = RegistryRequestContext.Mount(repository, from);
-        using var response = await client.SendAsync(
-            baseUri => new HttpRequestMessage(HttpMethod.Post,
-                new Uri(RegistryClient.UploadsUri(baseUri, repository), $"?mount={Uri.EscapeDataString(blob.Digest.Value)}&from={Uri.EscapeDataString(from)}")),
-            context, operation, ct).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(
+                baseUri => new HttpRequestMessage(HttpMethod.Post,
+                    new Uri(RegistryClient.UploadsUri(baseUri, repository), $"?mount={Uri.EscapeDataString(blob.Digest.Value)}&from={Uri.EscapeDataString(from)}")),
+                context, operation, ct).ConfigureAwait(false);
+        }
+        catch (VddkException ex) when (ex.Code is ErrorCodes.RegistryAuthFailed or ErrorCodes.RegistryDenied)
+        {
+            // A token endpoint may refuse the combined scope (pull on the source too) that it would grant without
+            // the source: the mount is only a shortcut, so upload instead.
+            log.Detail($"{operation}: no token for mounting from {from} ({ex.Message}); uploading instead.");
+            return (false, null);
+        }
+        using var _ = response;
         if (response.StatusCode == HttpStatusCode.Created)
         {
             return (true, null);
@@ -131,9 +143,26 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         {
             return false;
         }
+        if (response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound
+            && RefusesSingleRequestUploads(await RegistryErrorResponse.ReadSummaryAsync(response, ct).ConfigureAwait(false)))
+        {
+            // Registries without single-request uploads (older Pulp, some proxies) answer with an upload error
+            // rather than a status of its own. A digest or size error is not this: it is reported as it is.
+            return false;
+        }
         await client.EnsureSuccessAsync(response, operation, context, ct, unauthorizedIsTransient: true).ConfigureAwait(false);
         return true;
     }
+
+    /// <summary>
+    /// True for the answers to a refused single-request PUT that chunks may get past: the spec's upload errors
+    /// (<c>BLOB_UPLOAD_INVALID</c>, <c>BLOB_UPLOAD_UNKNOWN</c>, <c>UNSUPPORTED</c>) or no error code at all.
+    /// </summary>
+    internal static bool RefusesSingleRequestUploads(string errorSummary) =>
+        errorSummary.Length == 0 || errorSummary.StartsWith('"')
+        || errorSummary.Contains("BLOB_UPLOAD_INVALID", StringComparison.Ordinal)
+        || errorSummary.Contains("BLOB_UPLOAD_UNKNOWN", StringComparison.Ordinal)
+        || errorSummary.Contains("UNSUPPORTED", StringComparison.Ordinal);
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private async Task PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, TransferProgress progress, string operation, CancellationToken ct)

@@ -19,6 +19,9 @@ public sealed record CredentialOptions
 
     /// <summary>Credential files to read instead of the default locations (tests).</summary>
     public IReadOnlyList<string>? CredentialFiles { get; init; }
+
+    /// <summary>The registry pushed to (<c>host[:port]</c>), when known: the environment's push secrets go there only.</summary>
+    public string? PushRegistry { get; init; }
 }
 
 /// <summary>
@@ -44,10 +47,16 @@ public sealed class CredentialChain : ICredentialProvider
         {
             providers.Add(options.InProcess);
         }
-        providers.Add(new EnvironmentCredentialProvider(options.GetEnvironmentVariable, options.UserName));
+        providers.Add(new EnvironmentCredentialProvider(options.GetEnvironmentVariable, options.UserName, options.PushRegistry));
         providers.Add(new CredentialFileProvider(options.CredentialFiles ?? CredentialFileProvider.DefaultPaths(options.GetEnvironmentVariable), options.UserName));
         return new CredentialChain(providers, log);
     }
+
+    /// <summary>
+    /// The same chain without the environment, whose variables name no host: for hosts a registry sends requests on to
+    /// (upload sessions, redirects), which get only what is stored for them by name.
+    /// </summary>
+    public CredentialChain ForHostsByName() => new([.. _providers.Where(p => p is not EnvironmentCredentialProvider)], _log);
 
     public ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
     {

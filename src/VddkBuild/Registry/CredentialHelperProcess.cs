@@ -93,12 +93,7 @@ public static class CredentialHelperProcess
             {
                 return null;
             }
-            if (user == "<token>")
-            {
-                throw new VddkException(ErrorCodes.CredentialHelperFailed,
-                    $"The credential helper '{executable}' holds an identity (refresh) token for {registry}, which this tool does not exchange. Log in with a user name and password or token instead.",
-                    executable);
-            }
+            // User "<token>": an identity token, exchanged at the registry's token endpoint (BearerTokenClient).
             return new RegistryCredential(string.IsNullOrEmpty(user) ? "unused" : user, secret, executable);
         }
         catch (JsonException ex)

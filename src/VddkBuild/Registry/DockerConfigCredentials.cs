@@ -5,7 +5,8 @@ namespace VddkBuild.Registry;
 
 /// <summary>
 /// One parsed credential file in Docker's format (<c>~/.docker/config.json</c>) or podman's (<c>auth.json</c>, the
-/// same shape): <c>auths</c> (base64 <c>user:password</c> in <c>auth</c>, or <c>username</c>/<c>password</c>),
+/// same shape): <c>auths</c> (base64 <c>user:password</c> in <c>auth</c>, or <c>username</c>/<c>password</c>, or an
+/// <c>identitytoken</c>, which wins over both as in docker: user <see cref="RegistryCredential.IdentityTokenUser"/>),
 /// <c>credHelpers</c> (registry -> helper name) and <c>credsStore</c> (helper for all registries).
 /// Keys may be written with or without scheme and path (<c>https://index.docker.io/v1/</c>).
 /// </summary>
@@ -126,6 +127,12 @@ public sealed class DockerConfigCredentials
     {
         user = string.Empty;
         secret = string.Empty;
+        if (entry.TryGetProperty("identitytoken", out var identity) && identity.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(identity.GetString()))
+        {
+            user = RegistryCredential.IdentityTokenUser;
+            secret = identity.GetString()!;
+            return true;
+        }
         if (entry.TryGetProperty("auth", out var auth) && auth.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(auth.GetString()))
         {
             string decoded;

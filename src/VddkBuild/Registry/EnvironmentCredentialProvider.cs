@@ -7,8 +7,11 @@ namespace VddkBuild.Registry;
 /// pushes and <c>DOTNET_CONTAINER_PULL_REGISTRY_UNAME</c>/<c>_PWORD</c> for pulls - which MSBuild writes, like every
 /// <c>DOTNET_*</c> variable, into binary logs and -v:diag output (the MSBuild tasks warn about that, VDDK3903).
 /// An explicit user name (a non-secret option) may be combined with a password variable alone.
+/// When the push registry is known (<paramref name="pushRegistry"/>), <c>VDDK_REGISTRY_PASSWORD</c> and the push
+/// variables go to that registry only: a base image on another registry (say registry.redhat.io) never receives
+/// the push registry's secret; the pull variables still serve any registry pulled from, as in the .NET SDK.
 /// </summary>
-public sealed class EnvironmentCredentialProvider(Func<string, string?> getEnvironmentVariable, string? explicitUserName = null) : ICredentialProvider
+public sealed class EnvironmentCredentialProvider(Func<string, string?> getEnvironmentVariable, string? explicitUserName = null, string? pushRegistry = null) : ICredentialProvider
 {
     public const string PasswordVariable = "VDDK_REGISTRY_PASSWORD";
     public const string UserVariable = "VDDK_REGISTRY_USERNAME";
@@ -23,8 +26,14 @@ public sealed class EnvironmentCredentialProvider(Func<string, string?> getEnvir
             ? (PushUserVariable, PushPasswordVariable)
             : (PullUserVariable, PullPasswordVariable);
         var explicitUser = string.IsNullOrEmpty(explicitUserName) ? null : explicitUserName;
+        var forPushRegistry = string.IsNullOrEmpty(pushRegistry)
+            || DockerConfigCredentials.NormalizeKey(registry) == DockerConfigCredentials.NormalizeKey(pushRegistry);
+        if (!forPushRegistry && purpose == RegistryPurpose.Push)
+        {
+            return ValueTask.FromResult<RegistryCredential?>(null);
+        }
 
-        var own = getEnvironmentVariable(PasswordVariable);
+        var own = forPushRegistry ? getEnvironmentVariable(PasswordVariable) : null;
         var ownUser = explicitUser ?? NullIfEmpty(getEnvironmentVariable(UserVariable)) ?? NullIfEmpty(getEnvironmentVariable(userVariable));
         if (!string.IsNullOrEmpty(own) && ownUser is not null)
         {

@@ -32,6 +32,9 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     /// <summary>The scheme the request was sent with (<c>Basic</c>, <c>Bearer</c>), unset when sent anonymously.</summary>
     public static readonly HttpRequestOptionsKey<string> SentScheme = new("VddkBuild.SentScheme");
 
+    /// <summary>Set when a 401 came without a Basic or Bearer challenge (<c>WWW-Authenticate</c>).</summary>
+    public static readonly HttpRequestOptionsKey<bool> NoChallenge = new("VddkBuild.NoChallenge");
+
     /// <summary>The credential used, for messages (never the secret).</summary>
     public static readonly HttpRequestOptionsKey<RegistryCredential?> UsedCredential = new("VddkBuild.UsedCredential");
 
@@ -49,6 +52,8 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
         var challenge = AuthChallenge.FromResponse(response).FirstOrDefault(ch => ch.IsBearer || ch.IsBasic);
         if (challenge is null)
         {
+            // Nothing says how to authenticate: the message must not claim credentials are missing.
+            request.Options.Set(NoChallenge, true);
             return response;
         }
         _challenge = challenge;
@@ -95,6 +100,12 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
             if (credential is null)
             {
                 return null;
+            }
+            if (credential.IsIdentityToken)
+            {
+                throw new VddkException(ErrorCodes.RegistryAuthFailed,
+                    $"Registry {_registry} asks for a user name and password (Basic), but the credential from {credential.Source} is an identity token, which only a token endpoint (Bearer) can use. Log in to {_registry} with a user name and password or access token.",
+                    _registry);
             }
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
             request.Options.Set(SentScheme, "Basic");

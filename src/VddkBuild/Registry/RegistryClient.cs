@@ -23,9 +23,12 @@ public sealed class RegistryClient
     private readonly Lazy<Task<Uri>> _baseUri;
     private HttpMessageInvoker? _authenticated;
 
-    internal RegistryClient(RegistrySession session, string registry)
+    private readonly ICredentialProvider _credentials;
+
+    internal RegistryClient(RegistrySession session, string registry, ICredentialProvider? credentials = null)
     {
         _session = session;
+        _credentials = credentials ?? session.Credentials;
         Registry = registry;
         ApiAuthority = registry == ImageReference.DockerHub ? ImageReference.DockerHubApiHost : registry;
         Insecure = session.Options.IsInsecure(registry) || session.Options.IsInsecure(ApiAuthority);
@@ -61,15 +64,16 @@ public sealed class RegistryClient
         var operation = $"Reading manifest {Registry}/{repository}:{reference}";
         return Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<ManifestResponse?> (_, ct) =>
         {
-            using var response = await SendAsync(baseUri =>
+            // Followed redirects: a redirector (registry.k8s.io) answers every manifest request with one.
+            using var response = await SendFollowingRedirectsAsync(baseUri => ManifestUri(baseUri, repository, reference), uri =>
             {
-                var request = new HttpRequestMessage(HttpMethod.Get, ManifestUri(baseUri, repository, reference));
+                var request = new HttpRequestMessage(HttpMethod.Get, uri);
                 foreach (var mediaType in MediaTypes.ManifestAccept)
                 {
                     request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
                 }
                 return request;
-            }, context, operation, ct).ConfigureAwait(false);
+            }, context, operation, ct, bufferResponse: true).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
                 return null;
@@ -214,11 +218,22 @@ public sealed class RegistryClient
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    private async Task<HttpResponseMessage> SendBlobGetAsync(string repository, Digest digest, RegistryRequestContext context, string operation, CancellationToken cancellationToken)
-    {
-        var response = await SendAsync(baseUri => new HttpRequestMessage(HttpMethod.Get, BlobUri(baseUri, repository, digest)),
+    private async Task<HttpResponseMessage> SendBlobGetAsync(string repository, Digest digest, RegistryRequestContext context, string operation, CancellationToken cancellationToken) =>
+        await SendFollowingRedirectsAsync(baseUri => BlobUri(baseUri, repository, digest), uri => new HttpRequestMessage(HttpMethod.Get, uri),
             context, operation, cancellationToken, bufferResponse: false).ConfigureAwait(false);
-        var origin = (await GetBaseUriAsync(cancellationToken).ConfigureAwait(false)).GetLeftPart(UriPartial.Authority);
+
+    /// <summary>
+    /// A GET that follows redirects (up to <see cref="MaxRedirects"/>): within the registry with its credentials;
+    /// to another host (storage with a presigned URL, a CDN, the registry a redirector points at) through that host's
+    /// own client, which sends only what that host asks for and is given (see <see cref="SendRequestAsync"/>).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(
+        Func<Uri, Uri> firstUri, Func<Uri, HttpRequestMessage> requestFor, RegistryRequestContext context, string operation, CancellationToken cancellationToken,
+        bool bufferResponse)
+    {
+        var response = await SendAsync(baseUri => requestFor(firstUri(baseUri)), context, operation, cancellationToken, bufferResponse).ConfigureAwait(false);
+        var baseUri = await GetBaseUriAsync(cancellationToken).ConfigureAwait(false);
         for (var hop = 0; IsRedirect(response.StatusCode); hop++)
         {
             var location = response.Headers.Location;
@@ -229,15 +244,11 @@ public sealed class RegistryClient
                 throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"{operation}: the registry redirected without a usable Location (or more than {MaxRedirects} times).", Registry);
             }
             var target = location.IsAbsoluteUri ? location : new Uri(from, location);
-            if (target.GetLeftPart(UriPartial.Authority).Equals(origin, StringComparison.OrdinalIgnoreCase))
+            if (target.Scheme is not ("http" or "https"))
             {
-                response = await SendAsync(_ => new HttpRequestMessage(HttpMethod.Get, target), context, operation, cancellationToken, bufferResponse: false).ConfigureAwait(false);
+                throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"{operation}: the registry redirected to a {target.Scheme}: address, which is not HTTP.", Registry);
             }
-            else
-            {
-                // Storage (S3 presigned URL, CDN): its own signature authorizes; the registry's token must not leak there.
-                response = await SendToAsync(_session.TransportFor(target).Invoker, new HttpRequestMessage(HttpMethod.Get, target), operation, cancellationToken, bufferResponse: false).ConfigureAwait(false);
-            }
+            response = await SendRequestAsync(baseUri, requestFor(target), context, operation, cancellationToken, bufferResponse).ConfigureAwait(false);
         }
         return response;
     }
@@ -259,9 +270,41 @@ public sealed class RegistryClient
         bool bufferResponse = true, RequestWatchdog? watchdog = null)
     {
         var baseUri = await GetBaseUriAsync(cancellationToken).ConfigureAwait(false);
-        var request = build(baseUri);
-        request.Options.Set(RegistryRequestContext.Key, context);
-        return await SendToAsync(GetAuthenticatedInvoker(baseUri), request, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
+        return await SendRequestAsync(baseUri, build(baseUri), context, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends a request to wherever its URI points. The registry's credentials go only to the registry itself (its
+    /// scheme, host and port; plain HTTP on the same host and port only when the registry is marked insecure). An
+    /// upload session or redirect that points at another host goes through that host's own client: no credentials
+    /// unless it challenges for them and some are configured for that host, as docker and containerd do. A
+    /// registry reached over HTTPS that points at a plain-HTTP address is refused (VDDK3003) unless that address is
+    /// marked insecure: neither the registry's credentials nor the blob go out unencrypted on the registry's say-so.
+    /// </summary>
+    private Task<HttpResponseMessage> SendRequestAsync(
+        Uri baseUri, HttpRequestMessage request, RegistryRequestContext context, string operation, CancellationToken cancellationToken,
+        bool bufferResponse = true, RequestWatchdog? watchdog = null)
+    {
+        var target = request.RequestUri!;
+        if (IsRegistryEndpoint(target, baseUri))
+        {
+            request.Options.Set(RegistryRequestContext.Key, context);
+            return SendToAsync(GetAuthenticatedInvoker(baseUri), request, operation, cancellationToken, bufferResponse, watchdog);
+        }
+        if (target.Scheme == Uri.UriSchemeHttp && baseUri.Scheme == Uri.UriSchemeHttps && !_session.Options.IsInsecure(target.Authority))
+        {
+            request.Dispose();
+            throw new VddkException(ErrorCodes.RegistryTlsFailed,
+                $"{operation}: registry {Registry}, reached over HTTPS, sent the request on to {UriForMessages.Format(target)}, a plain-HTTP address; it was not followed, so nothing (credentials or data) went out unencrypted. " +
+                "This is usually a proxy or load balancer that ends TLS in front of the registry without telling it (set X-Forwarded-Proto: https there, or the registry's own setting for its external URL). " +
+                $"If plain HTTP is acceptable, mark {target.Authority} insecure (VddkInsecureRegistries or {RegistryTransportOptions.InsecureRegistriesVariable}).",
+                Registry);
+        }
+        // Another host: its own client (challenges, credentials stored for it by name, TLS verification unless it
+        // is marked insecure); the scopes named this registry's repositories, so that host's challenge names its own.
+        var foreign = _session.GetForwardedClient(target.Authority);
+        request.Options.Set(RegistryRequestContext.Key, new RegistryRequestContext([], context.Purpose));
+        return SendToAsync(foreign.GetAuthenticatedInvoker(target), request, operation, cancellationToken, bufferResponse, watchdog);
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
@@ -347,12 +390,21 @@ public sealed class RegistryClient
         }
         var options = response.RequestMessage?.Options;
         var credential = options is not null && options.TryGetValue(RegistryAuthHandler.UsedCredential, out var used) ? used : null;
-        if (status == HttpStatusCode.Unauthorized && unauthorizedIsTransient)
+        var scheme = options is not null && options.TryGetValue(RegistryAuthHandler.SentScheme, out var sent) ? sent : null;
+        if (status == HttpStatusCode.Unauthorized && unauthorizedIsTransient && scheme is not null)
         {
             // A streamed upload cannot be replayed with a fresh token; the whole upload is retried instead.
             throw new TransientRegistryException($"authorization expired during the transfer (HTTP 401){quoted}", status);
         }
-        var scheme = options is not null && options.TryGetValue(RegistryAuthHandler.SentScheme, out var sent) ? sent : null;
+        if (status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden && response.RequestMessage?.RequestUri is { } sentTo
+            && _baseUri.Value.IsCompletedSuccessfully && !IsRegistryEndpoint(sentTo, _baseUri.Value.Result))
+        {
+            throw new VddkException(status == HttpStatusCode.Unauthorized ? ErrorCodes.RegistryAuthFailed : ErrorCodes.RegistryDenied,
+                $"{operation}: registry {Registry} sent this request on to {UriForMessages.Format(sentTo)}, which refused it (HTTP {(int)status}){quoted}. " +
+                $"The registry's credentials are only ever sent to the registry itself; {sentTo.Authority} gets only credentials stored under its own name (docker login / podman login {sentTo.Authority}, or a credential helper). " +
+                "If that host should not ask for credentials, the registry's storage or upload settings are wrong.",
+                Registry);
+        }
         if (status == HttpStatusCode.Unauthorized && credential is not null && scheme != "Bearer")
         {
             // Basic credentials (or none applied) refused outright: the user name or secret is wrong.
@@ -360,13 +412,18 @@ public sealed class RegistryClient
                 $"{operation}: registry {Registry} rejected the credentials of user '{credential.UserName}' from {credential.Source}{quoted}. Log in again or correct the secret.",
                 Registry);
         }
+        if (status == HttpStatusCode.Unauthorized && options is not null && options.TryGetValue(RegistryAuthHandler.NoChallenge, out var unexplained) && unexplained)
+        {
+            var host = response.RequestMessage?.RequestUri?.Authority ?? Registry;
+            throw new VddkException(ErrorCodes.RegistryAuthFailed,
+                $"{operation}: {host} answered HTTP 401 without a WWW-Authenticate header naming Basic or Bearer, so there is no way to know how to authenticate{quoted}. " +
+                "A proxy in front of the registry probably removed the header or answers for it; check the registry's address (VddkRegistry) and what sits in front of it.",
+                Registry);
+        }
         if (status == HttpStatusCode.Unauthorized && credential is null)
         {
-            var variables = context.Purpose == RegistryPurpose.Push
-                ? $"{EnvironmentCredentialProvider.PushUserVariable}/{EnvironmentCredentialProvider.PushPasswordVariable}"
-                : $"{EnvironmentCredentialProvider.PullUserVariable}/{EnvironmentCredentialProvider.PullPasswordVariable}";
             throw new VddkException(ErrorCodes.RegistryAuthFailed,
-                $"{operation}: registry {Registry} requires authentication and no credentials were found{quoted}. Log in (podman login / docker login writes auth.json / config.json), or set {variables}; for OpenShift use any user name and a service-account token as password.",
+                $"{operation}: registry {Registry} requires authentication and no credentials were found{quoted}. Log in (podman login / docker login write auth.json / config.json), or set {EnvironmentCredentialProvider.PasswordVariable} (user: VddkRegistryUserName or {EnvironmentCredentialProvider.UserVariable}); for OpenShift use any user name and a service-account token as password.",
                 Registry);
         }
         if (status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
@@ -390,11 +447,16 @@ public sealed class RegistryClient
 
     internal static Uri UploadsUri(Uri baseUri, string repository) => new(baseUri, $"/v2/{repository}/blobs/uploads/");
 
+    /// <summary>The registry itself: its host and port, its scheme (or plain HTTP on them when it is marked insecure).</summary>
+    private bool IsRegistryEndpoint(Uri target, Uri baseUri) =>
+        target.Host.Equals(baseUri.Host, StringComparison.OrdinalIgnoreCase) && target.Port == baseUri.Port
+        && (target.Scheme == baseUri.Scheme || Insecure);
+
     private HttpMessageInvoker GetAuthenticatedInvoker(Uri baseUri) =>
         LazyInitializer.EnsureInitialized(ref _authenticated, () =>
         {
             var transport = _session.TransportFor(baseUri);
-            var auth = new RegistryAuthHandler(transport.Counting, Registry, _session.Credentials, _session.Tokens, _session.TokenClient);
+            var auth = new RegistryAuthHandler(transport.Counting, Registry, _credentials, _session.Tokens, _session.TokenClient);
             return new HttpMessageInvoker(auth, disposeHandler: false);
         });
 

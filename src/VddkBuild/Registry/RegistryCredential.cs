@@ -13,6 +13,15 @@ public enum RegistryPurpose
 /// </summary>
 public sealed record RegistryCredential(string UserName, string Secret, string Source)
 {
+    /// <summary>
+    /// The user name docker's credential files and helpers give an identity token: an OAuth2 refresh token that
+    /// the registry's token endpoint exchanges for access tokens (<c>identitytoken</c> in config.json).
+    /// </summary>
+    public const string IdentityTokenUser = "<token>";
+
+    /// <summary>The secret is an identity (refresh) token, not a password.</summary>
+    public bool IsIdentityToken => UserName == IdentityTokenUser;
+
     public override string ToString() => $"{UserName} (secret hidden, from {Source})";
 
     /// <summary>The value of an <c>Authorization: Basic</c> header.</summary>

@@ -18,6 +18,16 @@ public static class RegistryErrorResponse
     {
         try
         {
+            // Buffered, so that the body can be summarized more than once (a caller may look before the error is raised).
+            await response.Content.LoadIntoBufferAsync(MaxBodyBytes, cancellationToken).ConfigureAwait(false);
+            return Summarize(await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or InvalidOperationException)
+        {
+            // Larger than the limit: read its beginning below.
+        }
+        try
+        {
             await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             var buffer = new byte[MaxBodyBytes];
             var total = 0;

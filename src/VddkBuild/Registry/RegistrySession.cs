@@ -13,6 +13,7 @@ public sealed class RegistrySession : IDisposable
 {
     private readonly ConcurrentDictionary<string, HostTransport> _transports = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, RegistryClient> _clients = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, RegistryClient> _forwardedTo = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _warnedInsecure = new(StringComparer.OrdinalIgnoreCase);
     private readonly RegistryTlsTrust _trust;
     private long _requestCount;
@@ -70,6 +71,14 @@ public sealed class RegistrySession : IDisposable
         });
 
     public RegistryClient GetClient(ImageReference reference) => GetClient(reference.Registry);
+
+    /// <summary>
+    /// The client for a host a registry sent a request on to (an upload session or redirect on another host): it
+    /// answers that host's own challenges, with credentials stored for that host by name only (in-process, credential
+    /// files), never the environment's, which name no host.
+    /// </summary>
+    internal RegistryClient GetForwardedClient(string authority) =>
+        _forwardedTo.GetOrAdd(authority, a => new RegistryClient(this, a, Credentials is CredentialChain chain ? chain.ForHostsByName() : Credentials));
 
     internal HostTransport TransportFor(Uri uri)
     {

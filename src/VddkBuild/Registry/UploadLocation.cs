@@ -4,33 +4,50 @@ namespace VddkBuild.Registry;
 
 /// <summary>
 /// The <c>Location</c> of an upload session: absolute or relative (resolved against the request that returned it),
-/// reused exactly, with its query kept (registries put session state there) and <c>digest=</c> appended.
+/// reused exactly, with its query kept (registries put session state, presigned URLs a signature, there) and
+/// <c>digest=</c> appended. Path and query are sent back byte for byte: <see cref="Uri"/> would otherwise rewrite
+/// escapes such as <c>%7E</c>, which breaks a signature computed over them.
 /// </summary>
 public static class UploadLocation
 {
+    private static readonly UriCreationOptions Verbatim = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
     public static Uri Resolve(Uri requestUri, string location)
     {
         if (string.IsNullOrWhiteSpace(location))
         {
             throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"The registry opened an upload at {UriForMessages.Format(requestUri)} without a Location header.", UriForMessages.Format(requestUri));
         }
-        return Uri.TryCreate(location, UriKind.Absolute, out var absolute) && absolute.Scheme is "http" or "https"
-            ? absolute
-            : new Uri(requestUri, location);
+        location = location.Trim();
+        if (Uri.TryCreate(location, in Verbatim, out var absolute) && absolute.IsAbsoluteUri && absolute.Scheme is "http" or "https")
+        {
+            return absolute;
+        }
+        if (location.StartsWith('/') && !location.StartsWith("//", StringComparison.Ordinal)
+            && Uri.TryCreate(requestUri.GetLeftPart(UriPartial.Authority) + location, in Verbatim, out var rooted))
+        {
+            return rooted;
+        }
+        var resolved = new Uri(requestUri, location);
+        if (resolved.Scheme is not ("http" or "https"))
+        {
+            throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"The registry opened an upload at a {resolved.Scheme}: address, which is not HTTP.", UriForMessages.Format(requestUri));
+        }
+        return resolved;
     }
 
     public static Uri Resolve(HttpResponseMessage response)
     {
         var request = response.RequestMessage?.RequestUri ?? throw new InvalidOperationException("response without request");
-        var location = response.Headers.Location;
-        return Resolve(request, location is null ? string.Empty : location.OriginalString);
+        // The header's own text (OriginalString): the parsed Uri's other forms have rewritten escapes.
+        return Resolve(request, response.Headers.Location?.OriginalString ?? string.Empty);
     }
 
     public static Uri WithDigest(Uri location, Digest digest)
     {
         // String concatenation, not UriBuilder: the session's query must be sent back byte for byte.
-        var text = location.AbsoluteUri;
-        var separator = location.Query.Length == 0 ? "?" : "&";
-        return new Uri(text + separator + "digest=" + Uri.EscapeDataString(digest.Value));
+        var text = location.GetLeftPart(UriPartial.Authority) + location.PathAndQuery;
+        var separator = !location.PathAndQuery.Contains('?', StringComparison.Ordinal) ? "?" : text.EndsWith('?') || text.EndsWith('&') ? string.Empty : "&";
+        return new Uri(text + separator + "digest=" + Uri.EscapeDataString(digest.Value), in Verbatim);
     }
 }

@@ -6,6 +6,8 @@ namespace VddkBuild.Registry;
 /// </summary>
 public static class UriForMessages
 {
+    // Scheme, Authority (no user information) and AbsolutePath rather than GetComponents: upload locations are kept
+    // verbatim (UploadLocation), and such a Uri refuses GetComponents for its path.
     public static string Format(Uri uri) =>
-        uri.IsAbsoluteUri ? uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped) : uri.OriginalString.Split('?')[0];
+        uri.IsAbsoluteUri ? $"{uri.Scheme}://{uri.Authority}{uri.AbsolutePath}" : uri.OriginalString.Split('?')[0];
 }

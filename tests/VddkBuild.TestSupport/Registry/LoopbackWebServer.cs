@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -21,18 +22,26 @@ public sealed class LoopbackWebServer : IAsyncDisposable
         BaseUri = baseUri;
     }
 
-    /// <summary><c>http://127.0.0.1:port/</c>.</summary>
+    /// <summary><c>http://127.0.0.1:port/</c>, or <c>https://</c> when started with a certificate.</summary>
     public Uri BaseUri { get; }
 
     public string Authority => BaseUri.Authority;
 
-    public static async Task<LoopbackWebServer> StartAsync(RequestDelegate handler)
+    /// <param name="certificate">Serve HTTPS with this certificate (with its private key) instead of plain HTTP.</param>
+    public static async Task<LoopbackWebServer> StartAsync(RequestDelegate handler, X509Certificate2? certificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(options =>
         {
-            options.Listen(IPAddress.Loopback, 0);
+            options.Listen(IPAddress.Loopback, 0, listen =>
+            {
+                if (certificate is not null)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
             options.Limits.MaxRequestBodySize = null;
             options.Limits.MinRequestBodyDataRate = null;
             options.Limits.MinResponseDataRate = null;

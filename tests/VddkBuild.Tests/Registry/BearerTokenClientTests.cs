@@ -50,6 +50,17 @@ public sealed class BearerTokenClientTests
     }
 
     [Theory]
+    [InlineData("{\"token\":\"T\",\"expires_in\":1000000000000}")]
+    [InlineData("{\"token\":\"T\",\"expires_in\":9223372036854775807}")]
+    [InlineData("{\"token\":\"T\",\"expires_in\":1e300}")]
+    public void ParseTokenResponse_HugeExpiry_IsCutToADay(string json)
+    {
+        var (_, lifetime) = BearerTokenClient.ParseTokenResponse(Encoding.UTF8.GetBytes(json), "r", Realm);
+
+        Assert.Equal(BearerTokenClient.MaxLifetime, lifetime);
+    }
+
+    [Theory]
     [InlineData("{}")]
     [InlineData("not json")]
     [InlineData("[\"token\"]")]
@@ -58,5 +69,78 @@ public sealed class BearerTokenClientTests
         var error = Assert.Throws<VddkException>(() => BearerTokenClient.ParseTokenResponse(Encoding.UTF8.GetBytes(json), "r", Realm));
 
         Assert.Equal(ErrorCodes.RegistryResponseInvalid, error.Code);
+    }
+
+    private static readonly AuthChallenge Challenge = AuthChallenge.Parse("Bearer realm=\"https://auth.example/oauth2/token\",service=\"reg.example\"");
+
+    /// <summary>Answers every request with a token and keeps what was sent (method, URI, Authorization, form body).</summary>
+    private sealed class RecordingEndpoint : HttpMessageHandler
+    {
+        public List<(HttpMethod Method, Uri Uri, string? Authorization, string? Body)> Requests { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var body = request.Content is null ? null : await request.Content.ReadAsStringAsync(cancellationToken);
+            Requests.Add((request.Method, request.RequestUri!, request.Headers.Authorization?.ToString(), body));
+            return new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new StringContent("{\"access_token\":\"A\",\"expires_in\":300}") };
+        }
+    }
+
+    private static (BearerTokenClient Client, RecordingEndpoint Endpoint) ClientWithEndpoint(params string[] insecure)
+    {
+        var endpoint = new RecordingEndpoint();
+        var invoker = new HttpMessageInvoker(endpoint);
+        return (new BearerTokenClient(_ => invoker, new RegistryTransportOptions { InsecureRegistries = insecure }), endpoint);
+    }
+
+    [Fact]
+    public async Task IdentityToken_IsExchangedByTheRefreshTokenGrant_AsAFormPost()
+    {
+        var (client, endpoint) = ClientWithEndpoint();
+        var identity = new RegistryCredential(RegistryCredential.IdentityTokenUser, "refresh-secret", "config.json");
+
+        var (token, lifetime) = await client.GetTokenAsync("reg.example", Challenge, ["repository:a/b:pull,push", "repository:base:pull"], identity, CancellationToken.None);
+
+        Assert.Equal("A", token);
+        Assert.Equal(TimeSpan.FromSeconds(300), lifetime);
+        var sent = Assert.Single(endpoint.Requests);
+        Assert.Equal(HttpMethod.Post, sent.Method);
+        Assert.Equal("https://auth.example/oauth2/token", sent.Uri.AbsoluteUri);
+        Assert.Null(sent.Authorization);
+        Assert.Equal("grant_type=refresh_token&refresh_token=refresh-secret&client_id=vddkbuild&service=reg.example&scope=repository%3Aa%2Fb%3Apull%2Cpush+repository%3Abase%3Apull", sent.Body);
+    }
+
+    [Fact]
+    public async Task UserAndPassword_GoAsBasicAuthOnAGet()
+    {
+        var (client, endpoint) = ClientWithEndpoint();
+
+        await client.GetTokenAsync("reg.example", Challenge, ["repository:a:pull"], new RegistryCredential("u", "p", "test"), CancellationToken.None);
+
+        var sent = Assert.Single(endpoint.Requests);
+        Assert.Equal(HttpMethod.Get, sent.Method);
+        Assert.Equal("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("u:p")), sent.Authorization);
+    }
+
+    [Fact]
+    public async Task PlainHttpRealm_GetsNoCredentials_UnlessTheRegistryOrRealmIsInsecure()
+    {
+        var challenge = AuthChallenge.Parse("Bearer realm=\"http://auth.example:8080/token\",service=\"reg.example\"");
+        var credential = new RegistryCredential("u", "secret-password", "test");
+        var (client, endpoint) = ClientWithEndpoint();
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => client.GetTokenAsync("reg.example", challenge, [], credential, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryTlsFailed, error.Code);
+        Assert.Empty(endpoint.Requests);
+        Assert.DoesNotContain("secret-password", error.ToString());
+        await client.GetTokenAsync("reg.example", challenge, [], credential: null, CancellationToken.None);
+        Assert.Single(endpoint.Requests);
+        var (insecureRegistry, first) = ClientWithEndpoint("reg.example");
+        await insecureRegistry.GetTokenAsync("reg.example", challenge, [], credential, CancellationToken.None);
+        Assert.Single(first.Requests);
+        var (insecureRealm, second) = ClientWithEndpoint("auth.example:8080");
+        await insecureRealm.GetTokenAsync("reg.example", challenge, [], credential, CancellationToken.None);
+        Assert.Single(second.Requests);
     }
 }

@@ -69,14 +69,31 @@ public sealed class DockerConfigCredentialsTests
     }
 
     [Fact]
-    public void CredentialHelperOutput_IsParsed_AndIdentityTokensAreRefused()
+    public void CredentialHelperOutput_IsParsed_AndIdentityTokensAreKeptAsSuch()
     {
         var credential = CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":"s"}""", "docker-credential-x", "r");
         Assert.Equal("u", credential!.UserName);
         Assert.Equal("s", credential.Secret);
+        Assert.False(credential.IsIdentityToken);
         Assert.Null(CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":""}""", "docker-credential-x", "r"));
-        var error = Assert.Throws<VddkException>(() => CredentialHelperProcess.ParseOutput("""{"Username":"<token>","Secret":"refresh-token-value"}""", "docker-credential-x", "r"));
-        Assert.DoesNotContain("refresh-token-value", error.ToString());
+        var identity = CredentialHelperProcess.ParseOutput("""{"Username":"<token>","Secret":"refresh-token-value"}""", "docker-credential-x", "r");
+        Assert.True(identity!.IsIdentityToken);
+        Assert.Equal("refresh-token-value", identity.Secret);
+        Assert.DoesNotContain("refresh-token-value", identity.ToString());
+    }
+
+    [Fact]
+    public void Parse_ReadsIdentityTokens_WhichWinOverAuth()
+    {
+        var file = DockerConfigCredentials.Parse($$$"""
+            {"auths": {
+              "myregistry.azurecr.io": {"auth": "{{{Auth("00000000-0000-0000-0000-000000000000", "")}}}", "identitytoken": "eyJ-refresh"},
+              "quay.example": {"auth": "{{{Auth("u", "p")}}}", "identitytoken": ""}
+            }}
+            """, "config.json");
+
+        Assert.Equal((RegistryCredential.IdentityTokenUser, "eyJ-refresh"), file.FindAuth("myregistry.azurecr.io"));
+        Assert.Equal(("u", "p"), file.FindAuth("quay.example"));
     }
 }
 
@@ -99,6 +116,38 @@ public sealed class CredentialChainTests : IDisposable
         var path = Path.Combine(_home, relative);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllText(path, $"{{\"auths\":{{\"{registry}\":{{\"auth\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password))}\"}}}}}}");
+    }
+
+    [Fact]
+    public async Task PushSecretsFromTheEnvironment_GoToThePushRegistryOnly()
+    {
+        _environment[EnvironmentCredentialProvider.UserVariable] = "ci";
+        _environment[EnvironmentCredentialProvider.PasswordVariable] = "push-registry-token";
+        _environment[EnvironmentCredentialProvider.PushUserVariable] = "pusher";
+        _environment[EnvironmentCredentialProvider.PushPasswordVariable] = "sdk-push-password";
+        WriteFile(".docker/config.json", "registry.redhat.io", "rh-user", "rh-password");
+        var chain = CredentialChain.Create(new CredentialOptions { GetEnvironmentVariable = n => _environment.GetValueOrDefault(n), PushRegistry = "Default-Route.apps.example:443" }, new RecordingBuildLog());
+
+        Assert.Equal("push-registry-token", (await chain.GetCredentialAsync("default-route.apps.example:443", RegistryPurpose.Push, default))!.Secret);
+        Assert.Equal("push-registry-token", (await chain.GetCredentialAsync("default-route.apps.example:443", RegistryPurpose.Pull, default))!.Secret);
+        // The base image's registry: its own stored credentials, not the push registry's token.
+        Assert.Equal("rh-password", (await chain.GetCredentialAsync("registry.redhat.io", RegistryPurpose.Pull, default))!.Secret);
+        Assert.Null(await chain.GetCredentialAsync("elsewhere.example", RegistryPurpose.Push, default));
+        _environment[EnvironmentCredentialProvider.PullUserVariable] = "puller";
+        _environment[EnvironmentCredentialProvider.PullPasswordVariable] = "sdk-pull-password";
+        Assert.Equal("sdk-pull-password", (await chain.GetCredentialAsync("quay.example", RegistryPurpose.Pull, default))!.Secret);
+    }
+
+    [Fact]
+    public async Task HostsByName_NeverGetTheEnvironmentsCredentials()
+    {
+        _environment[EnvironmentCredentialProvider.UserVariable] = "ci";
+        _environment[EnvironmentCredentialProvider.PasswordVariable] = "env-secret";
+        WriteFile(".docker/config.json", "storage.example", "st", "stored-secret");
+        var chain = Chain().ForHostsByName();
+
+        Assert.Null(await chain.GetCredentialAsync("upload.example", RegistryPurpose.Push, default));
+        Assert.Equal("stored-secret", (await chain.GetCredentialAsync("storage.example", RegistryPurpose.Push, default))!.Secret);
     }
 
     [Fact]

@@ -41,4 +41,21 @@ public sealed class UploadLocationTests
 
         Assert.Equal($"https://r.example/v2/a/blobs/uploads/u?digest=sha256%3A{Blob.Hex}", withDigest.AbsoluteUri);
     }
+
+    [Theory]
+    [InlineData("/v2/a/b/blobs/uploads/u?X-Amz-Signature=a%7Eb%2Fc&_state=x%3D", "/v2/a/b/blobs/uploads/u?X-Amz-Signature=a%7Eb%2Fc&_state=x%3D&digest=sha256%3A")]
+    [InlineData("https://storage.example/up%7E/x?sig=%7E", "/up%7E/x?sig=%7E&digest=sha256%3A")]
+    [InlineData("/v2/a/blobs/uploads/u?", "/v2/a/blobs/uploads/u?digest=sha256%3A")]
+    public void Location_IsSentBackByteForByte(string location, string expectedPrefix)
+    {
+        var withDigest = UploadLocation.WithDigest(UploadLocation.Resolve(Post, location), Blob);
+
+        Assert.Equal(expectedPrefix + Blob.Hex, withDigest.PathAndQuery);
+    }
+
+    [Fact]
+    public void Resolve_RefusesANonHttpLocation()
+    {
+        Assert.Equal(ErrorCodes.RegistryResponseInvalid, Assert.Throws<VddkException>(() => UploadLocation.Resolve(Post, "file:///etc/passwd")).Code);
+    }
 }

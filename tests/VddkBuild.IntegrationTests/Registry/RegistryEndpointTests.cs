@@ -1,0 +1,257 @@
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using VddkBuild.Oci;
+using VddkBuild.Registry;
+using VddkBuild.TestSupport.Faults;
+using VddkBuild.TestSupport.Registry;
+using Xunit.Abstractions;
+
+namespace VddkBuild.IntegrationTests.Registry;
+
+/// <summary>
+/// Where requests go when a registry points elsewhere (upload sessions on other hosts, redirects, plain-HTTP
+/// addresses from an HTTPS registry), and how unusual answers are handled: credentials only ever go to the host they
+/// belong to, nothing leaves unencrypted on a registry's say-so, and each case ends in a push or a coded error.
+/// </summary>
+public sealed class RegistryEndpointTests(ITestOutputHelper output)
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+    private const string Password = "registry-password-5b1c";
+
+    private static readonly byte[] Content = Encoding.ASCII.GetBytes("a blob that goes somewhere else");
+    private static readonly Descriptor Blob = new() { MediaType = MediaTypes.OciLayerGzip, Digest = Digest.Compute(Content), Size = Content.Length };
+
+    private static StaticCredentialProvider CredentialsFor(string authority)
+    {
+        var credentials = new StaticCredentialProvider();
+        credentials.Set(authority, new RegistryCredential("pusher", Password, "test"));
+        return credentials;
+    }
+
+    private static bool Authorized(HttpContext http) =>
+        http.Request.Headers.Authorization.ToString() == "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("pusher:" + Password));
+
+    /// <summary>A registry with Basic auth whose upload sessions live at <paramref name="uploadLocation"/>.</summary>
+    private static async Task<LoopbackWebServer> RegistryWithUploadsAtAsync(Func<string> uploadLocation, TestCertificateAuthority? ca = null)
+    {
+        return await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (!Authorized(http))
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = "Basic realm=\"test\"";
+                return;
+            }
+            if (http.Request.Method == "HEAD")
+            {
+                http.Response.StatusCode = 404;
+                return;
+            }
+            if (http.Request.Method == "POST")
+            {
+                http.Response.StatusCode = 202;
+                http.Response.Headers.Location = uploadLocation();
+                return;
+            }
+            http.Response.StatusCode = 400;
+            await http.Response.WriteAsync("{\"errors\":[{\"code\":\"UNSUPPORTED\",\"message\":\"unexpected\"}]}");
+        }, ca?.ServerCertificate);
+    }
+
+    private static Task<BlobPushResult> UploadAsync(RegistrySession session, string authority, PushOptions? options = null) =>
+        new BlobUploader(session.GetClient(authority), "team/vddk", options ?? new PushOptions(), session.Log)
+            .PushAsync(Blob, "test blob", _ => Task.FromResult<Stream>(new MemoryStream(Content)), mountFrom: null, None);
+
+    [SkippableFact]
+    public async Task UploadSessionOnAnotherHost_GetsNoRegistryCredentials_AndItsAddressExactlyAsGiven()
+    {
+        await using var context = new RegistryTestContext(output);
+        string? storageAuthorization = null, storageTarget = null;
+        byte[]? stored = null;
+        var storage = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            storageAuthorization = http.Request.Headers.Authorization.ToString();
+            storageTarget = http.Features.Get<IHttpRequestFeature>()!.RawTarget;
+            using var body = new MemoryStream();
+            await http.Request.Body.CopyToAsync(body);
+            stored = body.ToArray();
+            http.Response.StatusCode = 201;
+        }));
+        var registry = context.Own(await RegistryWithUploadsAtAsync(() => new Uri(storage.BaseUri, "upload/session-1").AbsoluteUri + "?X-Signature=a%7Eb%2Fc"));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, storage.Authority), CredentialsFor(registry.Authority));
+
+        var result = await UploadAsync(session, registry.Authority);
+
+        Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
+        Assert.Equal(Content, stored);
+        Assert.Equal(string.Empty, storageAuthorization);
+        Assert.Equal($"/upload/session-1?X-Signature=a%7Eb%2Fc&digest=sha256%3A{Blob.Digest.Hex}", storageTarget);
+    }
+
+    [SkippableFact]
+    public async Task HttpsRegistry_PointingAnUploadAtPlainHttp_FailsWithVddk3003_AndSendsNothingThere()
+    {
+        await using var context = new RegistryTestContext(output);
+        using var ca = TestCertificateAuthority.Create(Path.Combine(context.Directory, "ca"));
+        var plainRequests = 0;
+        var plain = context.Own(await LoopbackWebServer.StartAsync(http =>
+        {
+            Interlocked.Increment(ref plainRequests);
+            http.Response.StatusCode = 201;
+            return Task.CompletedTask;
+        }));
+        var registry = context.Own(await RegistryWithUploadsAtAsync(() => new Uri(plain.BaseUri, "v2/team/vddk/blobs/uploads/u1").AbsoluteUri, ca: ca));
+        Assert.Equal("https", registry.BaseUri.Scheme);
+        using var session = context.Session(new RegistryTransportOptions { CaBundlePath = ca.CaCertificatePath }, CredentialsFor(registry.Authority));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => UploadAsync(session, registry.Authority));
+
+        Assert.Equal(ErrorCodes.RegistryTlsFailed, error.Code);
+        Assert.Contains("plain-HTTP", error.Message, StringComparison.Ordinal);
+        Assert.Contains("X-Forwarded-Proto", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, plainRequests);
+        Assert.DoesNotContain(Password, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task HttpsRegistry_PointingAnUploadAtPlainHttpOnAHostMarkedInsecure_Uploads()
+    {
+        await using var context = new RegistryTestContext(output);
+        using var ca = TestCertificateAuthority.Create(Path.Combine(context.Directory, "ca"));
+        string? plainAuthorization = null;
+        var plain = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            plainAuthorization = http.Request.Headers.Authorization.ToString();
+            await http.Request.Body.CopyToAsync(Stream.Null);
+            http.Response.StatusCode = 201;
+        }));
+        var registry = context.Own(await RegistryWithUploadsAtAsync(() => new Uri(plain.BaseUri, "u1").AbsoluteUri, ca: ca));
+        using var session = context.Session(new RegistryTransportOptions { CaBundlePath = ca.CaCertificatePath, InsecureRegistries = [plain.Authority] }, CredentialsFor(registry.Authority));
+
+        var result = await UploadAsync(session, registry.Authority);
+
+        Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
+        Assert.Equal(string.Empty, plainAuthorization);
+    }
+
+    [SkippableFact]
+    public async Task ManifestRedirectToAnotherRegistry_IsFollowed_WithThatRegistrysAnonymousToken_AndNoRegistryCredentials()
+    {
+        await using var context = new RegistryTestContext(output);
+        var manifest = Encoding.UTF8.GetBytes("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:" + new string('a', 64) + "\",\"size\":2},\"layers\":[]}");
+        var mirrorAuthorizations = new List<string>();
+        LoopbackWebServer? mirror = null;
+        mirror = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            var authorization = http.Request.Headers.Authorization.ToString();
+            lock (mirrorAuthorizations)
+            {
+                mirrorAuthorizations.Add(authorization);
+            }
+            if (http.Request.Path == "/token")
+            {
+                await http.Response.WriteAsync(authorization.Length == 0 ? "{\"token\":\"anonymous-pull\",\"expires_in\":300}" : "{}");
+                return;
+            }
+            if (authorization != "Bearer anonymous-pull")
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{new Uri(mirror!.BaseUri, "token")}\",service=\"mirror\",scope=\"repository:images/base:pull\"";
+                return;
+            }
+            http.Response.ContentType = MediaTypes.OciManifest;
+            await http.Response.Body.WriteAsync(manifest);
+        }));
+        var registry = context.Own(await LoopbackWebServer.StartAsync(http =>
+        {
+            if (!Authorized(http))
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = "Basic realm=\"redirector\"";
+                return Task.CompletedTask;
+            }
+            http.Response.StatusCode = (int)HttpStatusCode.TemporaryRedirect;
+            http.Response.Headers.Location = new Uri(mirror.BaseUri, "v2/images/base/manifests/1.0").AbsoluteUri;
+            return Task.CompletedTask;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, mirror.Authority), CredentialsFor(registry.Authority));
+
+        var response = await session.GetClient(registry.Authority).GetManifestAsync("base", "1.0", RegistryPurpose.Pull, None);
+
+        Assert.NotNull(response);
+        Assert.Equal(manifest, response.Bytes);
+        Assert.Equal(Digest.Compute(manifest), response.Digest);
+        Assert.Contains("Bearer anonymous-pull", mirrorAuthorizations);
+        Assert.DoesNotContain(mirrorAuthorizations, a => a.StartsWith("Basic", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
+    public async Task Unauthorized_WithoutAChallenge_SaysSo_NotThatCredentialsAreMissing()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await LoopbackWebServer.StartAsync(http =>
+        {
+            http.Response.StatusCode = 401;
+            return Task.CompletedTask;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority), CredentialsFor(registry.Authority));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => session.GetClient(registry.Authority).GetManifestAsync("base", "1.0", RegistryPurpose.Pull, None));
+
+        Assert.Equal(ErrorCodes.RegistryAuthFailed, error.Code);
+        Assert.Contains("without a WWW-Authenticate header", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("no credentials were found", error.Message, StringComparison.Ordinal);
+    }
+
+    [SkippableTheory]
+    [InlineData(400, "BLOB_UPLOAD_INVALID")]
+    [InlineData(404, "BLOB_UPLOAD_UNKNOWN")]
+    [InlineData(400, "")]
+    public async Task SingleRequestUploadRefusedWithAnUploadError_FallsBackToChunks(int status, string code)
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        await using var proxy = await FaultProxy.StartAsync(registry.BaseUri);
+        proxy.Add("no single-request uploads", request => request.Method == "PUT" && request.ContentLength > 0,
+            RegistryFault.Custom($"HTTP {status} {code}", async (http, _) =>
+            {
+                await http.Request.Body.CopyToAsync(Stream.Null);
+                http.Response.StatusCode = status;
+                if (code.Length > 0)
+                {
+                    await http.Response.WriteAsync($"{{\"errors\":[{{\"code\":\"{code}\",\"message\":\"single-request uploads are not supported\"}}]}}");
+                }
+            }), times: 100);
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority));
+
+        var result = await UploadAsync(session, proxy.Authority);
+
+        Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
+        Assert.Contains(proxy.Requests, r => r.Method == "PATCH");
+        Assert.True(await session.GetClient(proxy.Authority).BlobExistsAsync("team/vddk", Blob.Digest, RegistryPurpose.Pull, None));
+    }
+
+    [SkippableFact]
+    public async Task SingleRequestUploadRefusedWithADigestError_IsReportedAndNotRetriedInChunks()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        await using var proxy = await FaultProxy.StartAsync(registry.BaseUri);
+        proxy.Add("digest refused", request => request.Method == "PUT" && request.ContentLength > 0,
+            RegistryFault.Custom("HTTP 400 DIGEST_INVALID", async (http, _) =>
+            {
+                await http.Request.Body.CopyToAsync(Stream.Null);
+                http.Response.StatusCode = 400;
+                await http.Response.WriteAsync("{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"provided digest did not match uploaded content\"}]}");
+            }), times: 100);
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => UploadAsync(session, proxy.Authority));
+
+        Assert.Equal(ErrorCodes.RegistryRequestFailed, error.Code);
+        Assert.Contains("DIGEST_INVALID", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Requests, r => r.Method == "PATCH");
+    }
+}
