@@ -137,6 +137,33 @@ public sealed class RegistryAuthTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task IdentityTokenInDockerConfig_IsExchangedByTheRefreshGrant_AndPushes()
+    {
+        await using var context = new RegistryTestContext(output);
+        const string refresh = "identity-refresh-token-7c2e";
+        var tokens = context.Own(await TestTokenServer.StartAsync(Path.Combine(context.Directory, "token"), new Dictionary<string, string>()));
+        tokens.RefreshTokens[refresh] = User;
+        var registry = context.Own(await DockerRegistryProcess.StartAsync(new DockerRegistryOptions { Token = tokens.Settings }));
+        var configDirectory = Path.Combine(context.Directory, "docker");
+        Directory.CreateDirectory(configDirectory);
+        // What `az acr login` / an OAuth `docker login` writes: a placeholder user in "auth" and the identity token.
+        var placeholder = Convert.ToBase64String("00000000-0000-0000-0000-000000000000:"u8);
+        await File.WriteAllTextAsync(Path.Combine(configDirectory, "config.json"),
+            $"{{\"auths\": {{\"{registry.Authority}\": {{\"auth\": \"{placeholder}\", \"identitytoken\": \"{refresh}\"}}}}}}");
+        context.Environment["DOCKER_CONFIG"] = configDirectory;
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority));
+
+        var result = await PushSmallImageAsync(context, session, registry.Authority, "identity/vddk");
+
+        Assert.NotEmpty(result.Tags);
+        Assert.NotEmpty(tokens.Requests);
+        Assert.All(tokens.Requests, r => Assert.Equal("POST", r.Method));
+        Assert.All(tokens.Requests, r => Assert.True(r.PasswordAccepted));
+        Assert.Contains(tokens.Requests, r => r.Scopes.Contains("repository:identity/vddk:pull,push"));
+        AssertNoSecret(context, refresh);
+    }
+
+    [SkippableFact]
     public async Task BearerTokens_WhenTokenServerGrantsPullOnly_PushFailsWithDeniedNamingTheScope()
     {
         await using var context = new RegistryTestContext(output);

@@ -80,13 +80,32 @@ public sealed class TestTokenServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>
+    /// Identity (refresh) tokens the server accepts on the OAuth2 refresh-token grant (POST <c>/token</c>,
+    /// <c>grant_type=refresh_token</c>, space-separated <c>scope</c>), each mapped to its user.
+    /// </summary>
+    public Dictionary<string, string> RefreshTokens { get; } = new(StringComparer.Ordinal);
+
     private async Task HandleAsync(HttpContext context)
     {
         var scopes = context.Request.Query["scope"].Where(s => !string.IsNullOrEmpty(s)).Select(s => s!).ToList();
         string? user = null;
         var accepted = false;
         var authorization = context.Request.Headers.Authorization.ToString();
-        if (authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        if (context.Request.Method == "POST" && context.Request.HasFormContentType)
+        {
+            var form = await context.Request.ReadFormAsync();
+            if (form["grant_type"] != "refresh_token" || form["service"] != Service)
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync("{\"error\":\"unsupported_grant_type\"}");
+                return;
+            }
+            scopes = [.. form["scope"].SelectMany(s => (s ?? string.Empty).Split(' ', StringSplitOptions.RemoveEmptyEntries))];
+            accepted = RefreshTokens.TryGetValue(form["refresh_token"].ToString(), out user);
+            user ??= "(unknown refresh token)";
+        }
+        else if (authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
             var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(authorization[6..].Trim()));
             var colon = decoded.IndexOf(':');
@@ -94,7 +113,7 @@ public sealed class TestTokenServer : IAsyncDisposable
             accepted = _users.TryGetValue(user, out var password) && password == decoded[(colon + 1)..];
         }
         _requests.Enqueue(new TokenRequestRecord(context.Request.Method, user, accepted, scopes));
-        if (context.Request.Method != "GET" || context.Request.Path.Value?.TrimEnd('/') != "/token")
+        if (context.Request.Method is not ("GET" or "POST") || context.Request.Path.Value?.TrimEnd('/') != "/token")
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
