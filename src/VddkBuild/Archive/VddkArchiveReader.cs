@@ -64,6 +64,10 @@ public sealed class VddkArchiveReader
                         $"The archive entry '{EntryPaths.Printable(ex.EntryName)}' in '{_archivePath}' is a {ex.Description}, which cannot be put in an image faithfully. Repack the VDDK with plain tar (no --sparse, no multi-volume) or use the original archive.",
                         ex.EntryName, ex);
                 }
+                catch (UnusableTarNameException ex)
+                {
+                    throw new VddkException(ErrorCodes.EntryEscapesTree, $"The archive entry '{ex.EscapedName}' in '{_archivePath}' {ex.Problem}.", ex.EscapedName, ex);
+                }
                 catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
                 {
                     var where = state.LastPath is null ? "reading the first entry" : $"reading the entry after '{state.LastPath}'";
