@@ -144,6 +144,7 @@ public sealed class ArchiveAsLayerTests : IDisposable
         { "file capability xattr", "SCHILY.xattr.security.capability" },
         { "global pax header", "global pax header" },
         { "two gzip members", "one member" },
+        { "zero padding after the gzip data", "zero bytes follow the gzip data" },
         { "hard link with another mode", "hard link" },
     };
 
@@ -221,6 +222,12 @@ public sealed class ArchiveAsLayerTests : IDisposable
                         using var member = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true);
                         member.Write(part.Span);
                     }
+                    return path;
+                }
+            case "zero padding after the gzip data":
+                {
+                    var path = Write(Builder());
+                    File.AppendAllBytes(path, new byte[4096]);
                     return path;
                 }
             case "hard link with another mode":
