@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using SharpCompress.Compressors.BZip2;
-using SharpCompress.Compressors.Xz;
 using VddkBuild.Diagnostics;
 using VddkBuild.IO;
 using VddkBuild.Threading;
@@ -291,7 +290,7 @@ public sealed class VddkArchiveReader
                     var gzip = gzipCheck.Track(Ahead(new GZipStream(compressed, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false)));
                     return new TarEntrySource(await RequireTarAsync(gzip, "gzip", cancellationToken).ConfigureAwait(false), gzipCheck.VerifyAsync, verbatim);
                 case ArchiveFormat.TarXz:
-                    return new TarEntrySource(await RequireTarAsync(Ahead(new XZStream(file)), "xz", cancellationToken).ConfigureAwait(false), null);
+                    return new TarEntrySource(await RequireTarAsync(Ahead(new ConcatenatedXzStream(file)), "xz", cancellationToken).ConfigureAwait(false), null);
                 case ArchiveFormat.TarBzip2:
                     var bzip2 = BZip2Stream.Create(file, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false);
                     return new TarEntrySource(await RequireTarAsync(Ahead(bzip2), "bzip2", cancellationToken).ConfigureAwait(false), null);

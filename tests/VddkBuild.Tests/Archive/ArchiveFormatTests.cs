@@ -95,6 +95,43 @@ public sealed class ArchiveFormatTests
         Assert.Equal(Shape(single), Shape(contents));
     }
 
+    private static byte[] Xz(byte[] data)
+    {
+        using var memory = new MemoryStream();
+        using (var xz = new XzStoreWriter(memory, leaveOpen: true))
+        {
+            xz.Write(data);
+        }
+        return memory.ToArray();
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(8)] // stream padding: zero bytes, a multiple of four, after a stream
+    public async Task Concatenated_xz_streams_are_read_completely(int padding)
+    {
+        using var temp = new TempFolder();
+        var tar = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None }).ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.xz");
+        await File.WriteAllBytesAsync(path, [.. Xz(tar[..(tar.Length / 3)]), .. new byte[padding], .. Xz(tar[(tar.Length / 3)..]), .. new byte[padding]]);
+        var contents = await Read.Archive(path);
+        var single = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.None }));
+        Assert.Equal(Shape(single), Shape(contents));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0, 0 })]              // padding that is not a multiple of four
+    [InlineData(new byte[] { 1, 2, 3, 4, 5, 6 })]  // not an xz stream
+    public async Task Xz_followed_by_other_bytes_is_VDDK1003(byte[] after)
+    {
+        using var temp = new TempFolder();
+        var tar = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None }).ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.xz");
+        await File.WriteAllBytesAsync(path, [.. Xz(tar), .. after]);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+    }
+
     [Fact]
     public async Task Zip_keeps_unix_modes_and_symlinks()
     {
