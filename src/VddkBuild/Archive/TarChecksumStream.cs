@@ -471,14 +471,14 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
         }
         if (!Utf8.IsValid(name) || (link is not null && !Utf8.IsValid(link)))
         {
-            throw new UnusableTarNameException(EscapedBytes(name),
-                (Utf8.IsValid(name) ? $"has a link target ('{EscapedBytes(link)}') that" : "has a name that")
+            throw new UnusableEntryNameException(EntryPaths.EscapedBytes(name),
+                (Utf8.IsValid(name) ? $"has a link target ('{EntryPaths.EscapedBytes(link)}') that" : "has a name that")
                 + " is not UTF-8 (the bytes that are not ASCII are shown as \\xNN), so the image would hold another name than the archive. VMware's archives use ASCII names only; repack the VDDK with UTF-8 file names (for example convert them with 'convmv -r -f latin1 -t utf8 --notest' before running tar), or use the original archive");
         }
         if (name.AsSpan().Contains((byte)'\n') || (link is not null && link.AsSpan().Contains((byte)'\n')))
         {
             // Only a pax record can carry one; the name check would refuse it (VDDK1007) had the reader not failed first.
-            throw new UnusableTarNameException(EscapedBytes(name), "has a name or link target with a line break (U+000A), which could hide the real name in logs and write an unexpected path; use the original VDDK archive from VMware/Broadcom");
+            throw new UnusableEntryNameException(EntryPaths.EscapedBytes(name), "has a name or link target with a line break (U+000A), which could hide the real name in logs and write an unexpected path; use the original VDDK archive from VMware/Broadcom");
         }
         foreach (var offset in (ReadOnlySpan<int>)[108, 116, 329, 337])
         {
@@ -497,24 +497,6 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
         var name = UntilNul(header[..100]);
         var prefix = posix ? UntilNul(header.Slice(345, 155)) : [];
         return prefix.IsEmpty ? name.ToArray() : [.. prefix, (byte)'/', .. name];
-    }
-
-    /// <summary>ASCII as it is (control characters escaped), every other byte as \xNN.</summary>
-    internal static string EscapedBytes(ReadOnlySpan<byte> bytes)
-    {
-        var builder = new StringBuilder(bytes.Length);
-        foreach (var b in bytes)
-        {
-            if (b is >= 0x20 and < 0x7f)
-            {
-                builder.Append((char)b);
-            }
-            else
-            {
-                builder.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
-            }
-        }
-        return builder.ToString();
     }
 
     /// <summary>The strict rules of <see cref="VerbatimLayerCheck"/> for one header (called with the effective size).</summary>
@@ -628,7 +610,7 @@ internal sealed class UnsupportedTarEntryException(string name, string descripti
 
 /// <summary>An entry name the image cannot hold as the archive has it; the reader reports it as VDDK1007.</summary>
 /// <param name="problem">What is wrong and how to fix it, completing "The archive entry 'X' in 'ARCHIVE' ...".</param>
-internal sealed class UnusableTarNameException(string escapedName, string problem) : IOException($"the entry '{escapedName}' {problem}")
+internal sealed class UnusableEntryNameException(string escapedName, string problem) : IOException($"the entry '{escapedName}' {problem}")
 {
     public string EscapedName { get; } = escapedName;
     public string Problem { get; } = problem;

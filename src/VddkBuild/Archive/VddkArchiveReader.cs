@@ -63,7 +63,13 @@ public sealed class VddkArchiveReader
                         $"The archive entry '{EntryPaths.Printable(ex.EntryName)}' in '{_archivePath}' is a {ex.Description}, which cannot be put in an image faithfully. Repack the VDDK with plain tar (no --sparse, no multi-volume) or use the original archive.",
                         ex.EntryName, ex);
                 }
-                catch (UnusableTarNameException ex)
+                catch (UnsupportedZipEntryException ex)
+                {
+                    throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
+                        $"The zip '{_archivePath}' cannot be read: its entry '{EntryPaths.Printable(ex.EntryName)}' {ex.Problem}, and only stored or deflate entries without a password can be read. The file is not damaged; repack the VDDK as a zip with deflate and no password (on Linux: zip -r -y, without -Z or -P/-e), or use the VMware .tar.gz as downloaded.",
+                        ex.EntryName, ex);
+                }
+                catch (UnusableEntryNameException ex)
                 {
                     throw new VddkException(ErrorCodes.EntryEscapesTree, $"The archive entry '{ex.EscapedName}' in '{_archivePath}' {ex.Problem}.", ex.EscapedName, ex);
                 }

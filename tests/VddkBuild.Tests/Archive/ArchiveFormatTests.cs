@@ -144,6 +144,69 @@ public sealed class ArchiveFormatTests
     }
 
     [Theory]
+    [InlineData(3, "doc/back\\slash.txt")] // Unix: an ordinary character, as unzip keeps it
+    [InlineData(19, "doc/back\\slash.txt")] // macOS
+    [InlineData(0, "doc/back/slash.txt")]   // MS-DOS / Windows FAT: the folder separator
+    [InlineData(11, "doc/back/slash.txt")]  // NTFS as Info-ZIP records it
+    [InlineData(14, "doc/back/slash.txt")]  // VFAT
+    public async Task A_backslash_in_a_zip_name_separates_folders_only_for_DOS_and_Windows_hosts(byte host, string expected)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddDirectory(VddkArchiveBuilder.Distrib("doc")).AddFile(VddkArchiveBuilder.Distrib("doc/back\\slash.txt"), "b").Write(path);
+        ArchiveMutations.SetZipHost(path, host);
+        var sink = new RecordingSink();
+        await Read.Archive(path, sink);
+        Assert.Equal("b"u8.ToArray(), sink.Contents[VddkArchiveBuilder.Distrib(expected)]);
+    }
+
+    [Theory]
+    [InlineData((ushort)12, "bzip2")]
+    [InlineData((ushort)14, "LZMA")]
+    [InlineData((ushort)93, "zstd")]
+    [InlineData((ushort)99, "WinZip AES")]
+    public async Task Zip_with_another_compression_method_is_VDDK1002_naming_it(ushort method, string name)
+    {
+        using var temp = new TempFolder();
+        var path = SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.Zip });
+        ArchiveMutations.SetZipMethod(path, method);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveFormatUnsupported, error.Message);
+        Assert.Contains(name, error.Message);
+        Assert.Contains("deflate", error.Message);
+        Assert.DoesNotContain("Download it again", error.Message);
+    }
+
+    [Fact]
+    public async Task Encrypted_zip_is_VDDK1002_saying_so()
+    {
+        using var temp = new TempFolder();
+        var path = SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.Zip });
+        ArchiveMutations.SetZipEncrypted(path);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveFormatUnsupported, error.Message);
+        Assert.Contains("encrypted", error.Message);
+        Assert.Contains("no password", error.Message);
+    }
+
+    [Fact]
+    public async Task Zip_name_that_is_not_UTF8_is_VDDK1007_showing_its_bytes()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddFile(VddkArchiveBuilder.Distrib("doc/cafX.txt"), "a").Write(path);
+        var bytes = await File.ReadAllBytesAsync(path);
+        for (var at = bytes.AsSpan().IndexOf("cafX.txt"u8); at >= 0; at = bytes.AsSpan().IndexOf("cafX.txt"u8))
+        {
+            bytes[at + 3] = 0xe9; // Latin-1 'é', in the local and the central header
+        }
+        await File.WriteAllBytesAsync(path, bytes);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.EntryEscapesTree, error.Message);
+        Assert.Contains("caf\\xe9.txt", error.Message);
+    }
+
+    [Theory]
     [InlineData(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 })]
     [InlineData(new byte[] { 0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0 })]
     [InlineData(new byte[] { (byte)'<', (byte)'h', (byte)'t', (byte)'m', (byte)'l', (byte)'>' })]
