@@ -126,10 +126,6 @@ public sealed class VddkArchiveReader
                 }
 
                 var entry = state.Accept(path, raw);
-                if (entry is null)
-                {
-                    continue;
-                }
                 var parents = state.TakeSynthesizedParents();
                 if (verbatim is { Active: true })
                 {

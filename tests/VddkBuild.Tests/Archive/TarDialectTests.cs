@@ -105,11 +105,27 @@ public sealed class TarDialectTests
     }
 
     [Fact]
-    public async Task Directory_listed_after_its_children_is_accepted()
+    public async Task Directory_listed_after_its_children_gets_its_own_mode_and_time()
     {
-        var builder = new VddkArchiveBuilder().AddMinimalVddk().AddFile(Distrib("doc/a.txt"), "a").AddDirectory(Distrib("doc"), 0x1C0);
-        var (contents, _, _) = await ReadBuilt(builder);
-        Assert.Single(contents.Entries, e => e.Path == Distrib("doc"));
+        var time = new DateTimeOffset(2001, 9, 9, 1, 46, 40, TimeSpan.Zero);
+        var builder = new VddkArchiveBuilder().AddMinimalVddk().AddFile(Distrib("doc/a.txt"), "a").AddDirectory(Distrib("doc"), 0x1C0, time);
+        var (contents, sink, _) = await ReadBuilt(builder);
+
+        var doc = Assert.Single(contents.Entries, e => e.Path == Distrib("doc"));
+        Assert.Equal((0x1C0, time, false), (doc.Mode, doc.ModificationTime, doc.Synthesized));
+        // The sink had the stand-in before the child, then gets the archive's entry.
+        var deliveries = sink.Entries.Where(e => e.Path == Distrib("doc")).ToList();
+        Assert.Equal([true, false], deliveries.Select(e => e.Synthesized));
+        Assert.Equal(doc, deliveries[1]);
+    }
+
+    [Fact]
+    public async Task Directory_listed_twice_is_VDDK1014()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        new VddkArchiveBuilder().AddMinimalVddk().AddFile(Distrib("doc/a.txt"), "a").AddDirectory(Distrib("doc")).AddDirectory(Distrib("doc")).Write(path);
+        Assert.Equal(ErrorCodes.DuplicateEntry, (await Read.Failure(path)).Code);
     }
 
     [Fact]
