@@ -43,6 +43,20 @@ public sealed class DamagedArchiveTests
         Assert.Contains("truncated", error.Message);
     }
 
+    [Theory]
+    [InlineData(512 + 100)]  // inside the second header (lib64/)
+    [InlineData(1024 + 200)] // inside the third (the library file's)
+    public async Task Tar_cut_inside_a_header_is_VDDK1003(int keep)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        new VddkArchiveBuilder { Format = System.Formats.Tar.TarEntryFormat.Gnu, Compression = ArchiveCompression.None }.AddMinimalVddk().Write(path);
+        ArchiveMutations.Truncate(path, keep);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+        Assert.Contains("truncated", error.Message);
+    }
+
     [Fact]
     public async Task Tar_header_with_bad_checksum_is_VDDK1003()
     {
