@@ -40,6 +40,8 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
     private long _afterEnd;             // bytes handed on after the first end-of-archive block
     private int _supplied;              // zero bytes still to hand on in place of missing end blocks
     private long? _nextSize;
+    private char _captureType;          // the metadata record being read: its type and size
+    private long _captureSize;
 
     // Between a metadata record and the entry it describes.
     private byte[]? _paxPath;
@@ -210,7 +212,7 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
                 return;
             }
             throw new InvalidDataException(_heldFill == _headerStart
-                ? $"the tar ends after a metadata record, without the entry it describes (the archive is truncated)"
+                ? "the tar ends after a metadata record, without the entry it describes (the archive is truncated)"
                 : _inRecord
                     ? $"the tar ends inside the metadata record at byte {HeaderOffset} (the archive is truncated)"
                     : $"the tar ends inside the header at byte {HeaderOffset} (the archive is truncated)");
@@ -242,9 +244,6 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
             Array.Resize(ref _held, Math.Max(_heldWant, _held.Length * 2));
         }
     }
-
-    private char _captureType;
-    private long _captureSize;
 
     /// <summary>A pax, GNU long-name or long-link record is complete; <paramref name="content"/> is in the held copy.</summary>
     private void OnMetadataComplete(Span<byte> content)
