@@ -68,7 +68,8 @@ internal sealed class GzipIntegrityCheck
                 lastMember = (storedCrc, storedLength, end); // one member holds everything
                 break;
             }
-            if (storedLength < actualLength && await IsCompleteLastMemberAsync(file, end, storedCrc, storedLength, _length, cancellationToken).ConfigureAwait(false))
+            // The last member is shorter than everything, which the 32-bit lengths show only below 4 GiB.
+            if ((storedLength < actualLength || _length > uint.MaxValue) && await IsCompleteLastMemberAsync(file, end, storedCrc, storedLength, _length, cancellationToken).ConfigureAwait(false))
             {
                 lastMember = (storedCrc, storedLength, end); // the last of several members
                 break;
