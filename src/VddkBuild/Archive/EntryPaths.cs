@@ -83,4 +83,22 @@ internal static class EntryPaths
         }
         return builder.ToString();
     }
+
+    /// <summary>ASCII as it is , every other byte as \xNN.</summary>
+    public static string EscapedBytes(ReadOnlySpan<byte> bytes)
+    {
+        var builder = new StringBuilder(bytes.Length);
+        foreach (var b in bytes)
+        {
+            if (b is >= 0x20 and < 0x7f)
+            {
+                builder.Append((char)b);
+            }
+            else
+            {
+                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{b:x2}");
+            }
+        }
+        return builder.ToString();
+    }
 }

@@ -13,7 +13,7 @@ internal sealed class ExtractingSink(string root) : IVddkEntrySink
 {
     private const int OtherRead = 0x4;        // o+r
     private const int OtherReadExecute = 0x5; // o+rx
-    private readonly List<VddkEntry> _directories = [];
+    private readonly Dictionary<string, VddkEntry> _directories = new(StringComparer.Ordinal); // the last delivery wins
 
     [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder))]
     public async ValueTask WriteEntryAsync(VddkEntry entry, Stream? content, CancellationToken cancellationToken)
@@ -24,7 +24,7 @@ internal sealed class ExtractingSink(string root) : IVddkEntrySink
         {
             case VddkEntryKind.Directory:
                 Directory.CreateDirectory(path);
-                _directories.Add(entry);
+                _directories[entry.Path] = entry;
                 break;
             case VddkEntryKind.File:
                 var options = new FileStreamOptions
@@ -67,7 +67,7 @@ internal sealed class ExtractingSink(string root) : IVddkEntrySink
     /// <summary>Applies directory modes and times once every entry has been written.</summary>
     public void Complete(CancellationToken cancellationToken)
     {
-        foreach (var directory in _directories.OrderByDescending(d => d.Path.Count(c => c == '/')))
+        foreach (var directory in _directories.Values.OrderByDescending(d => d.Path.Count(c => c == '/')))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var path = PathOf(directory.Path);

@@ -7,7 +7,9 @@ namespace VddkBuild.Archive;
 /// </summary>
 public interface IVddkEntrySink
 {
-    /// <param name="entry">The entry; parents are always delivered before children.</param>
+    /// <param name="entry">The entry; parents are always delivered before children. A directory the archive lists
+    /// after its children comes twice: first a synthesised stand-in (before the children), then the archive's entry,
+    /// whose mode and time replace the stand-in's.</param>
     /// <param name="content">For files, a stream of exactly <see cref="VddkEntry.Length"/> bytes, valid only during the
     /// call; null for other kinds.</param>
     ValueTask WriteEntryAsync(VddkEntry entry, Stream? content, CancellationToken cancellationToken);

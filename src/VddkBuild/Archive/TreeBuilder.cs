@@ -11,14 +11,19 @@ internal sealed class TreeBuilder(string archivePath)
     private readonly Dictionary<string, VddkEntry> _entries = new(StringComparer.Ordinal);
     private readonly List<VddkEntry> _delivered = [];
     private readonly List<VddkEntry> _pendingParents = [];
+    private readonly Dictionary<string, int> _synthesizedAt = new(StringComparer.Ordinal); // index in _delivered
 
     public IReadOnlyDictionary<string, VddkEntry> Entries => _entries;
     public IReadOnlyList<VddkEntry> Delivered => _delivered;
     public string? LastPath { get; private set; }
     public DateTimeOffset NewestModificationTime { get; private set; } = DateTimeOffset.MinValue;
 
-    /// <summary>Validates one entry; returns it, or null when it repeats a directory that was synthesised earlier.</summary>
-    public VddkEntry? Accept(string path, ArchiveSourceEntry raw)
+    /// <summary>
+    /// Validates one entry and returns it. A directory the archive lists after its children replaces the stand-in
+    /// synthesised for them (which the sink already has): its mode and time are the archive's, and the sink gets it
+    /// a second time.
+    /// </summary>
+    public VddkEntry Accept(string path, ArchiveSourceEntry raw)
     {
         LastPath = path;
         if (!EntryPaths.IsInsideTopFolder(path))
@@ -50,10 +55,18 @@ internal sealed class TreeBuilder(string archivePath)
 
         if (_entries.TryGetValue(path, out var existing))
         {
-            // Some tools list a directory after its children; the synthesised stand-in was already delivered.
+            // Some tools list a directory after its children (find -depth order); the stand-in was already delivered.
             if (existing.Synthesized && kind == VddkEntryKind.Directory)
             {
-                return null;
+                var real = existing with { Mode = raw.Mode & 0xFFF, ModificationTime = mtime, Synthesized = false };
+                _entries[path] = real;
+                _delivered[_synthesizedAt[path]] = real;
+                _synthesizedAt.Remove(path);
+                if (mtime > NewestModificationTime)
+                {
+                    NewestModificationTime = mtime;
+                }
+                return real;
             }
             throw new VddkException(ErrorCodes.DuplicateEntry,
                 $"The archive '{archivePath}' contains '{EntryPaths.Printable(path)}' twice (first as a {Describe(existing.Kind)}, then as a {Describe(kind)}). Which one wins would depend on the tool that unpacks it; repack the VDDK so that every path appears once.",
@@ -115,6 +128,7 @@ internal sealed class TreeBuilder(string archivePath)
         while (missing.Count > 0)
         {
             var directory = new VddkEntry(missing.Pop(), VddkEntryKind.Directory, SynthesizedDirectoryMode, childTime, 0, null, Synthesized: true);
+            _synthesizedAt[directory.Path] = _delivered.Count;
             Record(directory);
             _pendingParents.Add(directory);
         }

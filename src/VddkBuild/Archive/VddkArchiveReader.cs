@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using SharpCompress.Compressors.BZip2;
-using SharpCompress.Compressors.Xz;
 using VddkBuild.Diagnostics;
 using VddkBuild.IO;
 using VddkBuild.Threading;
@@ -64,6 +63,16 @@ public sealed class VddkArchiveReader
                         $"The archive entry '{EntryPaths.Printable(ex.EntryName)}' in '{_archivePath}' is a {ex.Description}, which cannot be put in an image faithfully. Repack the VDDK with plain tar (no --sparse, no multi-volume) or use the original archive.",
                         ex.EntryName, ex);
                 }
+                catch (UnsupportedZipEntryException ex)
+                {
+                    throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
+                        $"The zip '{_archivePath}' cannot be read: its entry '{EntryPaths.Printable(ex.EntryName)}' {ex.Problem}, and only stored or deflate entries without a password can be read. The file is not damaged; repack the VDDK as a zip with deflate and no password (on Linux: zip -r -y, without -Z or -P/-e), or use the VMware .tar.gz as downloaded.",
+                        ex.EntryName, ex);
+                }
+                catch (UnusableEntryNameException ex)
+                {
+                    throw new VddkException(ErrorCodes.EntryEscapesTree, $"The archive entry '{ex.EscapedName}' in '{_archivePath}' {ex.Problem}.", ex.EscapedName, ex);
+                }
                 catch (Exception ex) when (ex is not OperationCanceledException and not VddkException && ArchiveFailures.IsDamage(ex))
                 {
                     var where = state.LastPath is null ? "reading the first entry" : $"reading the entry after '{state.LastPath}'";
@@ -117,10 +126,6 @@ public sealed class VddkArchiveReader
                 }
 
                 var entry = state.Accept(path, raw);
-                if (entry is null)
-                {
-                    continue;
-                }
                 var parents = state.TakeSynthesizedParents();
                 if (verbatim is { Active: true })
                 {
@@ -287,7 +292,7 @@ public sealed class VddkArchiveReader
                     var gzip = gzipCheck.Track(Ahead(new GZipStream(compressed, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false)));
                     return new TarEntrySource(await RequireTarAsync(gzip, "gzip", cancellationToken).ConfigureAwait(false), gzipCheck.VerifyAsync, verbatim);
                 case ArchiveFormat.TarXz:
-                    return new TarEntrySource(await RequireTarAsync(Ahead(new XZStream(file)), "xz", cancellationToken).ConfigureAwait(false), null);
+                    return new TarEntrySource(await RequireTarAsync(Ahead(new ConcatenatedXzStream(file)), "xz", cancellationToken).ConfigureAwait(false), null);
                 case ArchiveFormat.TarBzip2:
                     var bzip2 = BZip2Stream.Create(file, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false);
                     return new TarEntrySource(await RequireTarAsync(Ahead(bzip2), "bzip2", cancellationToken).ConfigureAwait(false), null);

@@ -3,6 +3,7 @@ using VddkBuild.IO;
 using System.IO.Compression;
 using System.IO.Hashing;
 using System.Text;
+using System.Text.Unicode;
 using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
@@ -13,6 +14,16 @@ namespace VddkBuild.Archive;
 /// link target. Zips made on Windows carry no mode; files then get 0644 and directories 0755. Zip has no hard links
 /// and no devices. Each entry's CRC-32 is checked, since the decoder does not.
 /// </summary>
+/// <remarks>
+/// <para>Names are read from their bytes as UTF-8, with or without the zip's UTF-8 flag: the zip specification says
+/// CP437 without it, but Info-ZIP and most Unix tools store the file system's bytes (UTF-8 today) without setting
+/// it, and a CP437 reading would turn every non-ASCII name into another one. A name whose bytes are not UTF-8 is
+/// refused (VDDK1007); VMware's names are ASCII, where all these readings agree.</para>
+/// <para>'' separates folders only in entries made on MS-DOS, OS/2 or Windows (host 0, 6, 10, 11 as Info-ZIP
+/// writes NTFS, 14); on Unix and every other host it is an ordinary character of the name, as unzip keeps it.</para>
+/// <para>Only stored and deflate(64) entries without encryption can be read; others are refused as a format not
+/// supported (VDDK1002), naming the method.</para>
+/// </remarks>
 internal sealed class ZipEntrySource : IArchiveEntrySource
 {
     private const int FileTypeMask = 0xF000;
@@ -20,6 +31,7 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
 
     private readonly FileStream _file;
     private readonly ZipArchive _zip;
+    private readonly List<ZipCentralDirectory.EntryFacts> _facts;
     private int _next;
     private CrcCheckingStream? _open;
     private long _openLength;
@@ -27,7 +39,13 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
     public ZipEntrySource(FileStream file)
     {
         _file = file;
+        _facts = ZipCentralDirectory.Read(file);
+        file.Position = 0;
         _zip = new ZipArchive(file, ZipArchiveMode.Read, leaveOpen: true);
+        if (_zip.Entries.Count != _facts.Count)
+        {
+            throw new InvalidDataException($"the zip's central directory lists {_facts.Count} entries, but {_zip.Entries.Count} were read");
+        }
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
@@ -38,9 +56,24 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         {
             return null;
         }
+        var facts = _facts[_next];
         var entry = _zip.Entries[_next++];
+        if (!Utf8.IsValid(facts.NameBytes))
+        {
+            throw new UnusableEntryNameException(EntryPaths.EscapedBytes(facts.NameBytes),
+                "has a name that is not UTF-8 (the bytes that are not ASCII are shown as \\xNN), so the image would hold another name than the archive. VMware's archives use ASCII names only; repack the VDDK with UTF-8 file names (on Linux: zip -r -y from a tree with UTF-8 names; 'convmv -r -f latin1 -t utf8 --notest' converts them), or use the original .tar.gz");
+        }
+        var storedName = Encoding.UTF8.GetString(facts.NameBytes);
+        if (facts.Encrypted || entry.IsEncrypted)
+        {
+            throw new UnsupportedZipEntryException(storedName, "is encrypted (the zip was made with a password)");
+        }
+        if (facts.Method is not (0 or 8 or 9))
+        {
+            throw new UnsupportedZipEntryException(storedName, $"is compressed with {ZipCentralDirectory.MethodName(facts.Method)}");
+        }
         var unixMode = (entry.ExternalAttributes >> 16) & 0xFFFF;
-        var name = entry.FullName.Replace('\\', '/');
+        var name = facts.MadeOnDosOrWindows ? storedName.Replace('\\', '/') : storedName;
         var isDirectoryName = name.EndsWith('/');
         var mtime = new DateTimeOffset(DateTime.SpecifyKind(entry.LastWriteTime.UtcDateTime, DateTimeKind.Utc), TimeSpan.Zero);
 
@@ -180,4 +213,11 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
             base.Dispose(disposing);
         }
     }
+}
+
+/// <summary>A zip entry stored in a way that cannot be read (method, encryption); the reader reports it as VDDK1002.</summary>
+internal sealed class UnsupportedZipEntryException(string name, string problem) : IOException($"the zip entry '{name}' {problem}")
+{
+    public string EntryName { get; } = name;
+    public string Problem { get; } = problem;
 }

@@ -21,7 +21,8 @@ internal sealed class DeterministicTarWriter
     /// <summary>The name every pax extended header gets; readers ignore it, and a fixed name keeps output stable.</summary>
     public const string PaxHeaderName = "././@PaxHeader";
 
-    private const long MaxOctal11 = 0x1FF_FFFF_FFFF; // 8^11 - 1: the largest size/mtime a 12-byte octal field holds
+    /// <summary>8^11 - 1 = 2^33 - 1: the largest size/mtime the 11 octal digits of a 12-byte field hold (8 GiB - 1, year 2242).</summary>
+    internal const long MaxOctal11 = 0x1_FFFF_FFFF;
     private static readonly byte[] ZeroBlock = new byte[BlockSize];
 
     private readonly Stream _output;
@@ -267,14 +268,21 @@ internal sealed class DeterministicTarWriter
         }
 
         /// <summary>Zero-padded octal filling the field, NUL-terminated.</summary>
+        /// <remarks>Values that do not fit go to pax records before this is called; cutting off high digits here
+        /// would write a different size or time without a word, so it is a bug, not a rounding.</remarks>
         private static void Octal(Span<byte> field, long value)
         {
+            long original = value;
             int digits = field.Length - 1;
             field[digits] = 0;
             for (int i = digits - 1; i >= 0; i--)
             {
                 field[i] = (byte)('0' + (value & 7));
                 value >>= 3;
+            }
+            if (value != 0)
+            {
+                throw new InvalidOperationException($"{original} does not fit in a {field.Length}-byte octal tar header field.");
             }
         }
     }

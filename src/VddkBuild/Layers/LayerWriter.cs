@@ -27,6 +27,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
     private readonly string _directory;
     private readonly LayerWriterOptions _options;
     private readonly Dictionary<string, (VddkEntryKind Kind, int Mode)> _written = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _standIns = new(StringComparer.Ordinal); // synthesised directories, until replaced
     private string? _tempPath;
     private FileStream? _file;
     private HashingWriteStream? _compressedHash;
@@ -75,7 +76,10 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         ThrowIfFaulted();
         var tar = EnsureOpen();
         var path = ValidatePath(entry.Path);
-        if (_written.ContainsKey(path))
+        // A directory listed after its children comes again with its real mode and time (see IVddkEntrySink): a
+        // second header, which every tar reader and container runtime applies over the first.
+        var replacesStandIn = entry.Kind == VddkEntryKind.Directory && !entry.Synthesized && _standIns.Remove(path);
+        if (_written.ContainsKey(path) && !replacesStandIn)
         {
             throw new VddkException(ErrorCodes.DuplicateEntry,
                 $"The VDDK archive contains '{path}' twice. Re-create the archive from an unpacked VDDK tree or download it again.", path);
@@ -131,6 +135,10 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
                     throw new VddkException(ErrorCodes.SpecialFileEntry, $"'{path}' is not a file, directory or link and cannot go into the image.", path);
             }
             _written[path] = (entry.Kind, mode);
+            if (entry.Synthesized && entry.Kind == VddkEntryKind.Directory)
+            {
+                _standIns.Add(path);
+            }
         }
         catch
         {

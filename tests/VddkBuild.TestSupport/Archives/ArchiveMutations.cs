@@ -74,6 +74,50 @@ public static class ArchiveMutations
         throw new ArgumentException($"No matching tar header in '{path}'.", nameof(match));
     }
 
+    /// <summary>
+    /// Edits every local (<c>PK\u0003\u0004</c>) and central (<c>PK\u0001\u0002</c>) zip header, found by their signatures;
+    /// <paramref name="edit"/> gets the header from its signature on and whether it is the central one. For what .NET's
+    /// ZipArchive cannot write: other methods, the encryption flag, another host, name bytes that are not UTF-8.
+    /// </summary>
+    public static void PatchZipHeaders(string path, ZipHeaderEdit edit)
+    {
+        var bytes = File.ReadAllBytes(path);
+        for (var at = 0; at + 46 <= bytes.Length; at++)
+        {
+            if (bytes[at] != (byte)'P' || bytes[at + 1] != (byte)'K')
+            {
+                continue;
+            }
+            if (bytes[at + 2] == 3 && bytes[at + 3] == 4)
+            {
+                edit(bytes.AsSpan(at), central: false);
+            }
+            else if (bytes[at + 2] == 1 && bytes[at + 3] == 2)
+            {
+                edit(bytes.AsSpan(at), central: true);
+            }
+        }
+        File.WriteAllBytes(path, bytes);
+    }
+
+    /// <summary>Sets the compression method of every zip entry (the data stays deflate: only the method is looked at).</summary>
+    public static void SetZipMethod(string path, ushort method) =>
+        PatchZipHeaders(path, (header, central) => System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(header[(central ? 10 : 8)..], method));
+
+    /// <summary>Sets the "encrypted" flag of every zip entry.</summary>
+    public static void SetZipEncrypted(string path) =>
+        PatchZipHeaders(path, (header, central) => header[central ? 8 : 6] |= 1);
+
+    /// <summary>Sets the host of "version made by" in every central header (0 MS-DOS/Windows, 3 Unix).</summary>
+    public static void SetZipHost(string path, byte host) =>
+        PatchZipHeaders(path, (header, central) =>
+        {
+            if (central)
+            {
+                header[5] = host;
+            }
+        });
+
     private static bool HasName(ReadOnlySpan<byte> header, string name)
     {
         var bytes = System.Text.Encoding.UTF8.GetBytes(name);
@@ -84,3 +128,5 @@ public static class ArchiveMutations
 public delegate bool TarHeaderPredicate(ReadOnlySpan<byte> header);
 
 public delegate void TarHeaderEdit(Span<byte> header);
+
+public delegate void ZipHeaderEdit(Span<byte> header, bool central);

@@ -95,6 +95,43 @@ public sealed class ArchiveFormatTests
         Assert.Equal(Shape(single), Shape(contents));
     }
 
+    private static byte[] Xz(byte[] data)
+    {
+        using var memory = new MemoryStream();
+        using (var xz = new XzStoreWriter(memory, leaveOpen: true))
+        {
+            xz.Write(data);
+        }
+        return memory.ToArray();
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(8)] // stream padding: zero bytes, a multiple of four, after a stream
+    public async Task Concatenated_xz_streams_are_read_completely(int padding)
+    {
+        using var temp = new TempFolder();
+        var tar = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None }).ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.xz");
+        await File.WriteAllBytesAsync(path, [.. Xz(tar[..(tar.Length / 3)]), .. new byte[padding], .. Xz(tar[(tar.Length / 3)..]), .. new byte[padding]]);
+        var contents = await Read.Archive(path);
+        var single = await Read.Archive(SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.None }));
+        Assert.Equal(Shape(single), Shape(contents));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0, 0 })]              // padding that is not a multiple of four
+    [InlineData(new byte[] { 1, 2, 3, 4, 5, 6 })]  // not an xz stream
+    public async Task Xz_followed_by_other_bytes_is_VDDK1003(byte[] after)
+    {
+        using var temp = new TempFolder();
+        var tar = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None }).ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.xz");
+        await File.WriteAllBytesAsync(path, [.. Xz(tar), .. after]);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+    }
+
     [Fact]
     public async Task Zip_keeps_unix_modes_and_symlinks()
     {
@@ -104,6 +141,69 @@ public sealed class ArchiveFormatTests
         var link = contents.Entries.Single(e => e.Path.EndsWith("/libvixDiskLib.so", StringComparison.Ordinal));
         Assert.Equal(VddkEntryKind.Symlink, link.Kind);
         Assert.Equal("libvixDiskLib.so.8", link.LinkTarget);
+    }
+
+    [Theory]
+    [InlineData(3, "doc/back\\slash.txt")] // Unix: an ordinary character, as unzip keeps it
+    [InlineData(19, "doc/back\\slash.txt")] // macOS
+    [InlineData(0, "doc/back/slash.txt")]   // MS-DOS / Windows FAT: the folder separator
+    [InlineData(11, "doc/back/slash.txt")]  // NTFS as Info-ZIP records it
+    [InlineData(14, "doc/back/slash.txt")]  // VFAT
+    public async Task A_backslash_in_a_zip_name_separates_folders_only_for_DOS_and_Windows_hosts(byte host, string expected)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddDirectory(VddkArchiveBuilder.Distrib("doc")).AddFile(VddkArchiveBuilder.Distrib("doc/back\\slash.txt"), "b").Write(path);
+        ArchiveMutations.SetZipHost(path, host);
+        var sink = new RecordingSink();
+        await Read.Archive(path, sink);
+        Assert.Equal("b"u8.ToArray(), sink.Contents[VddkArchiveBuilder.Distrib(expected)]);
+    }
+
+    [Theory]
+    [InlineData((ushort)12, "bzip2")]
+    [InlineData((ushort)14, "LZMA")]
+    [InlineData((ushort)93, "zstd")]
+    [InlineData((ushort)99, "WinZip AES")]
+    public async Task Zip_with_another_compression_method_is_VDDK1002_naming_it(ushort method, string name)
+    {
+        using var temp = new TempFolder();
+        var path = SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.Zip });
+        ArchiveMutations.SetZipMethod(path, method);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveFormatUnsupported, error.Message);
+        Assert.Contains(name, error.Message);
+        Assert.Contains("deflate", error.Message);
+        Assert.DoesNotContain("Download it again", error.Message);
+    }
+
+    [Fact]
+    public async Task Encrypted_zip_is_VDDK1002_saying_so()
+    {
+        using var temp = new TempFolder();
+        var path = SampleVddkArchive.WriteTo(temp.Path, Small with { Compression = ArchiveCompression.Zip });
+        ArchiveMutations.SetZipEncrypted(path);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveFormatUnsupported, error.Message);
+        Assert.Contains("encrypted", error.Message);
+        Assert.Contains("no password", error.Message);
+    }
+
+    [Fact]
+    public async Task Zip_name_that_is_not_UTF8_is_VDDK1007_showing_its_bytes()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddFile(VddkArchiveBuilder.Distrib("doc/cafX.txt"), "a").Write(path);
+        var bytes = await File.ReadAllBytesAsync(path);
+        for (var at = bytes.AsSpan().IndexOf("cafX.txt"u8); at >= 0; at = bytes.AsSpan().IndexOf("cafX.txt"u8))
+        {
+            bytes[at + 3] = 0xe9; // Latin-1 'é', in the local and the central header
+        }
+        await File.WriteAllBytesAsync(path, bytes);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.EntryEscapesTree, error.Message);
+        Assert.Contains("caf\\xe9.txt", error.Message);
     }
 
     [Theory]

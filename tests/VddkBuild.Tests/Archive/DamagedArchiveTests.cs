@@ -43,6 +43,20 @@ public sealed class DamagedArchiveTests
         Assert.Contains("truncated", error.Message);
     }
 
+    [Theory]
+    [InlineData(512 + 100)]  // inside the second header (lib64/)
+    [InlineData(1024 + 200)] // inside the third (the library file's)
+    public async Task Tar_cut_inside_a_header_is_VDDK1003(int keep)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        new VddkArchiveBuilder { Format = System.Formats.Tar.TarEntryFormat.Gnu, Compression = ArchiveCompression.None }.AddMinimalVddk().Write(path);
+        ArchiveMutations.Truncate(path, keep);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+        Assert.Contains("truncated", error.Message);
+    }
+
     [Fact]
     public async Task Tar_header_with_bad_checksum_is_VDDK1003()
     {
@@ -88,5 +102,71 @@ public sealed class DamagedArchiveTests
             await gzip.WriteAsync(new byte[6 * 1024 * 1024]); // more than the trailing data the reader inflates
         }
         Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+
+    private static async Task<string> TwoMembers(TempFolder temp, Func<byte[], byte[]>? damageSecond = null)
+    {
+        var tar = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None }).ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await File.WriteAllBytesAsync(path, [.. Gzip(tar[..(tar.Length / 3)]), .. (damageSecond ?? (b => b))(Gzip(tar[(tar.Length / 3)..]))]);
+        return path;
+    }
+
+    private static byte[] Gzip(byte[] data)
+    {
+        using var memory = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(memory, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            gzip.Write(data);
+        }
+        return memory.ToArray();
+    }
+
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(4096, false)]
+    [InlineData(10240, true)]
+    public async Task Zero_padding_after_the_gzip_data_is_accepted(int zeros, bool twoMembers)
+    {
+        using var temp = new TempFolder();
+        var path = twoMembers ? await TwoMembers(temp) : SampleVddkArchive.WriteTo(temp.Path, Small);
+        await File.AppendAllBytesAsync(path, new byte[zeros]);
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+
+    [Fact]
+    public async Task Data_after_the_gzip_data_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Gzip, path => File.AppendAllBytes(path, "not gzip at all\n"u8.ToArray()));
+
+    [Fact]
+    public async Task Zero_padding_after_a_truncated_gzip_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Gzip, path =>
+        {
+            ArchiveMutations.Truncate(path, new FileInfo(path).Length - 4);
+            File.AppendAllBytes(path, new byte[4096]);
+        });
+
+    [Theory]
+    [InlineData(4)]   // inside the trailer
+    [InlineData(200)] // inside the compressed data
+    public async Task Gzip_whose_last_member_is_cut_off_is_VDDK1003(int cut)
+    {
+        using var temp = new TempFolder();
+        var path = await TwoMembers(temp, member => member[..^cut]);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+    }
+
+    [Fact]
+    public async Task Gzip_whose_last_member_has_a_wrong_length_is_VDDK1003()
+    {
+        using var temp = new TempFolder();
+        var path = await TwoMembers(temp, member =>
+        {
+            member[^1] ^= 0x40;
+            return member;
+        });
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
     }
 }

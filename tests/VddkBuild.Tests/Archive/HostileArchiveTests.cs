@@ -186,4 +186,65 @@ public sealed class HostileArchiveTests
         var error = await Read.Failure(path);
         Assert.True(error.Code == ErrorCodes.SpecialFileEntry, error.Message);
     }
+
+    [Theory]
+    [InlineData("1.0")]
+    [InlineData("0.1")]
+    [InlineData("0.0")]
+    public async Task Sparse_file_in_pax_form_is_rejected_with_VDDK1010_naming_the_real_path(string sparseVersion)
+    {
+        using var temp = new TempFolder();
+        var path = GnuTarRepack.Write(Vddk(), temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar"), tree =>
+        {
+            using var file = File.Create(Path.Combine(tree, Top, "lib64", "holes"));
+            file.SetLength(1024 * 1024);
+            file.Position = 500_000;
+            file.Write("data"u8);
+        }, "--sparse", $"--sparse-version={sparseVersion}", "--format=posix");
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.SpecialFileEntry, error.Message);
+        Assert.Contains($"'{Distrib("lib64/holes")}'", error.Message);
+        Assert.Contains("sparse", error.Message);
+    }
+
+    [Theory]
+    [InlineData(TarEntryFormat.Gnu)]
+    [InlineData(TarEntryFormat.Ustar)]
+    [InlineData(TarEntryFormat.Pax)]
+    public async Task Name_that_is_not_UTF8_is_VDDK1007_showing_its_bytes(TarEntryFormat format)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        // "cafX.txt" becomes Latin-1 "caf\xe9.txt". In pax form the name is the path record's value (always written).
+        var name = format == TarEntryFormat.Pax ? Distrib("doc/" + new string('d', 100) + "/cafX.txt") : Distrib("doc/cafX.txt");
+        new VddkArchiveBuilder { Format = format, Compression = ArchiveCompression.None }.AddMinimalVddk().AddFile(name, "a").Write(path);
+        var bytes = await File.ReadAllBytesAsync(path);
+        var at = bytes.AsSpan().IndexOf("cafX.txt"u8);
+        bytes[at + 3] = 0xe9;
+        await File.WriteAllBytesAsync(path, bytes);
+        if (format != TarEntryFormat.Pax)
+        {
+            // Only the checksum of the header that holds the name changes.
+            ArchiveMutations.PatchTarHeader(path, header => header[..100].IndexOf((ReadOnlySpan<byte>)[(byte)'c', (byte)'a', (byte)'f', 0xe9]) >= 0, _ => { });
+        }
+
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.EntryEscapesTree, error.Message);
+        Assert.Contains("caf\\xe9.txt", error.Message);
+        Assert.Contains("UTF-8", error.Message);
+    }
+
+    [Fact]
+    public async Task Pax_path_with_a_line_break_is_VDDK1007()
+    {
+        // A path record (the name is too long for ustar) written with '_' and patched: pax records carry no checksum.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        var tar = Vddk(ArchiveCompression.None).AddFile(Distrib("doc/" + new string('d', 100) + "/a_b"), "x").ToBytes();
+        tar[tar.AsSpan().IndexOf("/a_b"u8) + 2] = (byte)'\n';
+        await File.WriteAllBytesAsync(path, tar);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.EntryEscapesTree, error.Message);
+        Assert.Contains("line break", error.Message);
+    }
 }

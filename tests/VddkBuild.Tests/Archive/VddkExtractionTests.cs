@@ -64,6 +64,21 @@ public sealed class VddkExtractionTests
     }
 
     [Fact]
+    public async Task A_directory_listed_after_its_children_is_extracted_with_its_own_mode_and_time()
+    {
+        using var temp = new TempFolder();
+        var archive = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        var time = new DateTimeOffset(2001, 9, 9, 1, 46, 40, TimeSpan.Zero);
+        new VddkArchiveBuilder().AddMinimalVddk().AddFile(Distrib("doc/a.txt"), "a").AddDirectory(Distrib("doc"), 0x1C0, time).Write(archive);
+        var target = Path.Combine(temp.Path, "out");
+        await Extract(archive, target);
+
+        var doc = Path.Combine(target, Distrib("doc"));
+        Assert.Equal((UnixFileMode)0x1C5, File.GetUnixFileMode(doc)); // 0700 plus o+rx, as in the image
+        Assert.Equal(time.UtcDateTime, Directory.GetLastWriteTimeUtc(doc));
+    }
+
+    [Fact]
     public async Task Hardlinks_share_their_inode()
     {
         using var temp = new TempFolder();

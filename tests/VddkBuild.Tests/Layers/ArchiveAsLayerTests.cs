@@ -5,6 +5,7 @@ using VddkBuild.Archive;
 using VddkBuild.Layers;
 using VddkBuild.TestSupport.Archives;
 using VddkBuild.TestSupport.Registry;
+using VddkBuild.Tests.Archive;
 
 namespace VddkBuild.Tests.Layers;
 
@@ -136,10 +137,14 @@ public sealed class ArchiveAsLayerTests : IDisposable
         { "no directory entries", "parent directory" },
         { "macOS metadata", "macOS" },
         { "owner id 100000", "owner id" },
+        { "owner id 4294967294, GNU base-256", "uid" },
+        { "owner id 4294967294, pax record", "uid" },
+        { "no end-of-archive blocks", "no end-of-archive block" },
         { "v7 headers", "v7" },
         { "file capability xattr", "SCHILY.xattr.security.capability" },
         { "global pax header", "global pax header" },
         { "two gzip members", "one member" },
+        { "zero padding after the gzip data", "zero bytes follow the gzip data" },
         { "hard link with another mode", "hard link" },
     };
 
@@ -180,6 +185,23 @@ public sealed class ArchiveAsLayerTests : IDisposable
                 return Write(Builder(b => { b.Format = TarEntryFormat.Pax; b.MacMetadata = true; }));
             case "owner id 100000":
                 return Write(Builder(b => b.OwnerId = 100000));
+            case "owner id 4294967294, GNU base-256":
+                return GnuTarRepack.Write(Builder(), Path.Combine(_temp.Sub("in-gnu"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz"), null, "--format=gnu", "--owner=4294967294", "--group=4294967294", "-z");
+            case "owner id 4294967294, pax record":
+                return GnuTarRepack.Write(Builder(), Path.Combine(_temp.Sub("in-pax"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz"), null, "--format=posix", "--owner=4294967294", "--group=4294967294", "-z");
+            case "no end-of-archive blocks":
+                {
+                    var tar = Builder(b => b.Compression = ArchiveCompression.None).ToBytes();
+                    var end = tar.Length;
+                    while (tar.AsSpan(end - 512, 512).IndexOfAnyExcept((byte)0) < 0)
+                    {
+                        end -= 512;
+                    }
+                    var path = Path.Combine(_temp.Sub("in-end"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+                    using var output = new GZipStream(File.Create(path), CompressionLevel.Optimal);
+                    output.Write(tar.AsSpan(0, end));
+                    return path;
+                }
             case "v7 headers":
                 return Write(Builder(b => b.Format = TarEntryFormat.V7));
             case "file capability xattr":
@@ -200,6 +222,12 @@ public sealed class ArchiveAsLayerTests : IDisposable
                         using var member = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true);
                         member.Write(part.Span);
                     }
+                    return path;
+                }
+            case "zero padding after the gzip data":
+                {
+                    var path = Write(Builder());
+                    File.AppendAllBytes(path, new byte[4096]);
                     return path;
                 }
             case "hard link with another mode":

@@ -212,6 +212,17 @@ public sealed class LayerWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_synthesised_directory_is_replaced_once_by_the_archives_entry()
+    {
+        await using var writer = new LayerWriter(_temp.Path);
+        await writer.WriteEntryAsync(Dir(R, 0x1ED).Item1, null, CancellationToken.None);
+        await writer.WriteEntryAsync(new VddkEntry($"{R}/doc", VddkEntryKind.Directory, 0x1ED, Time, 0, null, Synthesized: true), null, CancellationToken.None);
+        await writer.WriteEntryAsync(new VddkEntry($"{R}/doc", VddkEntryKind.Directory, 0x1C0, Time, 0, null), null, CancellationToken.None);
+        var ex = await Assert.ThrowsAsync<VddkException>(() => writer.WriteEntryAsync(new VddkEntry($"{R}/doc", VddkEntryKind.Directory, 0x1C0, Time, 0, null), null, CancellationToken.None).AsTask());
+        Assert.Equal(ErrorCodes.DuplicateEntry, ex.Code);
+    }
+
+    [Fact]
     public async Task Short_file_content_is_reported_as_a_corrupt_archive()
     {
         await using var writer = new LayerWriter(_temp.Path);

@@ -86,6 +86,24 @@ public sealed class VddkLayerFactoryTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // modes are a Unix notion
+    public async Task A_directory_listed_after_its_children_has_its_own_mode_and_time_in_the_written_layer()
+    {
+        var time = new DateTimeOffset(2001, 9, 9, 1, 46, 40, TimeSpan.Zero);
+        var archive = Path.Combine(_temp.Sub("in"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        new VddkArchiveBuilder().AddMinimalVddk().AddFile(VddkArchiveBuilder.Distrib("doc/a.txt"), "a").AddDirectory(VddkArchiveBuilder.Distrib("doc"), 0x1C0, time).Write(archive);
+        var made = await MakeAsync(archive, _temp.Sub("work"), new RecordingBuildLog(), useCache: false);
+
+        // What GNU tar and container runtimes do with two headers for one directory: the last one's metadata stays.
+        var tree = _temp.Sub("tree");
+        CliTool.Run("tar", "-xzf", made.Layer.FilePath, "-C", tree);
+        var doc = Path.Combine(tree, VddkArchiveBuilder.Distrib("doc"));
+        Assert.Equal((UnixFileMode)0x1C5, File.GetUnixFileMode(doc)); // 0700 plus o+rx
+        Assert.Equal(time.UtcDateTime, Directory.GetLastWriteTimeUtc(doc));
+        Assert.True(File.Exists(Path.Combine(doc, "a.txt")));
+    }
+
+    [Fact]
     public async Task A_missing_archive_is_reported_with_its_code()
     {
         var error = await Assert.ThrowsAsync<VddkException>(() => MakeAsync(Path.Combine(_temp.Path, "none.tar.gz"), _temp.Sub("work"), new RecordingBuildLog()));
