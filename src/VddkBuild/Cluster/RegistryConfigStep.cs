@@ -8,7 +8,8 @@ namespace VddkBuild.Cluster;
 /// Step 5: <c>configs.imageregistry.operator.openshift.io/cluster</c> on the S3 bucket: Managed, replicas, unmanaged
 /// storage with s3 {bucket, region, regionEndpoint, trustedCA, virtualHostedStyle false}, every other storage type
 /// set to null (a merge patch that leaves emptyDir next to s3 breaks the operator: "exactly one storage type"), and
-/// <c>defaultRoute: true</c> (without it there is no route to push to). Patched with the read resourceVersion as a
+/// <c>defaultRoute: true</c> (without it there is no route to push to) and <c>disableRedirect: true</c> (blobs are served
+/// through the registry instead of by a redirect to the external S3 route, which nodes need not reach). Patched with the read resourceVersion as a
 /// precondition, then re-read: fields the operator dropped are applied again.
 /// </summary>
 public static class RegistryConfigStep
@@ -76,6 +77,9 @@ public static class RegistryConfigStep
                 ["managementState"] = "Managed",
                 ["replicas"] = options.Replicas,
                 ["defaultRoute"] = true,
+                // Without it the registry answers node pulls with a redirect to a presigned URL on the external S3
+                // route, which nodes (CRI-O) may neither resolve nor trust: Forklift's "Error pulling VDDK image".
+                ["disableRedirect"] = true,
                 ["storage"] = storage,
             },
         };

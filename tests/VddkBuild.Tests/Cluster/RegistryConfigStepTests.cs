@@ -42,6 +42,7 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.Equal("Managed", spec["managementState"]!.GetValue<string>());
         Assert.Equal(2, spec["replicas"]!.GetValue<int>());
         Assert.True(spec["defaultRoute"]!.GetValue<bool>());
+        Assert.True(spec["disableRedirect"]!.GetValue<bool>());
         Assert.Equal("RollingUpdate", spec["rolloutStrategy"]!.GetValue<string>());
         var storage = (JsonObject)spec["storage"]!;
         Assert.Equal(["managementState", "s3"], storage.Select(p => p.Key).Order());
@@ -62,6 +63,21 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
 
         Assert.Equal("Recreate", Spec["rolloutStrategy"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_registry_that_redirects_pulls_to_s3_is_switched_to_serving_blobs_itself()
+    {
+        SeedConfig("Managed");
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+        _cluster.Store.Update(KubeResources.ImageRegistryConfigs, null, "cluster", c => c["spec"]!["disableRedirect"] = false);
+        var session = _cluster.Session();
+
+        var changed = await RegistryConfigStep.RunAsync(session, Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.True(changed);
+        Assert.True(Spec["disableRedirect"]!.GetValue<bool>());
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.disableRedirect: false -> true", session.Changes.Changes.Select(c => c.ToString()));
     }
 
     [Fact]
@@ -94,6 +110,7 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.emptyDir: {} -> <none>", lines);
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.s3.bucket: <none> -> image-registry-bucket-1", lines);
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.defaultRoute: <none> -> true", lines);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.disableRedirect: <none> -> true", lines);
         Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Dry run, would change configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas", StringComparison.Ordinal));
     }
 
