@@ -3,8 +3,12 @@ namespace VddkBuild.Cluster;
 /// <summary>How the registry operator config is set (defaults: the documented procedure plus the route it forgets).</summary>
 public sealed record RegistryConfigOptions
 {
-    /// <summary>VddkRegistryReplicas.</summary>
-    public int Replicas { get; init; } = 2;
+    /// <summary>
+    /// VddkRegistryReplicas. Null (the default): keep the cluster's <c>spec.replicas</c>. Forcing 2 would hang a
+    /// single-node or one-worker cluster: for exactly 2 replicas the operator adds a required pod anti-affinity, so the
+    /// second pod never schedules.
+    /// </summary>
+    public int? Replicas { get; init; }
 
     /// <summary>S3 region written to the config; off AWS a region is still required, else the operator reports MissingRegion.</summary>
     public string Region { get; init; } = "us-east-1";

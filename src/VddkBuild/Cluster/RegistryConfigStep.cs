@@ -5,7 +5,8 @@ using VddkBuild.Threading;
 namespace VddkBuild.Cluster;
 
 /// <summary>
-/// Step 5: <c>configs.imageregistry.operator.openshift.io/cluster</c> on the S3 bucket: Managed, replicas, unmanaged
+/// Step 5: <c>configs.imageregistry.operator.openshift.io/cluster</c> on the S3 bucket: Managed, replicas only when
+/// asked for (the cluster's count is kept otherwise), unmanaged
 /// storage with s3 {bucket, region, regionEndpoint, trustedCA, virtualHostedStyle false}, every other storage type
 /// set to null (a merge patch that leaves emptyDir next to s3 breaks the operator: "exactly one storage type"), and
 /// <c>defaultRoute: true</c> (without it there is no route to push to) and <c>disableRedirect: true</c> (blobs are served
@@ -70,19 +71,17 @@ public static class RegistryConfigStep
             ["trustedCA"] = new JsonObject { ["name"] = trustedCaConfigMap },
             ["virtualHostedStyle"] = false,
         };
-        return new JsonObject
+        var spec = new JsonObject { ["managementState"] = "Managed" };
+        if (options.Replicas is { } replicas)
         {
-            ["spec"] = new JsonObject
-            {
-                ["managementState"] = "Managed",
-                ["replicas"] = options.Replicas,
-                ["defaultRoute"] = true,
-                // Without it the registry answers node pulls with a redirect to a presigned URL on the external S3
-                // route, which nodes (CRI-O) may neither resolve nor trust: Forklift's "Error pulling VDDK image".
-                ["disableRedirect"] = true,
-                ["storage"] = storage,
-            },
-        };
+            spec["replicas"] = replicas;
+        }
+        spec["defaultRoute"] = true;
+        // Without it the registry answers node pulls with a redirect to a presigned URL on the external S3 route,
+        // which nodes (CRI-O) may neither resolve nor trust: Forklift's "Error pulling VDDK image".
+        spec["disableRedirect"] = true;
+        spec["storage"] = storage;
+        return new JsonObject { ["spec"] = spec };
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]

@@ -40,7 +40,7 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.True(changed);
         var spec = Spec;
         Assert.Equal("Managed", spec["managementState"]!.GetValue<string>());
-        Assert.Equal(2, spec["replicas"]!.GetValue<int>());
+        Assert.Equal(1, spec["replicas"]!.GetValue<int>());
         Assert.True(spec["defaultRoute"]!.GetValue<bool>());
         Assert.True(spec["disableRedirect"]!.GetValue<bool>());
         Assert.Equal("RollingUpdate", spec["rolloutStrategy"]!.GetValue<string>());
@@ -81,6 +81,20 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Keeps_the_clusters_replica_count_unless_one_is_given()
+    {
+        SeedConfig("Removed");
+
+        var kept = _cluster.Session(dryRun: true);
+        await RegistryConfigStep.RunAsync(kept, Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+        var given = _cluster.Session(dryRun: true);
+        await RegistryConfigStep.RunAsync(given, Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { Replicas = 2 }, CancellationToken.None);
+
+        Assert.DoesNotContain(kept.Changes.Changes, c => c.Field == "spec.replicas");
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas: 1 -> 2", given.Changes.Changes.Select(c => c.ToString()));
+    }
+
+    [Fact]
     public async Task A_second_run_makes_no_mutating_request()
     {
         SeedConfig("Managed");
@@ -106,12 +120,12 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.Equal(1, Spec["replicas"]!.GetValue<int>());
         var lines = session.Changes.Changes.Select(c => c.ToString()).ToList();
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.managementState: Removed -> Managed", lines);
-        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas: 1 -> 2", lines);
+        Assert.DoesNotContain(lines, l => l.Contains("spec.replicas"));
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.emptyDir: {} -> <none>", lines);
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.s3.bucket: <none> -> image-registry-bucket-1", lines);
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.defaultRoute: <none> -> true", lines);
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.disableRedirect: <none> -> true", lines);
-        Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Dry run, would change configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas", StringComparison.Ordinal));
+        Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Dry run, would change configs.imageregistry.operator.openshift.io \"cluster\": spec.managementState", StringComparison.Ordinal));
     }
 
     [Fact]
