@@ -84,6 +84,7 @@ public static class ErrorCodes
     public const string BucketClaimSettingsDiffer = "VDDK4902";   // warning
     public const string RegistryConfigReapplied = "VDDK4903";     // warning
     public const string IngressCaWithoutRoot = "VDDK4904";        // warning
+    public const string RegistryOperatorDegradedElsewhere = "VDDK4905"; // warning
 
     // ---- 5xxx: properties and options ----
     public const string PropertyMissing = "VDDK5001";
