@@ -19,6 +19,12 @@ public sealed record RegistryConfigOptions
     /// </summary>
     public string? RolloutStrategy { get; init; }
 
+    /// <summary>
+    /// VddkReplaceRegistryStorage: switch a registry whose storage already holds images (pvc, another bucket, gcs,
+    /// azure...) to the bucket. Without it that is refused (VDDK4021); emptyDir, no storage and Removed never need it.
+    /// </summary>
+    public bool ReplaceStorage { get; init; }
+
     /// <summary>How many times to re-apply fields the operator dropped after the patch (it can lose user config in a race).</summary>
     public int ReapplyAttempts { get; init; } = 3;
 }

@@ -20,6 +20,12 @@ public static class RegistryConfigStep
     /// <summary>Every storage type the operator knows besides s3; exactly one may be set.</summary>
     private static readonly string[] OtherStorageTypes = ["emptyDir", "pvc", "gcs", "swift", "azure", "ibmcos", "oss"];
 
+    /// <summary>
+    /// Every s3 field of openshift/api imageregistry/v1 that this step does not set: nulled, so nothing from an earlier
+    /// storage survives (encrypt/keyID of an AWS-managed bucket sent to NooBaa, a CloudFront front, a chunk size).
+    /// </summary>
+    private static readonly string[] UnsetS3Fields = ["encrypt", "keyID", "cloudFront", "chunkSizeMiB"];
+
     public static readonly ClusterObjectRef Config = new(ClusterResource.ImageRegistryConfigs, null, ConfigName);
 
     /// <returns>True when the config was changed (or, in a dry run, would be): a registry rollout follows.</returns>
@@ -71,6 +77,10 @@ public static class RegistryConfigStep
             ["trustedCA"] = new JsonObject { ["name"] = trustedCaConfigMap },
             ["virtualHostedStyle"] = false,
         };
+        foreach (var unset in UnsetS3Fields)
+        {
+            ((JsonObject)storage["s3"]!)[unset] = null;
+        }
         var spec = new JsonObject { ["managementState"] = "Managed" };
         if (options.Replicas is { } replicas)
         {
@@ -91,11 +101,20 @@ public static class RegistryConfigStep
             ?? throw new VddkException(ErrorCodes.ClusterObjectNotFound,
                 $"{Config} does not exist; the cluster image registry operator is not installed (or the ImageRegistry capability is disabled).", Config.ToString());
         var patch = (JsonObject)desired.DeepClone();
+        // s3 fields newer than this code: nulled as well, whatever they are.
+        if (current["spec"]?["storage"]?["s3"] is JsonObject currentS3 && patch["spec"]?["storage"]?["s3"] is JsonObject patchS3)
+        {
+            foreach (var (field, _) in currentS3.Where(p => !patchS3.ContainsKey(p.Key)).ToList())
+            {
+                patchS3[field] = null;
+            }
+        }
         if (MergePatchDiff.Compare(current, patch).Count == 0)
         {
             session.Log.Detail($"{Config} already uses bucket {ClusterObjects.String(current, "spec", "storage", "s3", "bucket")}.");
             return false;
         }
+        RefuseUnsafeSwitch(current, desired, options);
         var wasManaged = ClusterObjects.String(current, "spec", "managementState") == "Managed";
         var strategy = options.RolloutStrategy ?? (wasManaged ? "Recreate" : null);
         if (strategy is not null)
@@ -110,5 +129,51 @@ public static class RegistryConfigStep
         patch["metadata"] = new JsonObject { ["resourceVersion"] = ClusterObjects.String(current, "metadata", "resourceVersion") };
         await ClusterObjects.MergePatchAsync(session, Config, patch, cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// An administrator's Unmanaged is left alone, and storage that holds images is not replaced without being asked
+    /// to: the image streams of every namespace would point at blobs the registry can no longer reach. Removed, no
+    /// storage and emptyDir (lost with every pod restart anyway) are replaced freely.
+    /// </summary>
+    private static void RefuseUnsafeSwitch(JsonObject current, JsonObject desired, RegistryConfigOptions options)
+    {
+        var state = ClusterObjects.String(current, "spec", "managementState");
+        if (state == "Unmanaged")
+        {
+            throw new VddkException(ErrorCodes.RegistryUnmanaged,
+                $"{Config} has spec.managementState Unmanaged: an administrator chose to run the registry by hand, and this build does not change " +
+                "that choice. Configure the bucket by hand, or set it back to Managed first " +
+                "(oc patch configs.imageregistry.operator.openshift.io cluster --type merge -p '{\"spec\":{\"managementState\":\"Managed\"}}') and run the build again.",
+                Config.ToString());
+        }
+        if (state == "Removed" || options.ReplaceStorage || current["spec"]?["storage"] is not JsonObject storage)
+        {
+            return;
+        }
+        var bucket = ClusterObjects.String(desired, "spec", "storage", "s3", "bucket");
+        var inUse = storage.Where(p => p.Key != "managementState" && p.Value is JsonObject && p.Key != "emptyDir")
+            .Where(p => p.Key != "s3" || ClusterObjects.String(p.Value, "bucket") != bucket)
+            .Select(p => Describe(p.Key, (JsonObject)p.Value!))
+            .ToList();
+        if (inUse.Count > 0)
+        {
+            throw new VddkException(ErrorCodes.RegistryStorageInUse,
+                $"{Config} already stores images in {string.Join(" and ", inUse)}; switching it to bucket \"{bucket}\" would leave every image pushed there " +
+                "unreachable (image streams in every namespace keep pointing at blobs the registry no longer has). Copy what is needed first, " +
+                "then set VddkReplaceRegistryStorage=true to switch the registry's storage anyway.", Config.ToString());
+        }
+    }
+
+    private static string Describe(string type, JsonObject storage)
+    {
+        var name = type switch
+        {
+            "s3" or "gcs" or "ibmcos" or "oss" => ClusterObjects.String(storage, "bucket") is { } b ? $"bucket \"{b}\"" : null,
+            "pvc" => ClusterObjects.String(storage, "claim") is { } c ? $"claim \"{c}\"" : null,
+            "azure" or "swift" => ClusterObjects.String(storage, "container") is { } c ? $"container \"{c}\"" : null,
+            _ => null,
+        };
+        return name is null ? $"{type} storage" : $"{type} storage ({name})";
     }
 }

@@ -94,6 +94,79 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas: 1 -> 2", given.Changes.Changes.Select(c => c.ToString()));
     }
 
+    private void SeedStorage(string managementState, JsonObject storage) =>
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", new JsonObject
+        {
+            ["spec"] = new JsonObject { ["managementState"] = managementState, ["replicas"] = 2, ["storage"] = storage },
+        });
+
+    [Fact]
+    public async Task Storage_that_holds_images_is_not_replaced_without_the_explicit_opt_in()
+    {
+        SeedStorage("Managed", new JsonObject { ["pvc"] = new JsonObject { ["claim"] = "image-registry-storage" } });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+        Assert.Equal(ErrorCodes.RegistryStorageInUse, error.Code);
+        Assert.Contains("pvc storage (claim \"image-registry-storage\")", error.Message);
+        Assert.Contains("VddkReplaceRegistryStorage=true", error.Message);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { ReplaceStorage = true }, CancellationToken.None);
+        Assert.Equal(["managementState", "s3"], ((JsonObject)Spec["storage"]!).Select(p => p.Key).Order());
+    }
+
+    [Fact]
+    public async Task A_removed_registry_or_one_on_the_same_bucket_is_switched_without_the_opt_in()
+    {
+        SeedStorage("Removed", new JsonObject { ["pvc"] = new JsonObject { ["claim"] = "image-registry-storage" } });
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+        _cluster.Store.Update(KubeResources.ImageRegistryConfigs, null, "cluster", c => c["spec"]!["storage"]!["s3"]!["regionEndpoint"] = "https://old.example.test");
+        var changed = await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.True(changed);
+        Assert.Equal("https://s3-openshift-storage.apps.example.test", Spec["storage"]!["s3"]!["regionEndpoint"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Switching_from_another_s3_bucket_leaves_none_of_its_fields_behind()
+    {
+        SeedStorage("Managed", new JsonObject
+        {
+            ["managementState"] = "Managed",
+            ["s3"] = new JsonObject
+            {
+                ["bucket"] = "cluster-abc-image-registry-us-east-1", ["region"] = "us-east-1", ["encrypt"] = true, ["keyID"] = "arn:aws:kms:us-east-1:1:key/k",
+                ["chunkSizeMiB"] = 10, ["virtualHostedStyle"] = true, ["cloudFront"] = new JsonObject { ["baseURL"] = "https://d1.cloudfront.net", ["keypairID"] = "K" },
+                ["someFutureField"] = "x",
+            },
+        });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { ReplaceStorage = true }, CancellationToken.None);
+
+        Assert.Equal(ErrorCodes.RegistryStorageInUse, error.Code);
+        Assert.Contains("s3 storage (bucket \"cluster-abc-image-registry-us-east-1\")", error.Message);
+        Assert.Equal(["bucket", "region", "regionEndpoint", "trustedCA", "virtualHostedStyle"], ((JsonObject)Spec["storage"]!["s3"]!).Select(p => p.Key).Order());
+        Assert.Equal("Unmanaged", Spec["storage"]!["managementState"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task An_unmanaged_registry_is_left_to_its_administrator()
+    {
+        SeedStorage("Unmanaged", new JsonObject { ["emptyDir"] = new JsonObject() });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { ReplaceStorage = true }, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryUnmanaged, error.Code);
+        Assert.Contains("managementState Unmanaged", error.Message);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+        Assert.Equal("Unmanaged", Spec["managementState"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task A_second_run_makes_no_mutating_request()
     {
