@@ -10,8 +10,9 @@ namespace VddkBuild.Cluster;
 /// <summary>
 /// Step 4: the CA bundle the registry uses to trust the S3 route. Source: the default IngressController's
 /// <c>spec.defaultCertificate</c> secret (else <c>router-certs-default</c>) in openshift-ingress, key tls.crt (leaf plus
-/// ingress CA), together with ConfigMap openshift-config-managed/default-ingress-cert (the ingress CA) when present -
-/// with <c>trustedCA</c> set the operator drops the system pool, so the root must be in the bundle. Published as
+/// ingress CA), together with ConfigMap openshift-config-managed/default-ingress-cert (the ingress CA) when present.
+/// The registry uses <c>trustedCA</c> together with the system trust bundle (openshift/api #1180), so a root that is
+/// neither in the bundle nor a system root is what breaks TLS to the S3 route. Published as
 /// ConfigMap <c>image-registry-s3-bundle</c> in openshift-config, key ca-bundle.crt; written only when different.
 /// </summary>
 public static class IngressCaStep
@@ -89,11 +90,12 @@ public static class IngressCaStep
         if (fromSecret.Count > 0) sources.Add(secretRef!.ToString());
         if (fromManaged.Count > 0) sources.Add(ManagedRef.ToString());
         var source = string.Join(" + ", sources);
-        if (!all.Any(ClusterCertificates.IsSelfSigned))
+        if (!all.Any(ClusterCertificates.IsSelfSigned) && !IngressTrust.AnyChainsToSystem(all))
         {
             session.Log.Warn(ErrorCodes.IngressCaWithoutRoot,
-                $"The ingress certificates from {source} contain no root CA; the registry trusts only this bundle for S3, so TLS to the S3 route may fail " +
-                "with 'x509: certificate signed by unknown authority'. Add the root CA of the ingress certificate to the secret's tls.crt.");
+                $"The ingress certificates from {source} contain no root CA, and none of them chains to a root in this machine's trust store; the registry " +
+                "trusts this bundle plus the system trust store, so TLS to the S3 route may fail with 'x509: certificate signed by unknown authority'. " +
+                "Add the root CA of the ingress certificate to the secret's tls.crt.");
         }
         var collection = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
         collection.AddRange(all.ToArray());
