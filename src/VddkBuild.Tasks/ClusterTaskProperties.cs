@@ -40,11 +40,12 @@ internal static partial class ClusterTaskProperties
             $"{propertyName} is '{value}', but it must be a positive duration: seconds (300), or with a unit (90s, 5m, 1h), or hh:mm:ss.", propertyName);
     }
 
-    public static int Replicas(string? value)
+    /// <summary>Null when unset: the cluster's replica count is kept.</summary>
+    public static int? Replicas(string? value)
     {
         if (string.IsNullOrWhiteSpace(value))
         {
-            return new RegistryConfigOptions().Replicas;
+            return null;
         }
         return int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var replicas) && replicas is >= 1 and <= 100
             ? replicas

@@ -26,6 +26,7 @@ public sealed class PrepareVddkRegistry : ClusterTask
     public string? BucketClaimTimeout { get; set; }
     public string? RegistryReplicas { get; set; }
     public string? RegistryRolloutStrategy { get; set; }
+    public string? ReplaceRegistryStorage { get; set; }
     public string? RegistryRolloutTimeout { get; set; }
 
     /// <summary>The bucket the registry uses (the claim's .spec.bucketName, which the provisioner may have generated).</summary>
@@ -55,6 +56,7 @@ public sealed class PrepareVddkRegistry : ClusterTask
             {
                 Replicas = ClusterTaskProperties.Replicas(RegistryReplicas),
                 RolloutStrategy = ClusterTaskProperties.RolloutStrategy(RegistryRolloutStrategy),
+                ReplaceStorage = TaskProperties.Flag(ReplaceRegistryStorage, "VddkReplaceRegistryStorage"),
             },
             RolloutTimeout = ClusterTaskProperties.Duration(RegistryRolloutTimeout, "VddkRegistryRolloutTimeout", new RegistryPreparationOptions().RolloutTimeout),
         };

@@ -79,11 +79,15 @@ public static class ErrorCodes
     public const string ClusterTimeout = "VDDK4018";
     public const string ClusterUnauthorized = "VDDK4019";
     public const string RegistryPushForbidden = "VDDK4020";
+    public const string RegistryStorageInUse = "VDDK4021";
+    public const string RegistryUnmanaged = "VDDK4022";
+    public const string BucketClaimFailed = "VDDK4023";
 
     public const string BucketClaimWarningEvent = "VDDK4901";     // warning
     public const string BucketClaimSettingsDiffer = "VDDK4902";   // warning
     public const string RegistryConfigReapplied = "VDDK4903";     // warning
     public const string IngressCaWithoutRoot = "VDDK4904";        // warning
+    public const string RegistryOperatorDegradedElsewhere = "VDDK4905"; // warning
 
     // ---- 5xxx: properties and options ----
     public const string PropertyMissing = "VDDK5001";

@@ -95,6 +95,14 @@ public static class BucketClaimStep
                     session.Log.Warn(ErrorCodes.BucketClaimWarningEvent, $"{claim}: {warning.Text}");
                 }
             }
+            if (string.Equals(ClusterObjects.String(current, "status", "phase"), "Failed", StringComparison.OrdinalIgnoreCase))
+            {
+                // lib-bucket-provisioner's terminal phase: waiting longer changes nothing.
+                var events = warnings.Count == 0 ? "" : $" The provisioner reported: {string.Join(" | ", warnings.TakeLast(3))}.";
+                throw new VddkException(ErrorCodes.BucketClaimFailed,
+                    $"{claim} is Failed (status: {Quote(current["status"])}).{events} Fix the cause, delete the claim and run the build again " +
+                    "(a taken bucket name: choose another VddkBucketName).", claim.ToString());
+            }
             var waited = session.Clock.GetUtcNow() - started;
             if (waited >= options.BoundTimeout)
             {
@@ -108,6 +116,13 @@ public static class BucketClaimStep
             session.Log.Detail($"{claim} is {ClusterObjects.String(current, "status", "phase") ?? "not provisioned yet"} ({waited.TotalSeconds:0} s).");
             await session.DelayAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The claim's status as compact JSON (it holds no keys), cut to a readable length.</summary>
+    private static string Quote(JsonNode? status)
+    {
+        var text = status?.ToJsonString() ?? "{}";
+        return text.Length > 500 ? text[..500] + "..." : text;
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]

@@ -143,12 +143,12 @@ public static class BucketVerifier
             var tls = ex.ToString().Contains("RemoteCertificate", StringComparison.Ordinal) || ex.GetBaseException() is System.Security.Authentication.AuthenticationException;
             throw new VddkException(ErrorCodes.BucketVerificationFailed,
                 $"S3 {operation} on bucket \"{bucket.BucketName}\" at {bucket.Endpoint} failed: {ex.GetBaseException().Message}." +
-                (tls ? " The endpoint's certificate is not signed by the ingress CA bundle; if the S3 route uses another certificate, set VddkS3Endpoint accordingly." : " Check that this machine can reach the S3 route."),
+                (tls ? " The endpoint's certificate is trusted neither by the system trust store nor by the ingress CA bundle; if the S3 route uses another certificate, set VddkS3Endpoint accordingly." : " Check that this machine can reach the S3 route."),
                 bucket.Endpoint.ToString(), ex);
         }
     }
 
-    /// <summary>HTTP for the S3 client that trusts exactly the given CA bundle (or the system store), ignoring AWS_CA_BUNDLE.</summary>
+    /// <summary>HTTP for the S3 client that trusts the system store plus the given CA bundle, as the registry does, ignoring AWS_CA_BUNDLE.</summary>
     private sealed class TrustingHttpClientFactory(X509Certificate2Collection? trusted) : HttpClientFactory
     {
         public override HttpClient CreateHttpClient(IClientConfig clientConfig)
@@ -169,27 +169,12 @@ public static class BucketVerifier
 
         private bool Validate(X509Certificate? certificate, SslPolicyErrors errors)
         {
-            if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+            if (certificate is null)
             {
                 return false;
             }
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            // Intermediates in the bundle (a route's tls.crt often carries them) help build the chain; roots anchor it.
-            foreach (var ca in trusted!)
-            {
-                if (ClusterCertificates.IsSelfSigned(ca))
-                {
-                    chain.ChainPolicy.CustomTrustStore.Add(ca);
-                }
-                else
-                {
-                    chain.ChainPolicy.ExtraStore.Add(ca);
-                }
-            }
             using var presented = new X509Certificate2(certificate);
-            return chain.Build(presented);
+            return IngressTrust.Validate(presented, errors, trusted!);
         }
     }
 }

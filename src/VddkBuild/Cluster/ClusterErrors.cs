@@ -47,6 +47,26 @@ public static partial class ClusterErrors
         }
     }
 
+    /// <summary>
+    /// A read where "not found" and "forbidden" are both answers: for sources of which any one is enough (the ingress
+    /// CA), a 403 means "use the others", and only the caller knows whether what remains suffices.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    public static async Task<ClusterRead<T>> GetOrRefusedAsync<T>(ClusterSession session, ClusterObjectRef target, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            return new ClusterRead<T>(target, await GetOrNullAsync(session, target, call, cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (VddkException ex) when (ex.Code == ErrorCodes.ClusterForbidden && ex.InnerException is HttpOperationException http)
+        {
+            var (_, message) = ReadStatus(http.Response?.Content);
+            var user = message is null ? null : ForbiddenMessage().Match(message) is { Success: true } match ? match.Groups["user"].Value : null;
+            return new ClusterRead<T>(target, null, new RefusedRead(target, user, DescribeMissingPermission(message ?? "", "get", target)));
+        }
+    }
+
     public static VddkException Translate(Exception exception, string verb, ClusterObjectRef target, string server)
     {
         if (exception is VddkException vddk)
@@ -159,3 +179,9 @@ public static partial class ClusterErrors
     [GeneratedRegex("User \"(?<user>[^\"]*)\" cannot (?<verb>\\S+) resource \"(?<resource>[^\"]*)\" in API group \"(?<group>[^\"]*)\"(?: in the namespace \"(?<ns>[^\"]*)\")?")]
     private static partial Regex ForbiddenMessage();
 }
+
+/// <summary>The answer of <see cref="ClusterErrors.GetOrRefusedAsync{T}"/>: the object, null when absent, or the refusal.</summary>
+public sealed record ClusterRead<T>(ClusterObjectRef Target, T? Value, RefusedRead? Refused) where T : class;
+
+/// <summary>A read the API server refused (403): who was refused and the permission, as a sentence.</summary>
+public sealed record RefusedRead(ClusterObjectRef Target, string? User, string Permission);

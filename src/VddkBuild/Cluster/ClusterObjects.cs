@@ -14,14 +14,21 @@ namespace VddkBuild.Cluster;
 internal static class ClusterObjects
 {
     public static Task<JsonObject?> GetAsync(ClusterSession session, ClusterObjectRef target, CancellationToken cancellationToken) =>
-        ClusterErrors.GetOrNullAsync(session, target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<JsonObject> (ct) =>
-        {
-            var r = target.Resource;
-            var result = r.Namespaced
-                ? await session.Api.CustomObjects.GetNamespacedCustomObjectAsync(r.Group, r.Version, target.Namespace!, r.Plural, target.Name, ct).ConfigureAwait(false)
-                : await session.Api.CustomObjects.GetClusterCustomObjectAsync(r.Group, r.Version, r.Plural, target.Name, ct).ConfigureAwait(false);
-            return ToJson(result);
-        }, cancellationToken);
+        ClusterErrors.GetOrNullAsync(session, target, ct => FetchAsync(session, target, ct), cancellationToken);
+
+    /// <summary>As <see cref="GetAsync"/>, but a 403 is returned as the refusal instead of thrown.</summary>
+    public static Task<ClusterRead<JsonObject>> GetOrRefusedAsync(ClusterSession session, ClusterObjectRef target, CancellationToken cancellationToken) =>
+        ClusterErrors.GetOrRefusedAsync(session, target, ct => FetchAsync(session, target, ct), cancellationToken);
+
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<JsonObject> FetchAsync(ClusterSession session, ClusterObjectRef target, CancellationToken cancellationToken)
+    {
+        var r = target.Resource;
+        var result = r.Namespaced
+            ? await session.Api.CustomObjects.GetNamespacedCustomObjectAsync(r.Group, r.Version, target.Namespace!, r.Plural, target.Name, cancellationToken).ConfigureAwait(false)
+            : await session.Api.CustomObjects.GetClusterCustomObjectAsync(r.Group, r.Version, r.Plural, target.Name, cancellationToken).ConfigureAwait(false);
+        return ToJson(result);
+    }
 
     public static Task<JsonObject> CreateAsync(ClusterSession session, ClusterObjectRef target, JsonObject body, CancellationToken cancellationToken) =>
         ClusterErrors.CallAsync(session, "create", target, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<JsonObject> (ct) =>

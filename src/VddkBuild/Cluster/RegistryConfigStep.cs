@@ -5,10 +5,12 @@ using VddkBuild.Threading;
 namespace VddkBuild.Cluster;
 
 /// <summary>
-/// Step 5: <c>configs.imageregistry.operator.openshift.io/cluster</c> on the S3 bucket: Managed, replicas, unmanaged
+/// Step 5: <c>configs.imageregistry.operator.openshift.io/cluster</c> on the S3 bucket: Managed, replicas only when
+/// asked for (the cluster's count is kept otherwise), unmanaged
 /// storage with s3 {bucket, region, regionEndpoint, trustedCA, virtualHostedStyle false}, every other storage type
 /// set to null (a merge patch that leaves emptyDir next to s3 breaks the operator: "exactly one storage type"), and
-/// <c>defaultRoute: true</c> (without it there is no route to push to). Patched with the read resourceVersion as a
+/// <c>defaultRoute: true</c> (without it there is no route to push to) and <c>disableRedirect: true</c> (blobs are served
+/// through the registry instead of by a redirect to the external S3 route, which nodes need not reach). Patched with the read resourceVersion as a
 /// precondition, then re-read: fields the operator dropped are applied again.
 /// </summary>
 public static class RegistryConfigStep
@@ -17,6 +19,12 @@ public static class RegistryConfigStep
 
     /// <summary>Every storage type the operator knows besides s3; exactly one may be set.</summary>
     private static readonly string[] OtherStorageTypes = ["emptyDir", "pvc", "gcs", "swift", "azure", "ibmcos", "oss"];
+
+    /// <summary>
+    /// Every s3 field of openshift/api imageregistry/v1 that this step does not set: nulled, so nothing from an earlier
+    /// storage survives (encrypt/keyID of an AWS-managed bucket sent to NooBaa, a CloudFront front, a chunk size).
+    /// </summary>
+    private static readonly string[] UnsetS3Fields = ["encrypt", "keyID", "cloudFront", "chunkSizeMiB"];
 
     public static readonly ClusterObjectRef Config = new(ClusterResource.ImageRegistryConfigs, null, ConfigName);
 
@@ -69,16 +77,21 @@ public static class RegistryConfigStep
             ["trustedCA"] = new JsonObject { ["name"] = trustedCaConfigMap },
             ["virtualHostedStyle"] = false,
         };
-        return new JsonObject
+        foreach (var unset in UnsetS3Fields)
         {
-            ["spec"] = new JsonObject
-            {
-                ["managementState"] = "Managed",
-                ["replicas"] = options.Replicas,
-                ["defaultRoute"] = true,
-                ["storage"] = storage,
-            },
-        };
+            ((JsonObject)storage["s3"]!)[unset] = null;
+        }
+        var spec = new JsonObject { ["managementState"] = "Managed" };
+        if (options.Replicas is { } replicas)
+        {
+            spec["replicas"] = replicas;
+        }
+        spec["defaultRoute"] = true;
+        // Without it the registry answers node pulls with a redirect to a presigned URL on the external S3 route,
+        // which nodes (CRI-O) may neither resolve nor trust: Forklift's "Error pulling VDDK image".
+        spec["disableRedirect"] = true;
+        spec["storage"] = storage;
+        return new JsonObject { ["spec"] = spec };
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
@@ -88,11 +101,20 @@ public static class RegistryConfigStep
             ?? throw new VddkException(ErrorCodes.ClusterObjectNotFound,
                 $"{Config} does not exist; the cluster image registry operator is not installed (or the ImageRegistry capability is disabled).", Config.ToString());
         var patch = (JsonObject)desired.DeepClone();
+        // s3 fields newer than this code: nulled as well, whatever they are.
+        if (current["spec"]?["storage"]?["s3"] is JsonObject currentS3 && patch["spec"]?["storage"]?["s3"] is JsonObject patchS3)
+        {
+            foreach (var (field, _) in currentS3.Where(p => !patchS3.ContainsKey(p.Key)).ToList())
+            {
+                patchS3[field] = null;
+            }
+        }
         if (MergePatchDiff.Compare(current, patch).Count == 0)
         {
             session.Log.Detail($"{Config} already uses bucket {ClusterObjects.String(current, "spec", "storage", "s3", "bucket")}.");
             return false;
         }
+        RefuseUnsafeSwitch(current, desired, options);
         var wasManaged = ClusterObjects.String(current, "spec", "managementState") == "Managed";
         var strategy = options.RolloutStrategy ?? (wasManaged ? "Recreate" : null);
         if (strategy is not null)
@@ -107,5 +129,51 @@ public static class RegistryConfigStep
         patch["metadata"] = new JsonObject { ["resourceVersion"] = ClusterObjects.String(current, "metadata", "resourceVersion") };
         await ClusterObjects.MergePatchAsync(session, Config, patch, cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// An administrator's Unmanaged is left alone, and storage that holds images is not replaced without being asked
+    /// to: the image streams of every namespace would point at blobs the registry can no longer reach. Removed, no
+    /// storage and emptyDir (lost with every pod restart anyway) are replaced freely.
+    /// </summary>
+    private static void RefuseUnsafeSwitch(JsonObject current, JsonObject desired, RegistryConfigOptions options)
+    {
+        var state = ClusterObjects.String(current, "spec", "managementState");
+        if (state == "Unmanaged")
+        {
+            throw new VddkException(ErrorCodes.RegistryUnmanaged,
+                $"{Config} has spec.managementState Unmanaged: an administrator chose to run the registry by hand, and this build does not change " +
+                "that choice. Configure the bucket by hand, or set it back to Managed first " +
+                "(oc patch configs.imageregistry.operator.openshift.io cluster --type merge -p '{\"spec\":{\"managementState\":\"Managed\"}}') and run the build again.",
+                Config.ToString());
+        }
+        if (state == "Removed" || options.ReplaceStorage || current["spec"]?["storage"] is not JsonObject storage)
+        {
+            return;
+        }
+        var bucket = ClusterObjects.String(desired, "spec", "storage", "s3", "bucket");
+        var inUse = storage.Where(p => p.Key != "managementState" && p.Value is JsonObject && p.Key != "emptyDir")
+            .Where(p => p.Key != "s3" || ClusterObjects.String(p.Value, "bucket") != bucket)
+            .Select(p => Describe(p.Key, (JsonObject)p.Value!))
+            .ToList();
+        if (inUse.Count > 0)
+        {
+            throw new VddkException(ErrorCodes.RegistryStorageInUse,
+                $"{Config} already stores images in {string.Join(" and ", inUse)}; switching it to bucket \"{bucket}\" would leave every image pushed there " +
+                "unreachable (image streams in every namespace keep pointing at blobs the registry no longer has). Copy what is needed first, " +
+                "then set VddkReplaceRegistryStorage=true to switch the registry's storage anyway.", Config.ToString());
+        }
+    }
+
+    private static string Describe(string type, JsonObject storage)
+    {
+        var name = type switch
+        {
+            "s3" or "gcs" or "ibmcos" or "oss" => ClusterObjects.String(storage, "bucket") is { } b ? $"bucket \"{b}\"" : null,
+            "pvc" => ClusterObjects.String(storage, "claim") is { } c ? $"claim \"{c}\"" : null,
+            "azure" or "swift" => ClusterObjects.String(storage, "container") is { } c ? $"container \"{c}\"" : null,
+            _ => null,
+        };
+        return name is null ? $"{type} storage" : $"{type} storage ({name})";
     }
 }

@@ -5,15 +5,21 @@ using VddkBuild.Threading;
 namespace VddkBuild.Cluster;
 
 /// <summary>
-/// Step 6: waits until the registry really runs on the new config. <c>Available=True</c> alone is not enough (it is
-/// True while an old deployment still serves, and when Removed): the config's <c>status.observedGeneration</c> must
-/// reach <c>metadata.generation</c>, <c>status.readyReplicas</c> must equal <c>spec.replicas</c>, and ClusterOperator
-/// image-registry must be Available=True, Progressing=False, Degraded=False. Degraded=True fails at once; a timeout
-/// quotes the conditions that explain it (S3 problems show as Progressing=True with reason Error long before Degraded).
+/// Step 6: waits until the registry really runs on the new config, judged by the registry's own signals. Available=True
+/// alone is not enough (it is True while an old deployment still serves, and when Removed): the config's
+/// <c>status.observedGeneration</c> must reach <c>metadata.generation</c>, <c>status.readyReplicas</c> must equal
+/// <c>spec.replicas</c>, the config's own conditions must be Available=True, Progressing=False and not Degraded, and the
+/// image-registry Deployment (when present) must have observed its generation with every replica updated and available.
+/// The ClusterOperator is not the judge: it also turns Degraded for things that are not the registry (a failed image
+/// pruner job keeps "ImagePrunerDegraded: Job has reached the specified backoff limit" for a day); such a Degraded is a
+/// warning, any other fails at once, as does the config's own Degraded=True. A timeout quotes the conditions that
+/// explain it (S3 problems show as Progressing=True with reason Error long before Degraded).
 /// </summary>
 public static class RegistryRolloutWaiter
 {
     public static readonly ClusterObjectRef Operator = new(ClusterResource.ClusterOperators, null, "image-registry");
+
+    public static readonly ClusterObjectRef Deployment = new(ClusterResource.Deployments, "openshift-image-registry", "image-registry");
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     public static async Task WaitAsync(ClusterSession session, TimeSpan timeout, CancellationToken cancellationToken)
@@ -25,21 +31,29 @@ public static class RegistryRolloutWaiter
         }
         var started = session.Clock.GetUtcNow();
         string? lastProgress = null;
+        string? warned = null;
         while (true)
         {
             var config = await ClusterObjects.GetAsync(session, RegistryConfigStep.Config, cancellationToken).ConfigureAwait(false)
                 ?? throw new VddkException(ErrorCodes.ClusterObjectNotFound, $"{RegistryConfigStep.Config} does not exist.", RegistryConfigStep.Config.ToString());
+            var deployment = await ClusterObjects.GetAsync(session, Deployment, cancellationToken).ConfigureAwait(false);
             var clusterOperator = await ClusterObjects.GetAsync(session, Operator, cancellationToken).ConfigureAwait(false);
-            var state = RolloutState.Read(config, clusterOperator);
+            var state = RolloutState.Read(config, deployment, clusterOperator);
+            if (state.Observed && (state.ConfigCondition("Degraded") == "True" || (state.OperatorCondition("Degraded") == "True" && !state.OperatorDegradedElsewhere)))
+            {
+                throw new VddkException(ErrorCodes.RegistryDegraded,
+                    $"The image registry operator reports Degraded: {state.Explain()}. Fix the cause it names (bucket, keys, CA bundle) and run the build again.", Operator.ToString());
+            }
+            if (state.OperatorCondition("Degraded") == "True" && state.OperatorDegradedElsewhere && warned != state.OperatorDegradedMessage)
+            {
+                warned = state.OperatorDegradedMessage;
+                session.Log.Warn(ErrorCodes.RegistryOperatorDegradedElsewhere,
+                    $"{Operator} reports Degraded for something other than the registry ({state.OperatorDegradedMessage}); the registry itself is judged by its config and deployment.");
+            }
             if (state.Done)
             {
                 session.Log.Info($"The image registry runs on the new configuration ({state.ReadyReplicas}/{state.Replicas} replicas ready).");
                 return;
-            }
-            if (state.Observed && state.OperatorCondition("Degraded") == "True")
-            {
-                throw new VddkException(ErrorCodes.RegistryDegraded,
-                    $"The image registry operator reports Degraded: {state.Explain()}. Fix the cause it names (bucket, keys, CA bundle) and run the build again.", Operator.ToString());
             }
             var progress = state.Summary();
             if (progress != lastProgress)
@@ -57,26 +71,63 @@ public static class RegistryRolloutWaiter
         }
     }
 
-    private sealed record RolloutState(long Generation, long ObservedGeneration, long Replicas, long ReadyReplicas, JsonArray? ConfigConditions, JsonArray? OperatorConditions)
+    private sealed record RolloutState(long Generation, long ObservedGeneration, long Replicas, long ReadyReplicas, JsonObject? Deployment,
+        JsonArray? ConfigConditions, JsonArray? OperatorConditions)
     {
-        public static RolloutState Read(JsonObject config, JsonObject? clusterOperator) => new(
+        public static RolloutState Read(JsonObject config, JsonObject? deployment, JsonObject? clusterOperator) => new(
             ClusterObjects.Number(config, "metadata", "generation") ?? 0,
             ClusterObjects.Number(config, "status", "observedGeneration") ?? -1,
             ClusterObjects.Number(config, "spec", "replicas") ?? 1,
             ClusterObjects.Number(config, "status", "readyReplicas") ?? 0,
+            deployment,
             config["status"]?["conditions"] as JsonArray,
             clusterOperator?["status"]?["conditions"] as JsonArray);
 
         public bool Observed => ObservedGeneration >= Generation;
 
-        public bool Done => Observed && ReadyReplicas == Replicas
-            && OperatorCondition("Available") == "True" && OperatorCondition("Progressing") == "False" && OperatorCondition("Degraded") == "False";
+        public bool Done => Observed && ReadyReplicas == Replicas && DeploymentRolledOut
+            && ConfigCondition("Available") == "True" && ConfigCondition("Progressing") == "False" && ConfigCondition("Degraded") != "True";
+
+        /// <summary>The Deployment's own rollout (absent: the config's readyReplicas stands for it).</summary>
+        private bool DeploymentRolledOut => Deployment is null
+            || ((ClusterObjects.Number(Deployment, "status", "observedGeneration") ?? -1) >= (ClusterObjects.Number(Deployment, "metadata", "generation") ?? 0)
+                && DeploymentReplicas("updatedReplicas") == Replicas && DeploymentReplicas("readyReplicas") == Replicas
+                && DeploymentReplicas("availableReplicas") == Replicas && (ClusterObjects.Number(Deployment, "status", "replicas") ?? 0) == Replicas);
+
+        private long DeploymentReplicas(string field) => ClusterObjects.Number(Deployment, "status", field) ?? 0;
+
+        public string? ConfigCondition(string type) => Find(ConfigConditions, type)?["status"]?.GetValue<string>();
 
         public string? OperatorCondition(string type) => Find(OperatorConditions, type)?["status"]?.GetValue<string>();
 
+        public string OperatorDegradedMessage
+        {
+            get
+            {
+                var condition = Find(OperatorConditions, "Degraded");
+                return $"{ClusterObjects.String(condition, "reason")}: {ClusterObjects.String(condition, "message")}";
+            }
+        }
+
+        /// <summary>
+        /// The ClusterOperator's Degraded message joins its controllers' ("ImagePrunerDegraded: Job has reached the
+        /// specified backoff limit"); degraded only through the image pruner, it says nothing about the registry.
+        /// </summary>
+        public bool OperatorDegradedElsewhere
+        {
+            get
+            {
+                var condition = Find(OperatorConditions, "Degraded");
+                var reason = ClusterObjects.String(condition, "reason") ?? "";
+                var lines = (ClusterObjects.String(condition, "message") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                return lines.Length > 0 ? lines.All(l => l.StartsWith("ImagePruner", StringComparison.Ordinal)) : reason.StartsWith("ImagePruner", StringComparison.Ordinal);
+            }
+        }
+
         public string Summary() =>
             $"observed generation {ObservedGeneration}/{Generation}, ready replicas {ReadyReplicas}/{Replicas}, " +
-            $"Available={OperatorCondition("Available") ?? "?"} Progressing={OperatorCondition("Progressing") ?? "?"} Degraded={OperatorCondition("Degraded") ?? "?"}";
+            (Deployment is null ? "" : $"deployment updated {DeploymentReplicas("updatedReplicas")}/{Replicas} available {DeploymentReplicas("availableReplicas")}/{Replicas}, ") +
+            $"Available={ConfigCondition("Available") ?? "?"} Progressing={ConfigCondition("Progressing") ?? "?"} Degraded={ConfigCondition("Degraded") ?? "?"}";
 
         /// <summary>The conditions that say what is wrong, quoted with reason and message.</summary>
         public string Explain()

@@ -71,6 +71,6 @@ public sealed class BucketVerifierS3Tests(CephRgw ceph, ITestOutputHelper output
 
         Assert.Equal(ErrorCodes.BucketVerificationFailed, error.Code);
         Assert.Contains("HeadBucket", error.Message);
-        Assert.Contains("not signed by the ingress CA bundle", error.Message);
+        Assert.Contains("trusted neither by the system trust store nor by the ingress CA bundle", error.Message);
     }
 }

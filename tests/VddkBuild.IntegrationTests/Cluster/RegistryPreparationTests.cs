@@ -38,7 +38,9 @@ public sealed class RegistryPreparationTests(CephRgw ceph, ITestOutputHelper out
         Assert.Equal(scenario.BucketName, storage["s3"]!["bucket"]!.GetValue<string>());
         Assert.Equal($"https://{scenario.Cluster.S3Route.Authority}", storage["s3"]!["regionEndpoint"]!.GetValue<string>());
         Assert.True(config["spec"]!["defaultRoute"]!.GetValue<bool>());
-        Assert.Equal(2, config["status"]!["readyReplicas"]!.GetValue<long>());
+        Assert.Equal(1, config["spec"]!["replicas"]!.GetValue<long>()); // the cluster's count, not forced to 2
+        Assert.Equal(1, config["status"]!["readyReplicas"]!.GetValue<long>());
+        Assert.True(config["spec"]!["disableRedirect"]!.GetValue<bool>());
         Assert.NotNull(store.Get(KubeResources.Routes, "openshift-image-registry", "default-route"));
         Assert.Equal(1, scenario.Cluster.RegistryOperator.RestartCount);
         Assert.Equal(scenario.BucketName, scenario.Cluster.RegistryOperator.Deployment!.Settings.Bucket);

@@ -98,6 +98,33 @@ public sealed class BucketClaimStepTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Failed_claim_fails_at_once_quoting_its_status()
+    {
+        SeedS3Route();
+        using var failingProvisioner = _cluster.Server.OnChange(KubeResources.ObjectBucketClaims, (change, _) =>
+        {
+            if (change.Type == KubeChangeType.Added)
+            {
+                _cluster.Store.UpdateStatus(change.Resource, change.Namespace, change.Name, status =>
+                {
+                    status["phase"] = "Failed";
+                    status["conditions"] = new JsonArray(new JsonObject { ["type"] = "Provisioned", ["status"] = "False", ["message"] = "quota exceeded in backingstore" });
+                });
+            }
+            return Task.CompletedTask;
+        });
+
+        var started = DateTimeOffset.UtcNow;
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            BucketClaimStep.RunAsync(_cluster.Session(), new BucketClaimOptions { BoundTimeout = TimeSpan.FromMinutes(5) }, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.BucketClaimFailed, error.Code);
+        Assert.Contains("is Failed", error.Message);
+        Assert.Contains("quota exceeded in backingstore", error.Message);
+        Assert.True(DateTimeOffset.UtcNow - started < TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task Dry_run_plans_the_claim_and_writes_nothing()
     {
         SeedS3Route();

@@ -40,8 +40,9 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.True(changed);
         var spec = Spec;
         Assert.Equal("Managed", spec["managementState"]!.GetValue<string>());
-        Assert.Equal(2, spec["replicas"]!.GetValue<int>());
+        Assert.Equal(1, spec["replicas"]!.GetValue<int>());
         Assert.True(spec["defaultRoute"]!.GetValue<bool>());
+        Assert.True(spec["disableRedirect"]!.GetValue<bool>());
         Assert.Equal("RollingUpdate", spec["rolloutStrategy"]!.GetValue<string>());
         var storage = (JsonObject)spec["storage"]!;
         Assert.Equal(["managementState", "s3"], storage.Select(p => p.Key).Order());
@@ -62,6 +63,108 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
 
         Assert.Equal("Recreate", Spec["rolloutStrategy"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_registry_that_redirects_pulls_to_s3_is_switched_to_serving_blobs_itself()
+    {
+        SeedConfig("Managed");
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+        _cluster.Store.Update(KubeResources.ImageRegistryConfigs, null, "cluster", c => c["spec"]!["disableRedirect"] = false);
+        var session = _cluster.Session();
+
+        var changed = await RegistryConfigStep.RunAsync(session, Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.True(changed);
+        Assert.True(Spec["disableRedirect"]!.GetValue<bool>());
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.disableRedirect: false -> true", session.Changes.Changes.Select(c => c.ToString()));
+    }
+
+    [Fact]
+    public async Task Keeps_the_clusters_replica_count_unless_one_is_given()
+    {
+        SeedConfig("Removed");
+
+        var kept = _cluster.Session(dryRun: true);
+        await RegistryConfigStep.RunAsync(kept, Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+        var given = _cluster.Session(dryRun: true);
+        await RegistryConfigStep.RunAsync(given, Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { Replicas = 2 }, CancellationToken.None);
+
+        Assert.DoesNotContain(kept.Changes.Changes, c => c.Field == "spec.replicas");
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas: 1 -> 2", given.Changes.Changes.Select(c => c.ToString()));
+    }
+
+    private void SeedStorage(string managementState, JsonObject storage) =>
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", new JsonObject
+        {
+            ["spec"] = new JsonObject { ["managementState"] = managementState, ["replicas"] = 2, ["storage"] = storage },
+        });
+
+    [Fact]
+    public async Task Storage_that_holds_images_is_not_replaced_without_the_explicit_opt_in()
+    {
+        SeedStorage("Managed", new JsonObject { ["pvc"] = new JsonObject { ["claim"] = "image-registry-storage" } });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+        Assert.Equal(ErrorCodes.RegistryStorageInUse, error.Code);
+        Assert.Contains("pvc storage (claim \"image-registry-storage\")", error.Message);
+        Assert.Contains("VddkReplaceRegistryStorage=true", error.Message);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { ReplaceStorage = true }, CancellationToken.None);
+        Assert.Equal(["managementState", "s3"], ((JsonObject)Spec["storage"]!).Select(p => p.Key).Order());
+    }
+
+    [Fact]
+    public async Task A_removed_registry_or_one_on_the_same_bucket_is_switched_without_the_opt_in()
+    {
+        SeedStorage("Removed", new JsonObject { ["pvc"] = new JsonObject { ["claim"] = "image-registry-storage" } });
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+        _cluster.Store.Update(KubeResources.ImageRegistryConfigs, null, "cluster", c => c["spec"]!["storage"]!["s3"]!["regionEndpoint"] = "https://old.example.test");
+        var changed = await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.True(changed);
+        Assert.Equal("https://s3-openshift-storage.apps.example.test", Spec["storage"]!["s3"]!["regionEndpoint"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Switching_from_another_s3_bucket_leaves_none_of_its_fields_behind()
+    {
+        SeedStorage("Managed", new JsonObject
+        {
+            ["managementState"] = "Managed",
+            ["s3"] = new JsonObject
+            {
+                ["bucket"] = "cluster-abc-image-registry-us-east-1", ["region"] = "us-east-1", ["encrypt"] = true, ["keyID"] = "arn:aws:kms:us-east-1:1:key/k",
+                ["chunkSizeMiB"] = 10, ["virtualHostedStyle"] = true, ["cloudFront"] = new JsonObject { ["baseURL"] = "https://d1.cloudfront.net", ["keypairID"] = "K" },
+                ["someFutureField"] = "x",
+            },
+        });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { ReplaceStorage = true }, CancellationToken.None);
+
+        Assert.Equal(ErrorCodes.RegistryStorageInUse, error.Code);
+        Assert.Contains("s3 storage (bucket \"cluster-abc-image-registry-us-east-1\")", error.Message);
+        Assert.Equal(["bucket", "region", "regionEndpoint", "trustedCA", "virtualHostedStyle"], ((JsonObject)Spec["storage"]!["s3"]!).Select(p => p.Key).Order());
+        Assert.Equal("Unmanaged", Spec["storage"]!["managementState"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task An_unmanaged_registry_is_left_to_its_administrator()
+    {
+        SeedStorage("Unmanaged", new JsonObject { ["emptyDir"] = new JsonObject() });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions { ReplaceStorage = true }, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryUnmanaged, error.Code);
+        Assert.Contains("managementState Unmanaged", error.Message);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+        Assert.Equal("Unmanaged", Spec["managementState"]!.GetValue<string>());
     }
 
     [Fact]
@@ -90,11 +193,12 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.Equal(1, Spec["replicas"]!.GetValue<int>());
         var lines = session.Changes.Changes.Select(c => c.ToString()).ToList();
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.managementState: Removed -> Managed", lines);
-        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas: 1 -> 2", lines);
+        Assert.DoesNotContain(lines, l => l.Contains("spec.replicas"));
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.emptyDir: {} -> <none>", lines);
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.storage.s3.bucket: <none> -> image-registry-bucket-1", lines);
         Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.defaultRoute: <none> -> true", lines);
-        Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Dry run, would change configs.imageregistry.operator.openshift.io \"cluster\": spec.replicas", StringComparison.Ordinal));
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\": spec.disableRedirect: <none> -> true", lines);
+        Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Dry run, would change configs.imageregistry.operator.openshift.io \"cluster\": spec.managementState", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -15,12 +15,18 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
     private static JsonObject Condition(string type, string status, string reason = "AsExpected", string message = "") =>
         new() { ["type"] = type, ["status"] = status, ["reason"] = reason, ["message"] = message };
 
-    private void Seed(long generation, long observed, int ready, params JsonObject[] operatorConditions)
+    private static JsonArray Conditions(IEnumerable<JsonObject> conditions) => new(conditions.Select(c => (JsonNode)c.DeepClone()).ToArray());
+
+    /// <summary>The config and the ClusterOperator report the same conditions, as when the registry itself is the cause.</summary>
+    private void Seed(long generation, long observed, int ready, params JsonObject[] operatorConditions) =>
+        Seed(generation, observed, ready, operatorConditions, operatorConditions);
+
+    private void Seed(long generation, long observed, int ready, JsonObject[] configConditions, JsonObject[] operatorConditions)
     {
         _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", new JsonObject
         {
             ["spec"] = new JsonObject { ["managementState"] = "Managed", ["replicas"] = 2 },
-            ["status"] = new JsonObject { ["observedGeneration"] = observed, ["readyReplicas"] = ready },
+            ["status"] = new JsonObject { ["observedGeneration"] = observed, ["readyReplicas"] = ready, ["conditions"] = Conditions(configConditions) },
         });
         for (var g = 1; g < generation; g++)
         {
@@ -29,7 +35,7 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
         }
         _cluster.Seed(KubeResources.ClusterOperators, null, "image-registry", new JsonObject
         {
-            ["status"] = new JsonObject { ["conditions"] = new JsonArray(operatorConditions.Cast<JsonNode>().ToArray()) },
+            ["status"] = new JsonObject { ["conditions"] = Conditions(operatorConditions) },
         });
     }
 
@@ -44,8 +50,8 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
         await Task.Delay(200);
         Assert.False(waiting.IsCompleted);
 
-        _cluster.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, "cluster", s => { s["observedGeneration"] = 3; s["readyReplicas"] = 2; });
-        _cluster.Store.UpdateStatus(KubeResources.ClusterOperators, null, "image-registry", s => s["conditions"] = new JsonArray(Healthy.Cast<JsonNode>().ToArray()));
+        _cluster.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, "cluster", s => { s["observedGeneration"] = 3; s["readyReplicas"] = 2; s["conditions"] = Conditions(Healthy); });
+        _cluster.Store.UpdateStatus(KubeResources.ClusterOperators, null, "image-registry", s => s["conditions"] = Conditions(Healthy));
         await waiting;
 
         Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Waiting for the image registry: observed generation 2/3, ready replicas 1/2", StringComparison.Ordinal));
@@ -86,5 +92,51 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
         await RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(5), CancellationToken.None);
 
         Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
+    [Fact]
+    public async Task A_cluster_operator_degraded_only_by_the_image_pruner_is_a_warning_not_a_failure()
+    {
+        const string pruner = "ImagePrunerDegraded: Job has reached the specified backoff limit";
+        Seed(generation: 2, observed: 2, ready: 2, Healthy,
+            [Condition("Available", "True"), Condition("Progressing", "False"), Condition("Degraded", "True", "ImagePrunerJobFailed", pruner)]);
+
+        await RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(5), CancellationToken.None);
+
+        var warning = Assert.Single(_cluster.Log.Warnings);
+        Assert.Equal(ErrorCodes.RegistryOperatorDegradedElsewhere, warning.Code);
+        Assert.Contains(pruner, warning.Message);
+    }
+
+    [Fact]
+    public async Task The_registrys_own_degraded_condition_fails_even_when_the_cluster_operator_lags()
+    {
+        Seed(generation: 2, observed: 2, ready: 0,
+            [Condition("Available", "False"), Condition("Progressing", "True", "Error", "Unable to apply resources"), Condition("Degraded", "True", "Unavailable", "The deployment does not have available replicas")],
+            Healthy);
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromMinutes(5), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryDegraded, error.Code);
+        Assert.Contains("Config Degraded=True (Unavailable): The deployment does not have available replicas", error.Message);
+    }
+
+    [Fact]
+    public async Task Waits_for_the_deployment_to_have_every_replica_updated_and_available()
+    {
+        Seed(generation: 2, observed: 2, ready: 2, Healthy);
+        _cluster.Seed(KubeResources.Deployments, "openshift-image-registry", "image-registry", new JsonObject
+        {
+            ["spec"] = new JsonObject { ["replicas"] = 2 },
+            ["status"] = new JsonObject { ["observedGeneration"] = 1, ["replicas"] = 3, ["updatedReplicas"] = 1, ["readyReplicas"] = 2, ["availableReplicas"] = 2 },
+        });
+        var waiting = RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(20), CancellationToken.None);
+        await Task.Delay(200);
+        Assert.False(waiting.IsCompleted);
+
+        _cluster.Store.UpdateStatus(KubeResources.Deployments, "openshift-image-registry", "image-registry", s => { s["replicas"] = 2; s["updatedReplicas"] = 2; });
+        await waiting;
+
+        Assert.Contains(_cluster.Log.Lines, l => l.Contains("deployment updated 1/2 available 2/2"));
     }
 }

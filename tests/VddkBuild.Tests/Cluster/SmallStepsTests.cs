@@ -104,6 +104,57 @@ public sealed class IngressCaStepTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_ci_account_that_may_not_read_the_ingress_controller_or_its_secret_uses_default_ingress_cert()
+    {
+        using var ingress = LoopbackCertificates.Create("Ingress operator CA");
+        _cluster.SeedSecret("openshift-ingress", "router-certs-default", ("tls.crt", ingress.ServerChainPem), ("tls.key", "router-private-key"));
+        _cluster.Seed(KubeResources.ConfigMaps, "openshift-config-managed", "default-ingress-cert",
+            new JsonObject { ["data"] = new JsonObject { ["ca-bundle.crt"] = ingress.AuthorityPem } });
+        _cluster.Server.Forbid(new KubeForbiddenRule("get", KubeResources.IngressControllers) { User = "developer" });
+        _cluster.Server.Forbid(new KubeForbiddenRule("get", KubeResources.Secrets) { Namespace = "openshift-ingress", User = "developer" });
+
+        var ca = await IngressCaStep.ReadAsync(_cluster.DeveloperSession(), CancellationToken.None);
+
+        Assert.Equal("configmaps \"default-ingress-cert\" in namespace \"openshift-config-managed\"", ca.Source);
+        Assert.Contains(ca.Certificates.Cast<System.Security.Cryptography.X509Certificates.X509Certificate2>(), c => c.Subject == "CN=Ingress operator CA");
+        Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Skipped ingresscontrollers.operator.openshift.io \"default\"", StringComparison.Ordinal)
+            && l.Contains("lacks the permission 'get' on resource \"ingresscontrollers\""));
+        Assert.DoesNotContain(_cluster.Server.Requests, r => r.Path.Contains("/secrets/", StringComparison.Ordinal));
+        Assert.DoesNotContain("router-private-key", _cluster.Log.All);
+    }
+
+    [Fact]
+    public async Task A_refused_secret_falls_back_to_default_ingress_cert()
+    {
+        using var ingress = LoopbackCertificates.Create("Ingress operator CA");
+        _cluster.SeedSecret("openshift-ingress", "router-certs-default", ("tls.crt", ingress.ServerChainPem));
+        _cluster.Seed(KubeResources.ConfigMaps, "openshift-config-managed", "default-ingress-cert",
+            new JsonObject { ["data"] = new JsonObject { ["ca-bundle.crt"] = ingress.AuthorityPem } });
+        _cluster.Server.Forbid(new KubeForbiddenRule("get", KubeResources.Secrets) { Namespace = "openshift-ingress", User = "developer" });
+
+        var ca = await IngressCaStep.ReadAsync(_cluster.DeveloperSession(), CancellationToken.None);
+
+        Assert.Equal("configmaps \"default-ingress-cert\" in namespace \"openshift-config-managed\"", ca.Source);
+        Assert.Contains(_cluster.Log.Lines, l => l.StartsWith("Skipped secrets \"router-certs-default\" in namespace \"openshift-ingress\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task When_every_source_is_refused_the_error_names_each_read_and_the_one_configmap_to_grant()
+    {
+        _cluster.Server.Forbid(new KubeForbiddenRule("get", KubeResources.IngressControllers) { User = "developer" });
+        _cluster.Server.Forbid(new KubeForbiddenRule("get", KubeResources.ConfigMaps) { Namespace = "openshift-config-managed", User = "developer" });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => IngressCaStep.ReadAsync(_cluster.DeveloperSession(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterForbidden, error.Code);
+        Assert.Contains("get ingresscontrollers.operator.openshift.io \"default\" in namespace \"openshift-ingress-operator\"", error.Message);
+        Assert.Contains("get configmaps \"default-ingress-cert\" in namespace \"openshift-config-managed\"", error.Message);
+        Assert.Contains("--resource=configmaps --resource-name=default-ingress-cert", error.Message);
+        Assert.Contains("--user=developer", error.Message);
+        Assert.DoesNotContain("--resource=secrets", error.Message);
+    }
+
+    [Fact]
     public async Task Without_any_ingress_certificate_the_error_names_where_it_looked()
     {
         var error = await Assert.ThrowsAsync<VddkException>(() => IngressCaStep.RunAsync(_cluster.Session(), CancellationToken.None));

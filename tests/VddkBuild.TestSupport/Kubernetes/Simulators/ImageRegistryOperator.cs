@@ -16,7 +16,7 @@ namespace VddkBuild.TestSupport.Kubernetes.Simulators;
 /// <c>configs.imageregistry.operator.openshift.io/cluster</c>, of its credentials secret or of a config map in
 /// openshift-config it syncs like the real one: exactly one storage type, a region, the trusted CA config map with
 /// ca-bundle.crt, secret <c>image-registry-private-configuration-user</c> with both keys, and the bucket reachable
-/// through regionEndpoint trusting only that bundle. Problems show as Progressing=True reason=Error with the real
+/// through regionEndpoint trusting the system store plus that bundle. Problems show as Progressing=True reason=Error with the real
 /// operator's wording; otherwise docker-registry is (re)started on the S3 driver - only when the rendered settings
 /// differ (<see cref="RestartCount"/>) - and status.observedGeneration, readyReplicas, conditions, ClusterOperator
 /// image-registry and, with <c>spec.defaultRoute</c>, Route default-route (an OpenShift-style auth front) follow.
@@ -239,7 +239,7 @@ public sealed class ImageRegistryOperator : IAsyncDisposable
             ForcePathStyle: s3["virtualHostedStyle"]?.GetValue<bool>() != true, Encrypt: s3["encrypt"]?.GetValue<bool>() == true, replicas), null);
     }
 
-    /// <summary>HeadBucket through regionEndpoint trusting only the bundle (with trustedCA the operator drops the system pool).</summary>
+    /// <summary>HeadBucket through regionEndpoint trusting the system store plus the bundle (openshift/api #1180: trustedCA is used together with the system trust bundle).</summary>
     private static async Task<string?> CheckBucketAsync(string bucket, string region, string endpoint, string accessKey, string secretKey, string caBundle, CancellationToken cancellationToken)
     {
         var trusted = new X509Certificate2Collection();
@@ -400,7 +400,7 @@ public sealed class ImageRegistryOperator : IAsyncDisposable
         await Front.DisposeAsync();
     }
 
-    /// <summary>HTTP for the S3 check that trusts exactly the config map's bundle, like the registry pod.</summary>
+    /// <summary>HTTP for the S3 check that trusts the system store plus the config map's bundle, like the registry pod.</summary>
     private sealed class BundleOnlyHttpClientFactory(X509Certificate2Collection trusted) : HttpClientFactory
     {
         public override HttpClient CreateHttpClient(IClientConfig clientConfig)
@@ -408,6 +408,10 @@ public sealed class ImageRegistryOperator : IAsyncDisposable
             var handler = new SocketsHttpHandler { UseProxy = false };
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
+                if (errors == SslPolicyErrors.None)
+                {
+                    return true;
+                }
                 if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0 || trusted.Count == 0)
                 {
                     return errors == SslPolicyErrors.None && trusted.Count == 0;
