@@ -29,16 +29,21 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_work, recursive: true);
 
-    private static async Task WaitUntilAsync(RunningBuild build, Func<bool> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
+    /// <summary>
+    /// Polls on a thread of its own, not the thread pool: while the build saturates both cores, pool threads (and
+    /// Task.Delay's continuations) can be held back longer than the moment being waited for lasts.
+    /// </summary>
+    private static Task WaitUntilAsync(RunningBuild build, Func<bool> condition, string what) =>
+        Task.Factory.StartNew(() =>
         {
-            Assert.False(build.HasExited, $"the build ended before {what}:\n{build.OutputSoFar}");
-            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), $"timed out waiting for {what}:\n{build.OutputSoFar}");
-            await Task.Delay(5);
-        }
-    }
+            var clock = Stopwatch.StartNew();
+            while (!condition())
+            {
+                Assert.False(build.HasExited, $"the build ended before {what}:\n{build.OutputSoFar}");
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), $"timed out waiting for {what}:\n{build.OutputSoFar}");
+                Thread.Sleep(2);
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private static bool AnyTempBelow(string directory, out string found)
     {
@@ -109,7 +114,7 @@ public sealed class CancellationTests(ITestOutputHelper output) : IDisposable
 
         var run = await sample.RunAsync("BuildVddkImage", properties, [], async build =>
         {
-            await WaitUntilAsync(build, () => Directory.Exists(layers) && Directory.EnumerateFiles(layers, "*.tmp").Any(f => new FileInfo(f).Length > 1_000_000), "the layer file is being written");
+            await WaitUntilAsync(build, () => Directory.Exists(layers) && new DirectoryInfo(layers).EnumerateFiles("*.tmp").Any(f => f.Exists && f.Length > 1_000_000), "the layer file is being written");
             await build.InterruptAsync();
         });
 
