@@ -63,7 +63,7 @@ public abstract class VddkImageTask : VddkTask
             CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
             InsecureRegistries = [.. TaskProperties.List(InsecureRegistries), .. extraInsecure],
         }.WithEnvironment();
-        return RegistrySession.Create(transport, new CredentialOptions { UserName = NullIfBlank(RegistryUserName), PushRegistry = pushRegistry }, log);
+        return RegistrySession.Create(transport, new CredentialOptions { UserName = NullIfBlank(RegistryUserName), PushRegistry = pushRegistry, ScopeEnvironmentSecrets = true }, log);
     }
 
     /// <summary>Builds the image from the archive and the base; the caller disposes the returned source.</summary>

@@ -15,7 +15,7 @@ public static class ClusterImagePush
 {
     /// <summary>A registry session that trusts the ingress CA (plus <paramref name="transport"/>'s own bundle) and authenticates with the token.</summary>
     public static RegistrySession OpenRegistrySession(ClusterRegistryAccess access, RegistryTransportOptions transport, IBuildLog log, string? userName = null) =>
-        RegistrySession.Create(transport with { TrustedCertificates = access.TrustedCertificates }, new CredentialOptions { InProcess = access.Credentials, UserName = userName }, log);
+        RegistrySession.Create(transport with { TrustedCertificates = access.TrustedCertificates }, new CredentialOptions { InProcess = access.Credentials, UserName = userName, PushRegistry = access.Registry, ScopeEnvironmentSecrets = true }, log);
 
     /// <summary>The route host and repository an image for <paramref name="repository"/> is pushed to.</summary>
     public static ImageReference Target(ClusterRegistryAccess access, string repository) => ImageReference.ForRepository(access.Registry, repository.Trim());

@@ -43,34 +43,67 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
                 $"Configure the registry's token realm as https://, or, if plain HTTP is acceptable, mark {realm.Authority} insecure (VddkInsecureRegistries or {RegistryTransportOptions.InsecureRegistriesVariable}).",
                 registry);
         }
-        using var request = credential is { IsIdentityToken: true }
-            ? RefreshTokenGrant(realm, challenge, scopes, credential)
-            : new HttpRequestMessage(HttpMethod.Get, BuildUri(realm, challenge, scopes));
-        if (credential is { IsIdentityToken: false })
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
-        }
+        var grant = credential is { IsIdentityToken: true };
+        var origin = realm;
+        var target = grant ? realm : BuildUri(realm, challenge, scopes);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.RequestTimeout);
         HttpResponseMessage response;
-        try
+        for (var hop = 0; ; hop++)
         {
-            response = await invokerFor(realm).SendAsync(request, timeout.Token).ConfigureAwait(false);
+            // Credentials go only to the realm's own scheme, host and port; a redirect elsewhere is followed without
+            // them (as Go's HTTP client does), and the refresh grant, whose body is the secret, not at all.
+            var sameOrigin = SameOrigin(target, origin);
+            using var request = grant
+                ? RefreshTokenGrant(target, challenge, scopes, credential!)
+                : new HttpRequestMessage(HttpMethod.Get, target);
+            if (credential is { IsIdentityToken: false } && sameOrigin)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", credential.ToBasicParameter());
+            }
+            try
+            {
+                response = await invokerFor(target).SendAsync(request, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TransientRegistryException($"the token endpoint {UriForMessages.Format(target)} did not answer within {options.RequestTimeout.TotalSeconds:0} s");
+            }
+            catch (HttpRequestException ex)
+            {
+                throw RegistryClient.TranslateTransportError(ex, target.Authority, "the token endpoint " + UriForMessages.Format(target));
+            }
+            var follows = grant ? response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect
+                : response.StatusCode is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
+            if (!follows || response.Headers.Location is not { } location)
+            {
+                break;
+            }
+            response.Dispose();
+            var next = location.IsAbsoluteUri ? location : new Uri(target, location);
+            if (hop >= 5 || next.Scheme is not ("http" or "https") || (grant && !SameOrigin(next, origin))
+                || (next.Scheme == Uri.UriSchemeHttp && target.Scheme == Uri.UriSchemeHttps && credential is not null && !options.IsInsecure(next.Authority)))
+            {
+                throw new VddkException(ErrorCodes.RegistryAuthFailed,
+                    $"The token endpoint {UriForMessages.Format(target)} of registry {registry} redirected to {UriForMessages.Format(next)}, which is not followed (more than 5 redirects, another host for an identity token, or plain HTTP from HTTPS with credentials). Configure the registry's token realm to the final address.",
+                    UriForMessages.Format(target));
+            }
+            target = next;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new TransientRegistryException($"the token endpoint {UriForMessages.Format(realm)} did not answer within {options.RequestTimeout.TotalSeconds:0} s");
-        }
-        catch (HttpRequestException ex)
-        {
-            throw RegistryClient.TranslateTransportError(ex, realm.Authority, "the token endpoint " + UriForMessages.Format(realm));
-        }
+        var redirectedAway = !SameOrigin(target, origin);
+        realm = target;
         using (response)
         {
+            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden && redirectedAway && credential is not null)
+            {
+                throw new VddkException(ErrorCodes.RegistryAuthFailed,
+                    $"The token endpoint {UriForMessages.Format(origin)} of registry {registry} redirected to {UriForMessages.Format(target)}, another host, which refused to issue a token (HTTP {(int)response.StatusCode}); the credentials of user '{credential.UserName}' are only sent to the realm the registry named. Configure the registry's token realm to {UriForMessages.Format(target)}.",
+                    UriForMessages.Format(target));
+            }
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             {
                 var who = credential is null
-                    ? $"No credentials were found for this registry ({EnvironmentCredentialProvider.PasswordVariable}, REGISTRY_AUTH_FILE, podman's auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json)."
+                    ? $"No credentials were found for this registry (looked in REGISTRY_AUTH_FILE, podman's auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json; {EnvironmentCredentialProvider.PasswordVariable} serves only the registry pushed to, VddkRegistry)."
                     : credential.IsIdentityToken
                         ? $"The identity token from {credential.Source} was rejected (expired or revoked)."
                         : $"The credentials of user '{credential.UserName}' from {credential.Source} were rejected.";
@@ -94,6 +127,9 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             return ParseTokenResponse(body, registry, realm);
         }
     }
+
+    private static bool SameOrigin(Uri a, Uri b) =>
+        a.Scheme == b.Scheme && a.Host.Equals(b.Host, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port;
 
     /// <summary>
     /// The OAuth2 refresh-token grant (RFC 6749 section 6, as the distribution token spec describes it): a form POST of

@@ -22,6 +22,13 @@ public sealed record CredentialOptions
 
     /// <summary>The registry pushed to (<c>host[:port]</c>), when known: the environment's push secrets go there only.</summary>
     public string? PushRegistry { get; init; }
+
+    /// <summary>
+    /// True: <c>VDDK_REGISTRY_PASSWORD</c> and the push variables serve <see cref="PushRegistry"/> only, and no
+    /// registry at all when it is null (a build that pushes nowhere). False (a library caller that names no push
+    /// registry): they serve whichever registry is asked for. The MSBuild tasks always scope them.
+    /// </summary>
+    public bool ScopeEnvironmentSecrets { get; init; }
 }
 
 /// <summary>
@@ -47,7 +54,7 @@ public sealed class CredentialChain : ICredentialProvider
         {
             providers.Add(options.InProcess);
         }
-        providers.Add(new EnvironmentCredentialProvider(options.GetEnvironmentVariable, options.UserName, options.PushRegistry));
+        providers.Add(new EnvironmentCredentialProvider(options.GetEnvironmentVariable, options.UserName, options.PushRegistry, options.ScopeEnvironmentSecrets));
         providers.Add(new CredentialFileProvider(options.CredentialFiles ?? CredentialFileProvider.DefaultPaths(options.GetEnvironmentVariable), options.UserName));
         return new CredentialChain(providers, log);
     }

@@ -7,11 +7,12 @@ namespace VddkBuild.Registry;
 /// pushes and <c>DOTNET_CONTAINER_PULL_REGISTRY_UNAME</c>/<c>_PWORD</c> for pulls - which MSBuild writes, like every
 /// <c>DOTNET_*</c> variable, into binary logs and -v:diag output (the MSBuild tasks warn about that, VDDK3903).
 /// An explicit user name (a non-secret option) may be combined with a password variable alone.
-/// When the push registry is known (<paramref name="pushRegistry"/>), <c>VDDK_REGISTRY_PASSWORD</c> and the push
-/// variables go to that registry only: a base image on another registry (say registry.redhat.io) never receives
-/// the push registry's secret; the pull variables still serve any registry pulled from, as in the .NET SDK.
+/// When the push registry is known (<paramref name="pushRegistry"/>), or the secrets are scoped
+/// (<paramref name="scoped"/>: the MSBuild tasks), <c>VDDK_REGISTRY_PASSWORD</c> and the push variables go to the
+/// push registry only, and nowhere when there is none: a base image on another registry (say registry.redhat.io)
+/// never receives the push registry's secret; the pull variables still serve any registry pulled from, as in the SDK.
 /// </summary>
-public sealed class EnvironmentCredentialProvider(Func<string, string?> getEnvironmentVariable, string? explicitUserName = null, string? pushRegistry = null) : ICredentialProvider
+public sealed class EnvironmentCredentialProvider(Func<string, string?> getEnvironmentVariable, string? explicitUserName = null, string? pushRegistry = null, bool scoped = false) : ICredentialProvider
 {
     public const string PasswordVariable = "VDDK_REGISTRY_PASSWORD";
     public const string UserVariable = "VDDK_REGISTRY_USERNAME";
@@ -27,7 +28,8 @@ public sealed class EnvironmentCredentialProvider(Func<string, string?> getEnvir
             : (PullUserVariable, PullPasswordVariable);
         var explicitUser = string.IsNullOrEmpty(explicitUserName) ? null : explicitUserName;
         var forPushRegistry = string.IsNullOrEmpty(pushRegistry)
-            || DockerConfigCredentials.NormalizeKey(registry) == DockerConfigCredentials.NormalizeKey(pushRegistry);
+            ? !scoped
+            : DockerConfigCredentials.NormalizeKey(registry) == DockerConfigCredentials.NormalizeKey(pushRegistry);
         if (!forPushRegistry && purpose == RegistryPurpose.Push)
         {
             return ValueTask.FromResult<RegistryCredential?>(null);

@@ -116,6 +116,10 @@ public sealed class RegistryClient
             {
                 return expected;
             }
+            if (Digest.TryParse(header, out var other) && other.Algorithm != expected.Algorithm && SameContent(other, content))
+            {
+                return expected; // the same bytes, named by another algorithm (sha512)
+            }
             if (!Digest.TryParse(header, out var stored) || stored != expected)
             {
                 throw new VddkException(ErrorCodes.ManifestDigestMismatch,
@@ -125,6 +129,12 @@ public sealed class RegistryClient
             return stored;
         }, cancellationToken);
     }
+
+    private static bool SameContent(Digest digest, byte[] content) => digest.Algorithm switch
+    {
+        "sha512" => Convert.ToHexStringLower(System.Security.Cryptography.SHA512.HashData(content)) == digest.Value[(digest.Algorithm.Length + 1)..],
+        _ => false,
+    };
 
     // ---------------------------------------------------------------- blobs
 
@@ -140,19 +150,31 @@ public sealed class RegistryClient
     internal async Task<bool> BlobExistsOnceAsync(string repository, Digest digest, RegistryRequestContext context, CancellationToken cancellationToken)
     {
         var operation = $"Checking blob {digest.Hex[..12]} in {Registry}/{repository}";
-        using var response = await SendAsync(baseUri => new HttpRequestMessage(HttpMethod.Head, BlobUri(baseUri, repository, digest)),
+        using var first = await SendAsync(baseUri => new HttpRequestMessage(HttpMethod.Head, BlobUri(baseUri, repository, digest)),
             context, operation, cancellationToken).ConfigureAwait(false);
-        if (response.StatusCode == HttpStatusCode.NotFound)
+        if (first.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
         }
-        if (IsRedirect(response.StatusCode))
+        if (!IsRedirect(first.StatusCode))
         {
-            // A registry on S3 (distribution, OpenShift without disableRedirect) answers a HEAD for a blob it found
-            // with a redirect to a presigned storage URL; it only redirects after finding the blob.
+            await EnsureSuccessAsync(first, operation, context, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        await EnsureSuccessAsync(response, operation, context, cancellationToken).ConfigureAwait(false);
+        // A registry on S3 (distribution, OpenShift without disableRedirect) answers a HEAD for a blob it found with a
+        // redirect to a presigned storage URL (signed for HEAD by distribution). Followed, as Go clients do: storage
+        // that says 404 means the blob is not there after all. Storage that refuses a HEAD (a URL signed only for GET)
+        // leaves the registry's word: it redirects only after finding the blob.
+        using var followed = await SendFollowingRedirectsAsync(baseUri => BlobUri(baseUri, repository, digest), uri => new HttpRequestMessage(HttpMethod.Head, uri),
+            context, operation, cancellationToken, bufferResponse: true).ConfigureAwait(false);
+        if (followed.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+        if (!followed.IsSuccessStatusCode)
+        {
+            _session.Log.Detail($"{operation}: the storage the registry redirected to answered HTTP {(int)followed.StatusCode} to HEAD; taking the redirect as the registry's word that the blob exists.");
+        }
         return true;
     }
 
@@ -270,7 +292,28 @@ public sealed class RegistryClient
         bool bufferResponse = true, RequestWatchdog? watchdog = null)
     {
         var baseUri = await GetBaseUriAsync(cancellationToken).ConfigureAwait(false);
-        return await SendRequestAsync(baseUri, build(baseUri), context, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
+        var request = build(baseUri);
+        var method = request.Method;
+        var replayable = request.Content is null or ByteArrayContent;
+        var response = await SendRequestAsync(baseUri, request, context, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
+        // 307/308 keep the method and body: followed for requests that can be sent again (a manifest PUT, the POST
+        // that opens an upload). GET and HEAD follow every redirect where they are made; a streamed body is never
+        // sent twice, so its redirect is reported (EnsureSuccessAsync).
+        for (var hop = 0; replayable && method != HttpMethod.Get && method != HttpMethod.Head
+            && response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect && response.Headers.Location is { } location; hop++)
+        {
+            var from = response.RequestMessage?.RequestUri ?? baseUri;
+            if (hop >= MaxRedirects)
+            {
+                response.Dispose();
+                throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"{operation}: the registry redirected more than {MaxRedirects} times.", Registry);
+            }
+            response.Dispose();
+            var again = build(baseUri);
+            again.RequestUri = location.IsAbsoluteUri ? location : new Uri(from, location);
+            response = await SendRequestAsync(baseUri, again, context, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
+        }
+        return response;
     }
 
     /// <summary>
@@ -396,6 +439,14 @@ public sealed class RegistryClient
             // A streamed upload cannot be replayed with a fresh token; the whole upload is retried instead.
             throw new TransientRegistryException($"authorization expired during the transfer (HTTP 401){quoted}", status);
         }
+        var challengeKnownWhenSent = options is not null && options.TryGetValue(RegistryAuthHandler.UsedCredential, out _);
+        var withoutChallenge = options is not null && options.TryGetValue(RegistryAuthHandler.NoChallenge, out var none) && none;
+        if (status == HttpStatusCode.Unauthorized && unauthorizedIsTransient && !challengeKnownWhenSent && !withoutChallenge)
+        {
+            // The first request to this host was a streamed upload: its challenge is known now, and the retried upload
+            // carries what it asks for (or fails plainly when nothing is stored for it).
+            throw new TransientRegistryException($"{response.RequestMessage?.RequestUri?.Authority} asked for credentials (HTTP 401){quoted}", status);
+        }
         if (status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden && response.RequestMessage?.RequestUri is { } sentTo
             && _baseUri.Value.IsCompletedSuccessfully && !IsRegistryEndpoint(sentTo, _baseUri.Value.Result))
         {
@@ -423,7 +474,8 @@ public sealed class RegistryClient
         if (status == HttpStatusCode.Unauthorized && credential is null)
         {
             throw new VddkException(ErrorCodes.RegistryAuthFailed,
-                $"{operation}: registry {Registry} requires authentication and no credentials were found{quoted}. Log in (podman login / docker login write auth.json / config.json), or set {EnvironmentCredentialProvider.PasswordVariable} (user: VddkRegistryUserName or {EnvironmentCredentialProvider.UserVariable}); for OpenShift use any user name and a service-account token as password.",
+                $"{operation}: registry {Registry} requires authentication and no credentials were found for it{quoted}. Log in to it (podman login / docker login write auth.json / config.json). " +
+                $"For the registry pushed to (VddkRegistry) {EnvironmentCredentialProvider.PasswordVariable} also works (user: VddkRegistryUserName or {EnvironmentCredentialProvider.UserVariable}; for OpenShift any user name and a service-account token); it is never sent to another registry, such as a base image's, which takes a login or {EnvironmentCredentialProvider.PullUserVariable}/{EnvironmentCredentialProvider.PullPasswordVariable}.",
                 Registry);
         }
         if (status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
@@ -431,6 +483,13 @@ public sealed class RegistryClient
             var who = credential is null ? "anonymous access" : $"user '{credential.UserName}' (credentials from {credential.Source})";
             throw new VddkException(ErrorCodes.RegistryDenied,
                 $"{operation}: registry {Registry} denied {who} the access needed ({context.Describe()}): HTTP {(int)status}{quoted}. Grant that access (OpenShift: system:image-builder in the target namespace to push, system:image-puller to pull) or use other credentials.",
+                Registry);
+        }
+        if (IsRedirect(status))
+        {
+            var target = response.Headers.Location is { } to ? UriForMessages.Format(to.IsAbsoluteUri ? to : new Uri(response.RequestMessage?.RequestUri ?? new Uri("https://" + ApiAuthority), to)) : "(no Location)";
+            throw new VddkException(ErrorCodes.RegistryRequestFailed,
+                $"{operation}: registry {Registry} redirected this request (HTTP {(int)status}) to {target}; a redirect of a streamed upload, or one that would change the method, is not followed. Point VddkRegistry at the address the registry redirects to.",
                 Registry);
         }
         throw new VddkException(ErrorCodes.RegistryRequestFailed,

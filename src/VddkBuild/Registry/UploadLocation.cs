@@ -18,7 +18,12 @@ public static class UploadLocation
         {
             throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"The registry opened an upload at {UriForMessages.Format(requestUri)} without a Location header.", UriForMessages.Format(requestUri));
         }
+        // A fragment is never sent (RFC 9110 7.1); a registry that adds one still expects the rest back exactly.
         location = location.Trim();
+        if (location.IndexOf('#', StringComparison.Ordinal) is >= 0 and var fragment)
+        {
+            location = location[..fragment];
+        }
         if (Uri.TryCreate(location, in Verbatim, out var absolute) && absolute.IsAbsoluteUri && absolute.Scheme is "http" or "https")
         {
             return absolute;

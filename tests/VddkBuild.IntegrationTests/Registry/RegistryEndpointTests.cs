@@ -254,4 +254,99 @@ public sealed class RegistryEndpointTests(ITestOutputHelper output)
         Assert.Contains("DIGEST_INVALID", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(proxy.Requests, r => r.Method == "PATCH");
     }
+
+    [SkippableFact]
+    public async Task ManifestPut_RedirectedWith307_IsFollowed_AndADigestOfAnotherAlgorithmIsChecked()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        await using var proxy = await FaultProxy.StartAsync(registry.BaseUri);
+        // The manifest PUT is sent on with 307 to the same registry under /moved, which the proxy maps back; the
+        // answer names the manifest by sha512 (of the very bytes stored).
+        proxy.Add("manifest PUT moved", request => request.Method == "PUT" && request.Path.Value!.Contains("/manifests/", StringComparison.Ordinal) && !request.Path.Value.StartsWith("/moved", StringComparison.Ordinal),
+            RegistryFault.Custom("307 to /moved", (http, _) =>
+            {
+                http.Response.StatusCode = 307;
+                http.Response.Headers.Location = "/moved" + http.Request.Path + http.Request.QueryString;
+                return Task.CompletedTask;
+            }), times: 100);
+        proxy.Add("moved", request => request.Path.StartsWithSegments("/moved"), RegistryFault.Custom("forwarded, sha512 digest", async (http, forwarder) =>
+        {
+            using var body = new MemoryStream();
+            await http.Request.Body.CopyToAsync(body);
+            http.Request.Path = http.Request.Path.Value!["/moved".Length..];
+            http.Request.Body = new MemoryStream(body.ToArray());
+            http.Response.OnStarting(() =>
+            {
+                http.Response.Headers["Docker-Content-Digest"] = "sha512:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA512.HashData(body.ToArray()));
+                return Task.CompletedTask;
+            });
+            await forwarder.ForwardAsync(http);
+        }), times: 100);
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority));
+        var (image, blobs) = context.MakeBase("moved", 91);
+
+        var result = await new ImagePusher(session).PushAsync(image, blobs, ImageReference.ForRepository(proxy.Authority, "team/moved"), ["1"], new PushOptions(), context.Log, None);
+
+        Assert.Equal(image.Digest, result.Digest);
+        Assert.Contains(proxy.Injected, f => f.Rule == "manifest PUT moved");
+        Assert.Contains(proxy.Injected, f => f.Rule == "moved" && f.Method == "PUT");
+    }
+
+    [SkippableFact]
+    public async Task BlobHeadRedirectedToStorageThatSays404_MeansTheBlobIsUploaded()
+    {
+        await using var context = new RegistryTestContext(output);
+        var storage = context.Own(await LoopbackWebServer.StartAsync(http =>
+        {
+            http.Response.StatusCode = 404;
+            return Task.CompletedTask;
+        }));
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        await using var proxy = await FaultProxy.StartAsync(registry.BaseUri);
+        proxy.Add("HEAD to storage", request => request.Method == "HEAD" && request.Path.Value!.Contains("/blobs/sha256:", StringComparison.Ordinal),
+            RegistryFault.Custom("307 to storage", (http, _) =>
+            {
+                http.Response.StatusCode = 307;
+                http.Response.Headers.Location = new Uri(storage.BaseUri, "bucket/blob?X-Amz-Signature=s").AbsoluteUri;
+                return Task.CompletedTask;
+            }), times: 100);
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority, storage.Authority));
+
+        var result = await UploadAsync(session, proxy.Authority);
+
+        Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
+    }
+
+    [SkippableFact]
+    public async Task UploadHostThatChallenges_GetsTheCredentialsStoredUnderItsName_EvenWhenItsFirstRequestIsStreamed()
+    {
+        await using var context = new RegistryTestContext(output);
+        string? lastStorageAuthorization = null;
+        var storage = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            lastStorageAuthorization = http.Request.Headers.Authorization.ToString();
+            await http.Request.Body.CopyToAsync(Stream.Null);
+            if (lastStorageAuthorization != "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("uploader:storage-secret")))
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = "Basic realm=\"upload\"";
+                return;
+            }
+            http.Response.StatusCode = 201;
+        }));
+        var registry = context.Own(await RegistryWithUploadsAtAsync(() => new Uri(storage.BaseUri, "upload/s1").AbsoluteUri));
+        var home = Path.Combine(context.Directory, "home");
+        Directory.CreateDirectory(Path.Combine(home, ".docker"));
+        await File.WriteAllTextAsync(Path.Combine(home, ".docker", "config.json"),
+            $"{{\"auths\": {{\"{storage.Authority}\": {{\"auth\": \"{Convert.ToBase64String(Encoding.UTF8.GetBytes("uploader:storage-secret"))}\"}}}}}}");
+        context.Environment["HOME"] = home;
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, storage.Authority), CredentialsFor(registry.Authority));
+
+        var result = await UploadAsync(session, registry.Authority);
+
+        Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
+        Assert.StartsWith("Basic ", lastStorageAuthorization);
+        Assert.DoesNotContain(Password, context.Log.AllText);
+    }
 }

@@ -143,4 +143,50 @@ public sealed class BearerTokenClientTests
         await insecureRealm.GetTokenAsync("reg.example", challenge, [], credential, CancellationToken.None);
         Assert.Single(second.Requests);
     }
+
+    /// <summary>Redirects the first request to <paramref name="to"/>, answers the rest with a token; records what came.</summary>
+    private sealed class RedirectingEndpoint(Uri to, System.Net.HttpStatusCode status) : HttpMessageHandler
+    {
+        public List<(Uri Uri, string? Authorization)> Requests { get; } = [];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Requests.Add((request.RequestUri!, request.Headers.Authorization?.ToString()));
+            var response = Requests.Count == 1
+                ? new HttpResponseMessage(status) { Headers = { Location = to } }
+                : new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new StringContent("{\"token\":\"T\"}") };
+            return Task.FromResult(response);
+        }
+    }
+
+    [Theory]
+    [InlineData("https://auth.example/v2/token", true)]
+    [InlineData("https://other.example/token", false)]
+    public async Task TokenEndpointRedirect_IsFollowed_WithCredentialsOnlyOnTheSameOrigin(string to, bool keepsCredentials)
+    {
+        var endpoint = new RedirectingEndpoint(new Uri(to), System.Net.HttpStatusCode.Found);
+        var invoker = new HttpMessageInvoker(endpoint);
+        var client = new BearerTokenClient(_ => invoker, new RegistryTransportOptions());
+
+        var (token, _) = await client.GetTokenAsync("reg.example", Challenge, ["repository:a:pull"], new RegistryCredential("u", "p", "test"), CancellationToken.None);
+
+        Assert.Equal("T", token);
+        Assert.Equal(2, endpoint.Requests.Count);
+        Assert.StartsWith(to, endpoint.Requests[1].Uri.AbsoluteUri);
+        Assert.Equal(keepsCredentials, endpoint.Requests[1].Authorization is not null);
+    }
+
+    [Fact]
+    public async Task RefreshGrantRedirectedToAnotherHost_IsNotFollowed()
+    {
+        var endpoint = new RedirectingEndpoint(new Uri("https://other.example/oauth2/token"), System.Net.HttpStatusCode.TemporaryRedirect);
+        var invoker = new HttpMessageInvoker(endpoint);
+        var client = new BearerTokenClient(_ => invoker, new RegistryTransportOptions());
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => client.GetTokenAsync("reg.example", Challenge, [], new RegistryCredential(RegistryCredential.IdentityTokenUser, "refresh-secret", "test"), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryAuthFailed, error.Code);
+        Assert.Single(endpoint.Requests);
+        Assert.DoesNotContain("refresh-secret", error.ToString());
+    }
 }

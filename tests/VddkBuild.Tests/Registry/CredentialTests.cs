@@ -139,6 +139,17 @@ public sealed class CredentialChainTests : IDisposable
     }
 
     [Fact]
+    public async Task ScopedPushSecrets_WithNoPushRegistry_GoNowhere()
+    {
+        _environment[EnvironmentCredentialProvider.UserVariable] = "ci";
+        _environment[EnvironmentCredentialProvider.PasswordVariable] = "push-registry-token";
+        var chain = CredentialChain.Create(new CredentialOptions { GetEnvironmentVariable = n => _environment.GetValueOrDefault(n), ScopeEnvironmentSecrets = true }, new RecordingBuildLog());
+
+        Assert.Null(await chain.GetCredentialAsync("base.example", RegistryPurpose.Pull, default));
+        Assert.Null(await chain.GetCredentialAsync("base.example", RegistryPurpose.Push, default));
+    }
+
+    [Fact]
     public async Task HostsByName_NeverGetTheEnvironmentsCredentials()
     {
         _environment[EnvironmentCredentialProvider.UserVariable] = "ci";

@@ -46,6 +46,8 @@ public sealed class UploadLocationTests
     [InlineData("/v2/a/b/blobs/uploads/u?X-Amz-Signature=a%7Eb%2Fc&_state=x%3D", "/v2/a/b/blobs/uploads/u?X-Amz-Signature=a%7Eb%2Fc&_state=x%3D&digest=sha256%3A")]
     [InlineData("https://storage.example/up%7E/x?sig=%7E", "/up%7E/x?sig=%7E&digest=sha256%3A")]
     [InlineData("/v2/a/blobs/uploads/u?", "/v2/a/blobs/uploads/u?digest=sha256%3A")]
+    [InlineData("/v2/a/blobs/uploads/u?_state=x%7E#fragment", "/v2/a/blobs/uploads/u?_state=x%7E&digest=sha256%3A")]
+    [InlineData("https://storage.example/u#only-fragment", "/u?digest=sha256%3A")]
     public void Location_IsSentBackByteForByte(string location, string expectedPrefix)
     {
         var withDigest = UploadLocation.WithDigest(UploadLocation.Resolve(Post, location), Blob);
