@@ -510,6 +510,14 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
             check.Refuse("the tar has pre-POSIX (v7) headers");
             return;
         }
+        if (header[500..].IndexOfAnyExcept((byte)0) >= 0)
+        {
+            // Go's archive/tar (containerd, CRI-O, podman) takes a ustar header with "tar\0" at 508 for star's, whose
+            // prefix is 131 bytes followed by times: it would unpack another name than the one checked here. Neither
+            // the ustar nor the GNU layout has a field there (GNU's last one ends at 495); tar writers leave it zero.
+            check.Refuse("a tar header has non-zero bytes after its last field (offsets 500-511: Go's reader takes 'tar\\0' at 508 for a star header, with another name)");
+            return;
+        }
         if (type is not ('0' or '5' or '2' or '1' or 'x' or 'L' or 'K'))
         {
             check.Refuse(type == 'g' ? "the tar has a global pax header" : $"the tar has an entry of type '{EntryPaths.Printable(type.ToString())}'");

@@ -19,7 +19,8 @@ namespace VddkBuild.Archive;
 /// unpacking its bytes gets exactly the entries that were validated, with nothing the normal layer would change:</para>
 /// <list type="bullet">
 /// <item>one gzip member whose trailer covers the whole tar;</item>
-/// <item>POSIX ustar or GNU headers only (no v7), strictly octal numbers, entry types file/directory/symlink/hard
+/// <item>POSIX ustar or GNU headers only (no v7), zeros after a header's last field (offsets 500-511: Go reads
+/// "tar\0" at 508 as a star header, with another name), strictly octal numbers, entry types file/directory/symlink/hard
 /// link plus pax ('x') and GNU long-name ('L'/'K') records; pax records limited to path, linkpath, times and owner
 /// (no extended attributes: a <c>security.capability</c> would reach the image), no global headers;</item>
 /// <item>two independent readings agree on every entry (this class's own header walk and System.Formats.Tar: name,

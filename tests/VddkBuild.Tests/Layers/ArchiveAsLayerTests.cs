@@ -237,6 +237,62 @@ public sealed class ArchiveAsLayerTests : IDisposable
         }
     }
 
+    private const string ArchiveName = "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz";
+
+    /// <summary>The sample with crafted entries appended; refused as the layer with <paramref name="reason"/>, and the
+    /// written layer equal to the normal path's. Returns the written layer's entries.</summary>
+    private async Task<List<(string Name, TarEntryType Type, string Link, int Mode, string Sha, int Uid, int Gid)>> AssertRefusedAsync(string reason, params byte[][] extra)
+    {
+        var archive = Path.Combine(_temp.Sub("in-" + Guid.NewGuid().ToString("N")), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, extra);
+        var log = new RecordingBuildLog();
+
+        var made = await MakeAsync(archive, _temp.Sub("w-" + Guid.NewGuid().ToString("N")), log);
+        var normal = await MakeAsync(archive, _temp.Sub("n-" + Guid.NewGuid().ToString("N")), new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = false });
+
+        Assert.True(made.Origin == LayerOrigin.Written, log.AllText);
+        var refusal = log.Lines.Single(l => l.Message.Contains("cannot be the layer as it is")).Message;
+        Assert.True(refusal.Contains(reason, StringComparison.Ordinal), refusal);
+        Assert.Equal(normal.Layer, made.Layer with { FilePath = normal.Layer.FilePath });
+        return ReadLayer(made.Layer.FilePath);
+    }
+
+    [Fact]
+    public async Task A_ustar_header_with_a_star_trailer_is_refused_and_the_written_layer_has_the_checked_name()
+    {
+        // Go's archive/tar reads "tar\0" at 508 as a star header: a 131-byte prefix (".../d.../..") and then an
+        // access time ("01234567012"), so a runtime would unpack ".../doc/d.../../smuggled.so" = ".../smuggled.so".
+        var p131 = VddkArchiveBuilder.Distrib("doc/");
+        p131 += new string('d', 131 - p131.Length - 3) + "/..";
+        Assert.Equal(131, p131.Length);
+        var prefix = p131 + "01234567012";
+        var entries = await AssertRefusedAsync("offsets 500-511",
+            CraftedTar.File("smuggled.so", "NOT VALIDATED\n", prefix, h => "tar\0"u8.CopyTo(h.AsSpan(508))));
+
+        Assert.Contains(entries, e => e.Name == prefix + "/smuggled.so");
+        Assert.DoesNotContain(entries, e => e.Name == VddkArchiveBuilder.Distrib("smuggled.so"));
+    }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(511)]
+    public async Task A_header_with_any_byte_after_its_last_field_is_refused(int offset)
+    {
+        await AssertRefusedAsync("offsets 500-511",
+            CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc"), h => h[offset] = (byte)'x'));
+    }
+
+    [Fact]
+    public async Task A_crafted_clean_ustar_entry_qualifies()
+    {
+        // The crafted entries of the tests around are refused for what they carry, not for being crafted.
+        var archive = Path.Combine(_temp.Sub("in-clean"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc")));
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+    }
+
     [Fact]
     public async Task A_hard_link_with_its_targets_mode_qualifies()
     {
