@@ -526,7 +526,7 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
         foreach (var (offset, length, what) in NumericFields)
         {
             var field = header.Slice(offset, length);
-            if ((field[0] & 0x80) != 0 || ParseNumber(field) is null)
+            if ((field[0] & 0x80) != 0 || !IsOctalAsGoReadsIt(field))
             {
                 check.Refuse($"a tar header's {what} is not a plain octal number");
                 return;
@@ -567,8 +567,26 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
 
     private static readonly (int Offset, int Length, string What)[] NumericFields =
     [
-        (100, 8, "mode"), (108, 8, "uid"), (116, 8, "gid"), (124, 12, "size"), (136, 12, "mtime"),
+        (100, 8, "mode"), (108, 8, "uid"), (116, 8, "gid"), (124, 12, "size"), (136, 12, "mtime"), (148, 8, "checksum"),
+        // Go's archive/tar parses these on every ustar, pax and GNU header, whatever the type, and fails on garbage;
+        // System.Formats.Tar reads them for devices only.
+        (329, 8, "device major number"), (337, 8, "device minor number"),
     ];
+
+    /// <summary>
+    /// What Go's parser accepts (reader.go parseOctal): spaces and NULs trimmed from both ends, the rest up to a NUL
+    /// all octal digits, or nothing (0). Stricter than <see cref="ParseNumber"/>, which stops at the first space.
+    /// </summary>
+    private static bool IsOctalAsGoReadsIt(ReadOnlySpan<byte> field)
+    {
+        field = field.Trim(" \0"u8);
+        var nul = field.IndexOf((byte)0);
+        if (nul >= 0)
+        {
+            field = field[..nul];
+        }
+        return field.IndexOfAnyExceptInRange((byte)'0', (byte)'7') < 0;
+    }
 
     private static long? ParseNumber(ReadOnlySpan<byte> field)
     {

@@ -282,6 +282,33 @@ public sealed class ArchiveAsLayerTests : IDisposable
             CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc"), h => h[offset] = (byte)'x'));
     }
 
+    [Theory]
+    [InlineData(329, "zzzzzzz\0", "device major number")]
+    [InlineData(337, "1 2\0\0\0\0\0", "device minor number")]
+    public async Task A_number_field_Go_cannot_parse_is_refused(int offset, string field, string reason)
+    {
+        // Go's archive/tar parses device numbers on every header and fails on these ("invalid tar header").
+        await AssertRefusedAsync($"{reason} is not a plain octal number",
+            CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc"), h => System.Text.Encoding.ASCII.GetBytes(field).CopyTo(h, offset)));
+    }
+
+    [Theory]
+    [InlineData("\0\0\0\0\0\0\0\0")]
+    [InlineData("        ")]
+    [InlineData(" 000000 ")]
+    public async Task Empty_or_padded_device_numbers_qualify(string field)
+    {
+        var archive = Path.Combine(_temp.Sub("in-dev"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc"), h =>
+        {
+            System.Text.Encoding.ASCII.GetBytes(field).CopyTo(h, 329);
+            System.Text.Encoding.ASCII.GetBytes(field).CopyTo(h, 337);
+        }));
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+    }
+
     [Fact]
     public async Task A_crafted_clean_ustar_entry_qualifies()
     {
