@@ -25,6 +25,7 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
     private const int Block = 512;
     private const int MaxPaxCapture = 1024 * 1024;
     private const long MaxMetadataBytes = 16 * 1024 * 1024;
+    private const long MaxDotnetSeconds = 253402300799; // 9999-12-31T23:59:59Z, DateTimeOffset's last second
 
     // An entry's header with the metadata records ('x', 'L', 'K', also 'g') before it, walked but not yet handed on:
     // the reader acts on a record as soon as it has it, so the entry is checked before the reader sees any of it.
@@ -323,7 +324,17 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
                         break;
                 }
             }
-            if (key is "uid" or "gid" && !int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _)
+            if (key is "mtime" or "atime" or "ctime"
+                && decimal.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
+                && seconds > MaxDotnetSeconds)
+            {
+                // System.Formats.Tar parses these exactly so and fails past the year 9999. The time is clamped to that
+                // in its copy, in the same number of bytes (a value past it has at least as many digits).
+                var clamped = MaxDotnetSeconds.ToString(CultureInfo.InvariantCulture);
+                value.Fill((byte)'0');
+                Encoding.ASCII.GetBytes(clamped, value[^clamped.Length..]);
+            }
+            else if (key is "uid" or "gid" && !int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _)
                 && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
             {
                 value.Fill((byte)'0'); // the same length, so the record stays well-formed

@@ -188,6 +188,18 @@ public sealed class VerbatimLayerCheck : IDisposable
                 case "linkpath":
                     overrides.LinkPath = AsciiOrRefuse(value, "a pax link target");
                     break;
+                case "mtime" or "atime" or "ctime":
+                    if (!IsPaxTimeEveryReaderHolds(value))
+                    {
+                        Refuse($"a pax {key} ('{EntryPaths.Printable(Encoding.ASCII.GetString(value))}') is not a time Go and .NET read alike (digits, an optional fraction, at most {MaxPaxTime})");
+                    }
+                    break;
+                case "uname" or "gname":
+                    if (value.IndexOf((byte)0) >= 0)
+                    {
+                        Refuse($"a pax {key} contains a NUL byte, which Go's reader rejects");
+                    }
+                    break;
                 case "uid" or "gid":
                     if (!long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id > MaxOwnerId)
                     {
@@ -197,6 +209,26 @@ public sealed class VerbatimLayerCheck : IDisposable
             }
         }
         return overrides;
+    }
+
+    /// <summary>The largest ustar mtime field (11 octal digits, the year 2242); later times are past what Go-based
+    /// runtimes set on a file (they go through nanoseconds since 1970 in 64 bits, which end in 2262).</summary>
+    internal const long MaxPaxTime = 8589934591;
+
+    /// <summary>
+    /// A pax time Go's parsePAXTime and System.Formats.Tar read as the same instant: Go fails the whole archive on
+    /// anything but an optionally signed integer with an optional '.' and digits; .NET ignores what its decimal
+    /// parser (no sign) rejects, and fails on values past the year 9999.
+    /// </summary>
+    private static bool IsPaxTimeEveryReaderHolds(ReadOnlySpan<byte> value)
+    {
+        var dot = value.IndexOf((byte)'.');
+        var seconds = dot < 0 ? value : value[..dot];
+        var fraction = dot < 0 ? [] : value[(dot + 1)..];
+        return !seconds.IsEmpty && seconds.Length <= 18
+            && seconds.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
+            && fraction.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
+            && long.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture) <= MaxPaxTime;
     }
 
     /// <summary>A name or link field: ASCII without control characters, or the archive does not qualify.</summary>

@@ -309,6 +309,59 @@ public sealed class ArchiveAsLayerTests : IDisposable
         Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
     }
 
+    [Theory]
+    [InlineData("mtime=abc")]
+    [InlineData("atime=12x")]
+    [InlineData("ctime=.5")]
+    [InlineData("mtime=-5")]
+    [InlineData("mtime=1681171200.5x")]
+    public async Task A_pax_time_Go_rejects_or_reads_differently_is_refused(string record)
+    {
+        // Go's parsePAXTime fails the whole archive on these (or, for "-5", reads a time .NET ignores).
+        var entries = await AssertRefusedAsync("is not a time Go and .NET read alike",
+            CraftedTar.Pax(record), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+        Assert.Contains(entries, e => e.Name == VddkArchiveBuilder.Distrib("doc/extra.txt"));
+    }
+
+    [Fact]
+    public async Task A_pax_owner_name_with_a_NUL_is_refused()
+    {
+        // Go's reader rejects the record (validPAXRecord); .NET keeps it.
+        await AssertRefusedAsync("contains a NUL byte", CraftedTar.Pax("uname=a\0b"), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+    }
+
+    [Theory]
+    [InlineData("99999999999999")]
+    [InlineData("253402300800.5")]
+    public async Task A_pax_mtime_past_the_year_9999_is_accepted_clamped_and_never_the_layer_as_it_is(string mtime)
+    {
+        // System.Formats.Tar fails on it ("Value was either too large or too small"); Go reads it.
+        var archive = Path.Combine(_temp.Sub("in-" + Guid.NewGuid().ToString("N")), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.Pax("mtime=" + mtime), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+        var log = new RecordingBuildLog();
+
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+
+        Assert.True(made.Origin == LayerOrigin.Written, log.AllText);
+        Assert.Contains("is not a time Go and .NET read alike", log.AllText);
+        var extra = made.Contents.Entries.Single(e => e.Path == VddkArchiveBuilder.Distrib("doc/extra.txt"));
+        Assert.Equal(DateTimeOffset.MaxValue.ToUnixTimeSeconds(), extra.ModificationTime.ToUnixTimeSeconds());
+    }
+
+    [Theory]
+    [InlineData("mtime=1681171200")]
+    [InlineData("mtime=1681171200.123456789")]
+    [InlineData("atime=1681171200.")]
+    [InlineData("ctime=0")]
+    public async Task A_pax_time_both_readers_read_alike_qualifies(string record)
+    {
+        var archive = Path.Combine(_temp.Sub("in-time"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.Pax(record), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+    }
+
     [Fact]
     public async Task A_crafted_clean_ustar_entry_qualifies()
     {
