@@ -18,7 +18,8 @@ internal sealed class GzipIntegrityCheck
 {
     private const int TrailerLength = 8;
     private const int MaxZeroPadding = 16 * 1024 * 1024;
-    private const int MaxMemberCandidates = 64;
+    private const int MaxEndIntoZeros = 16;
+    private const int EmptyMemberSearch = 64 * 1024; // an empty member is a header and a few bytes
 
     private readonly string _archivePath;
     private readonly Crc32 _crc = new();
@@ -47,22 +48,29 @@ internal sealed class GzipIntegrityCheck
             throw Corrupt("the file is too short to hold a gzip header and trailer");
         }
         // A trailer may itself end in zero bytes (the high bytes of a small length), so the last member may end up
-        // to 7 bytes into what looks like padding. An all-zero "trailer" is padding, not an empty member.
-        var trailer = new byte[TrailerLength + 7];
+        // to 7 bytes into what looks like padding; an empty last member (`printf '' | gzip >> file`) has an all-zero
+        // trailer after compressed data that itself ends in a zero byte, so it ends up to 16 bytes into it. An all-zero
+        // trailer counts only when a member that inflates to nothing ends there.
+        var trailer = new byte[TrailerLength + MaxEndIntoZeros];
         var tailStart = Math.Max(0, dataEnd - TrailerLength);
         file.Position = tailStart;
         var tailLength = await file.ReadAtLeastAsync(trailer, trailer.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
         (uint Crc, uint Length, long End)? lastMember = null;
-        for (var shift = 0; shift + TrailerLength <= tailLength && shift <= 7; shift++)
+        for (var shift = 0; shift + TrailerLength <= tailLength && shift <= MaxEndIntoZeros; shift++)
         {
             var candidate = trailer.AsSpan(shift, TrailerLength);
-            if (candidate.IndexOfAnyExcept((byte)0) < 0)
-            {
-                break;
-            }
             var storedCrc = BinaryPrimitives.ReadUInt32LittleEndian(candidate);
             var storedLength = BinaryPrimitives.ReadUInt32LittleEndian(candidate[4..]);
             var end = tailStart + shift + TrailerLength;
+            if (candidate.IndexOfAnyExcept((byte)0) < 0)
+            {
+                if (_length > 0 && await IsEmptyMemberEndingAtAsync(file, end, cancellationToken).ConfigureAwait(false))
+                {
+                    lastMember = (0, 0, end); // an empty last member
+                    break;
+                }
+                continue;
+            }
             if (storedCrc == actualCrc && storedLength == actualLength)
             {
                 lastMember = (storedCrc, storedLength, end); // one member holds everything
@@ -113,27 +121,27 @@ internal sealed class GzipIntegrityCheck
     /// <summary>
     /// Whether a complete gzip member ends at <paramref name="end"/> with this trailer: searches backwards for its
     /// header and inflates it alone. The members before it were checked by GZipStream as it went from one to the next.
+    /// Every look-alike of a header is tried, however many the last member's data holds (a VDDK may ship .gz files,
+    /// stored as they are); a wrong one fails in its first bytes or once it gives more than the trailer records.
     /// </summary>
     [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     /// <param name="atMost">What the whole file decompressed to: no member can give more.</param>
     private static async ValueTask<bool> IsCompleteLastMemberAsync(FileStream file, long end, uint crc, uint length, long atMost, CancellationToken cancellationToken)
     {
         var window = new byte[64 * 1024];
-        var candidates = 0;
-        for (var windowEnd = end - 18 + 3; windowEnd > 0 && candidates < MaxMemberCandidates; windowEnd -= window.Length - 3)
+        for (var windowEnd = end - 18 + 3; windowEnd > 0; windowEnd -= window.Length - 3)
         {
             var windowStart = Math.Max(0, windowEnd - window.Length);
             file.Position = windowStart;
             var span = window.AsMemory(0, (int)(windowEnd - windowStart));
             await file.ReadExactlyAsync(span, cancellationToken).ConfigureAwait(false);
-            for (var i = span.Length - 4; i >= 0 && candidates < MaxMemberCandidates; i--)
+            for (var i = span.Length - 4; i >= 0; i--)
             {
                 var b = span.Span;
                 if (b[i] != 0x1f || b[i + 1] != 0x8b || b[i + 2] != 8 || (b[i + 3] & 0xe0) != 0 || windowStart + i == 0)
                 {
                     continue; // a member header: magic, deflate, reserved flag bits clear; the first member is not the last
                 }
-                candidates++;
                 if (await InflatesToAsync(file, windowStart + i, end, crc, length, atMost, cancellationToken).ConfigureAwait(false))
                 {
                     return true;
@@ -141,6 +149,76 @@ internal sealed class GzipIntegrityCheck
             }
         }
         return false;
+    }
+
+    /// <summary>
+    /// Whether an empty member (all-zero trailer) ends exactly at <paramref name="end"/>. GZipStream cannot tell: it
+    /// ends quietly where a trailer is cut short, and zeros read as both. So the member is parsed here: a header
+    /// (with its optional fields), the empty final block zlib writes (fixed: 03 00) or a stored empty one
+    /// (01 00 00 ff ff), and eight zero bytes ending at <paramref name="end"/>.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
+    private static async ValueTask<bool> IsEmptyMemberEndingAtAsync(FileStream file, long end, CancellationToken cancellationToken)
+    {
+        var start = Math.Max(0, end - EmptyMemberSearch);
+        var bytes = new byte[end - start];
+        file.Position = start;
+        await file.ReadExactlyAsync(bytes, cancellationToken).ConfigureAwait(false);
+        for (var s = bytes.Length - 20; s >= 0; s--)
+        {
+            if (start + s > 0 && EmptyMemberLength(bytes.AsSpan(s)) == bytes.Length - s)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The length of the empty gzip member at the start of <paramref name="b"/>; -1 when there is none.</summary>
+    private static int EmptyMemberLength(ReadOnlySpan<byte> b)
+    {
+        if (b.Length < 20 || b[0] != 0x1f || b[1] != 0x8b || b[2] != 8 || (b[3] & 0xe0) != 0)
+        {
+            return -1;
+        }
+        var flags = b[3];
+        var p = 10;
+        if ((flags & 4) != 0) // FEXTRA
+        {
+            if (p + 2 > b.Length)
+            {
+                return -1;
+            }
+            p += 2 + BinaryPrimitives.ReadUInt16LittleEndian(b[p..]);
+        }
+        foreach (var flag in (ReadOnlySpan<int>)[8, 16]) // FNAME, FCOMMENT: zero-terminated
+        {
+            if ((flags & flag) != 0)
+            {
+                var nul = p < b.Length ? b[p..].IndexOf((byte)0) : -1;
+                if (nul < 0)
+                {
+                    return -1;
+                }
+                p += nul + 1;
+            }
+        }
+        if ((flags & 2) != 0) // FHCRC
+        {
+            p += 2;
+        }
+        if (p > b.Length)
+        {
+            return -1;
+        }
+        ReadOnlySpan<byte> block = b[p..].StartsWith((ReadOnlySpan<byte>)[3, 0]) ? [3, 0]
+            : b[p..].StartsWith((ReadOnlySpan<byte>)[1, 0, 0, 0xff, 0xff]) ? [1, 0, 0, 0xff, 0xff] : [];
+        if (block.IsEmpty)
+        {
+            return -1;
+        }
+        p += block.Length;
+        return p + TrailerLength <= b.Length && b.Slice(p, TrailerLength).IndexOfAnyExcept((byte)0) < 0 ? p + TrailerLength : -1;
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
@@ -158,7 +236,7 @@ internal sealed class GzipIntegrityCheck
             {
                 member.Append(buffer.AsSpan(0, read));
                 inflated += read;
-                if (inflated > atMost)
+                if (inflated > atMost || (atMost <= uint.MaxValue && inflated > length))
                 {
                     return false;
                 }

@@ -112,10 +112,10 @@ public sealed class DamagedArchiveTests
         return path;
     }
 
-    private static byte[] Gzip(byte[] data)
+    private static byte[] Gzip(byte[] data, System.IO.Compression.CompressionLevel level = System.IO.Compression.CompressionLevel.Fastest)
     {
         using var memory = new MemoryStream();
-        using (var gzip = new System.IO.Compression.GZipStream(memory, System.IO.Compression.CompressionLevel.Fastest))
+        using (var gzip = new System.IO.Compression.GZipStream(memory, level))
         {
             gzip.Write(data);
         }
@@ -168,5 +168,40 @@ public sealed class DamagedArchiveTests
         });
         var error = await Read.Failure(path);
         Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+    }
+
+    /// <summary>What `printf '' | gzip -n` writes: a header, an empty fixed block (03 00) and an all-zero trailer.</summary>
+    private static readonly byte[] EmptyMember = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    [Theory]
+    [InlineData(false, 0)]
+    [InlineData(true, 0)]
+    [InlineData(false, 4096)]
+    public async Task An_empty_last_gzip_member_is_accepted(bool twoMembers, int zeros)
+    {
+        // gzip -t and tar -tzf accept it; its trailer (CRC 0, length 0) is no zero padding.
+        using var temp = new TempFolder();
+        var path = twoMembers ? await TwoMembers(temp) : SampleVddkArchive.WriteTo(temp.Path, Small);
+        await File.AppendAllBytesAsync(path, [.. EmptyMember, .. new byte[zeros]]);
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+
+    [Fact]
+    public async Task A_cut_off_empty_last_gzip_member_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Gzip, path => File.AppendAllBytes(path, EmptyMember[..^1]));
+
+    [Fact]
+    public async Task A_last_gzip_member_holding_many_gzip_header_look_alikes_is_accepted()
+    {
+        // A VDDK may ship .gz files: stored (not compressed again) in the last member, each of their headers is a
+        // candidate for that member's start, tried from the end backwards before the real one.
+        using var temp = new TempFolder();
+        var lookAlikes = Enumerable.Repeat<byte[]>([0x1f, 0x8b, 8, 0, .. "XXXXXXXXXXXX"u8], 200).SelectMany(b => b).ToArray();
+        var builder = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None });
+        builder.AddFile(VddkArchiveBuilder.Distrib("doc/gz-headers.bin"), lookAlikes);
+        var tar = builder.ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await File.WriteAllBytesAsync(path, [.. Gzip(tar[..4096]), .. Gzip(tar[4096..], System.IO.Compression.CompressionLevel.NoCompression)]);
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
     }
 }
