@@ -363,6 +363,18 @@ public sealed class ArchiveAsLayerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_tar_with_one_end_of_archive_block_is_the_layer_as_it_is()
+    {
+        // Go's reader (containerd, CRI-O, podman) stops at the first zero block; podman pulled such an image.
+        var archive = Path.Combine(_temp.Sub("in-one-end"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, endBlocks: 1);
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+        Assert.Equal(Sha256(Gunzip(archive)), made.Layer.DiffId.Value);
+    }
+
+    [Fact]
     public async Task A_crafted_clean_ustar_entry_qualifies()
     {
         // The crafted entries of the tests around are refused for what they carry, not for being crafted.

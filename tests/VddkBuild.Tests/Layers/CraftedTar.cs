@@ -55,7 +55,10 @@ internal static class CraftedTar
     }
 
     /// <summary>The sample archive's tar without its end blocks, then <paramref name="extra"/>, two end blocks, gzip.</summary>
-    public static void WriteSampleWith(string path, params byte[][] extra)
+    public static void WriteSampleWith(string path, params byte[][] extra) => WriteSampleWith(path, 2, extra);
+
+    /// <summary>As above, with <paramref name="endBlocks"/> end-of-archive blocks.</summary>
+    public static void WriteSampleWith(string path, int endBlocks, params byte[][] extra)
     {
         var tar = SampleVddkArchive.CreateBuilder(SampleVddkArchiveOptions.Small);
         tar.Compression = ArchiveCompression.None;
@@ -72,7 +75,7 @@ internal static class CraftedTar
         {
             output.Write(part);
         }
-        output.Write(new byte[1024]);
+        output.Write(new byte[512 * endBlocks]);
     }
 
     private static byte[] Octal(long value, int length) =>
