@@ -416,6 +416,27 @@ public sealed class ArchiveAsLayerTests : IDisposable
     }
 
     [Fact]
+    public async Task Bytes_between_gzip_members_fail_either_way_and_never_make_the_layer()
+    {
+        // Go's gzip reader fails at the junk; GZipStream stops there quietly, and the member after it is complete.
+        var archive = Write(Builder());
+        var second = Builder(b => b.Compression = ArchiveCompression.None).ToBytes();
+        using (var output = new FileStream(archive, FileMode.Append))
+        {
+            output.Write("JUNK-NOT-GZIP"u8);
+            using var member = new GZipStream(output, CompressionLevel.Optimal);
+            member.Write(second);
+        }
+        foreach (var useArchive in new[] { true, false })
+        {
+            var work = _temp.Sub("work-" + useArchive);
+            var error = await Assert.ThrowsAsync<VddkException>(() => MakeAsync(archive, work, new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = useArchive }));
+            Assert.Equal(ErrorCodes.ArchiveCorrupt, error.Code);
+            Assert.Empty(Directory.GetFiles(work, "*", SearchOption.AllDirectories));
+        }
+    }
+
+    [Fact]
     public async Task A_bad_archive_fails_with_its_own_code_and_leaves_no_file()
     {
         var archive = Write(Builder(b => b.AddSymlink(VddkArchiveBuilder.Distrib("lib64/escape"), "/etc/passwd")));
