@@ -25,6 +25,7 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
     private const int Block = 512;
     private const int MaxPaxCapture = 1024 * 1024;
     private const long MaxMetadataBytes = 16 * 1024 * 1024;
+    private const long MaxDotnetSeconds = 253402300799; // 9999-12-31T23:59:59Z, DateTimeOffset's last second
 
     // An entry's header with the metadata records ('x', 'L', 'K', also 'g') before it, walked but not yet handed on:
     // the reader acts on a record as soon as it has it, so the entry is checked before the reader sees any of it.
@@ -323,7 +324,17 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
                         break;
                 }
             }
-            if (key is "uid" or "gid" && !int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _)
+            if (key is "mtime" or "atime" or "ctime"
+                && decimal.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
+                && seconds > MaxDotnetSeconds)
+            {
+                // System.Formats.Tar parses these exactly so and fails past the year 9999. The time is clamped to that
+                // in its copy, in the same number of bytes (a value past it has at least as many digits).
+                var clamped = MaxDotnetSeconds.ToString(CultureInfo.InvariantCulture);
+                value.Fill((byte)'0');
+                Encoding.ASCII.GetBytes(clamped, value[^clamped.Length..]);
+            }
+            else if (key is "uid" or "gid" && !int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _)
                 && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
             {
                 value.Fill((byte)'0'); // the same length, so the record stays well-formed
@@ -510,6 +521,14 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
             check.Refuse("the tar has pre-POSIX (v7) headers");
             return;
         }
+        if (header[500..].IndexOfAnyExcept((byte)0) >= 0)
+        {
+            // Go's archive/tar (containerd, CRI-O, podman) takes a ustar header with "tar\0" at 508 for star's, whose
+            // prefix is 131 bytes followed by times: it would unpack another name than the one checked here. Neither
+            // the ustar nor the GNU layout has a field there (GNU's last one ends at 495); tar writers leave it zero.
+            check.Refuse("a tar header has non-zero bytes after its last field (offsets 500-511: Go's reader takes 'tar\\0' at 508 for a star header, with another name)");
+            return;
+        }
         if (type is not ('0' or '5' or '2' or '1' or 'x' or 'L' or 'K'))
         {
             check.Refuse(type == 'g' ? "the tar has a global pax header" : $"the tar has an entry of type '{EntryPaths.Printable(type.ToString())}'");
@@ -518,7 +537,7 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
         foreach (var (offset, length, what) in NumericFields)
         {
             var field = header.Slice(offset, length);
-            if ((field[0] & 0x80) != 0 || ParseNumber(field) is null)
+            if ((field[0] & 0x80) != 0 || !IsOctalAsGoReadsIt(field))
             {
                 check.Refuse($"a tar header's {what} is not a plain octal number");
                 return;
@@ -559,8 +578,26 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
 
     private static readonly (int Offset, int Length, string What)[] NumericFields =
     [
-        (100, 8, "mode"), (108, 8, "uid"), (116, 8, "gid"), (124, 12, "size"), (136, 12, "mtime"),
+        (100, 8, "mode"), (108, 8, "uid"), (116, 8, "gid"), (124, 12, "size"), (136, 12, "mtime"), (148, 8, "checksum"),
+        // Go's archive/tar parses these on every ustar, pax and GNU header, whatever the type, and fails on garbage;
+        // System.Formats.Tar reads them for devices only.
+        (329, 8, "device major number"), (337, 8, "device minor number"),
     ];
+
+    /// <summary>
+    /// What Go's parser accepts (reader.go parseOctal): spaces and NULs trimmed from both ends, the rest up to a NUL
+    /// all octal digits, or nothing (0). Stricter than <see cref="ParseNumber"/>, which stops at the first space.
+    /// </summary>
+    private static bool IsOctalAsGoReadsIt(ReadOnlySpan<byte> field)
+    {
+        field = field.Trim(" \0"u8);
+        var nul = field.IndexOf((byte)0);
+        if (nul >= 0)
+        {
+            field = field[..nul];
+        }
+        return field.IndexOfAnyExceptInRange((byte)'0', (byte)'7') < 0;
+    }
 
     private static long? ParseNumber(ReadOnlySpan<byte> field)
     {

@@ -286,7 +286,7 @@ public sealed class VddkArchiveReader
                     return new TarEntrySource(file, null);
                 case ArchiveFormat.TarGzip:
                     var gzipCheck = new GzipIntegrityCheck(_archivePath, verbatim);
-                    var compressed = verbatim?.ObserveFile(file) ?? file;
+                    var compressed = gzipCheck.TrackCompressed(verbatim?.ObserveFile(file) ?? file);
                     // Inflating (and hashing and copying the compressed side) on a thread of its own, ahead of the
                     // tar parsing and hashing that follow: the two halves take about as long as each other.
                     var gzip = gzipCheck.Track(Ahead(new GZipStream(compressed, System.IO.Compression.CompressionMode.Decompress, leaveOpen: false)));

@@ -19,7 +19,8 @@ namespace VddkBuild.Archive;
 /// unpacking its bytes gets exactly the entries that were validated, with nothing the normal layer would change:</para>
 /// <list type="bullet">
 /// <item>one gzip member whose trailer covers the whole tar;</item>
-/// <item>POSIX ustar or GNU headers only (no v7), strictly octal numbers, entry types file/directory/symlink/hard
+/// <item>POSIX ustar or GNU headers only (no v7), zeros after a header's last field (offsets 500-511: Go reads
+/// "tar\0" at 508 as a star header, with another name), strictly octal numbers, entry types file/directory/symlink/hard
 /// link plus pax ('x') and GNU long-name ('L'/'K') records; pax records limited to path, linkpath, times and owner
 /// (no extended attributes: a <c>security.capability</c> would reach the image), no global headers;</item>
 /// <item>two independent readings agree on every entry (this class's own header walk and System.Formats.Tar: name,
@@ -187,6 +188,18 @@ public sealed class VerbatimLayerCheck : IDisposable
                 case "linkpath":
                     overrides.LinkPath = AsciiOrRefuse(value, "a pax link target");
                     break;
+                case "mtime" or "atime" or "ctime":
+                    if (!IsPaxTimeEveryReaderHolds(value))
+                    {
+                        Refuse($"a pax {key} ('{EntryPaths.Printable(Encoding.ASCII.GetString(value))}') is not a time Go and .NET read alike (digits, an optional fraction, at most {MaxPaxTime})");
+                    }
+                    break;
+                case "uname" or "gname":
+                    if (value.IndexOf((byte)0) >= 0)
+                    {
+                        Refuse($"a pax {key} contains a NUL byte, which Go's reader rejects");
+                    }
+                    break;
                 case "uid" or "gid":
                     if (!long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id > MaxOwnerId)
                     {
@@ -196,6 +209,26 @@ public sealed class VerbatimLayerCheck : IDisposable
             }
         }
         return overrides;
+    }
+
+    /// <summary>The largest ustar mtime field (11 octal digits, the year 2242); later times are past what Go-based
+    /// runtimes set on a file (they go through nanoseconds since 1970 in 64 bits, which end in 2262).</summary>
+    internal const long MaxPaxTime = 8589934591;
+
+    /// <summary>
+    /// A pax time Go's parsePAXTime and System.Formats.Tar read as the same instant: Go fails the whole archive on
+    /// anything but an optionally signed integer with an optional '.' and digits; .NET ignores what its decimal
+    /// parser (no sign) rejects, and fails on values past the year 9999.
+    /// </summary>
+    private static bool IsPaxTimeEveryReaderHolds(ReadOnlySpan<byte> value)
+    {
+        var dot = value.IndexOf((byte)'.');
+        var seconds = dot < 0 ? value : value[..dot];
+        var fraction = dot < 0 ? [] : value[(dot + 1)..];
+        return !seconds.IsEmpty && seconds.Length <= 18
+            && seconds.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
+            && fraction.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0
+            && long.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture) <= MaxPaxTime;
     }
 
     /// <summary>A name or link field: ASCII without control characters, or the archive does not qualify.</summary>

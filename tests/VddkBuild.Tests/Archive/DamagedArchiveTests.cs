@@ -112,10 +112,10 @@ public sealed class DamagedArchiveTests
         return path;
     }
 
-    private static byte[] Gzip(byte[] data)
+    private static byte[] Gzip(byte[] data, System.IO.Compression.CompressionLevel level = System.IO.Compression.CompressionLevel.Fastest)
     {
         using var memory = new MemoryStream();
-        using (var gzip = new System.IO.Compression.GZipStream(memory, System.IO.Compression.CompressionLevel.Fastest))
+        using (var gzip = new System.IO.Compression.GZipStream(memory, level))
         {
             gzip.Write(data);
         }
@@ -168,5 +168,104 @@ public sealed class DamagedArchiveTests
         });
         var error = await Read.Failure(path);
         Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+    }
+
+    /// <summary>What `printf '' | gzip -n` writes: a header, an empty fixed block (03 00) and an all-zero trailer.</summary>
+    private static readonly byte[] EmptyMember = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    [Theory]
+    [InlineData(false, 0)]
+    [InlineData(true, 0)]
+    [InlineData(false, 4096)]
+    public async Task An_empty_last_gzip_member_is_accepted(bool twoMembers, int zeros)
+    {
+        // gzip -t and tar -tzf accept it; its trailer (CRC 0, length 0) is no zero padding.
+        using var temp = new TempFolder();
+        var path = twoMembers ? await TwoMembers(temp) : SampleVddkArchive.WriteTo(temp.Path, Small);
+        await File.AppendAllBytesAsync(path, [.. EmptyMember, .. new byte[zeros]]);
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+
+    [Fact]
+    public async Task A_cut_off_empty_last_gzip_member_is_VDDK1003() =>
+        await Damaged(ArchiveCompression.Gzip, path => File.AppendAllBytes(path, EmptyMember[..^1]));
+
+    [Fact]
+    public async Task A_last_gzip_member_holding_many_gzip_header_look_alikes_is_accepted()
+    {
+        // A VDDK may ship .gz files: stored (not compressed again) in the last member, each of their headers is a
+        // candidate for that member's start, tried from the end backwards before the real one.
+        using var temp = new TempFolder();
+        var lookAlikes = Enumerable.Repeat<byte[]>([0x1f, 0x8b, 8, 0, .. "XXXXXXXXXXXX"u8], 200).SelectMany(b => b).ToArray();
+        var builder = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None });
+        builder.AddFile(VddkArchiveBuilder.Distrib("doc/gz-headers.bin"), lookAlikes);
+        var tar = builder.ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await File.WriteAllBytesAsync(path, [.. Gzip(tar[..4096]), .. Gzip(tar[4096..], System.IO.Compression.CompressionLevel.NoCompression)]);
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Bytes_between_gzip_members_are_VDDK1003(bool emptyLastMember)
+    {
+        // GZipStream stops quietly at the junk; gzip -t exits 2 ('trailing garbage ignored'). The member after the
+        // junk (here a whole second archive, or an empty member) must not make the file pass.
+        using var temp = new TempFolder();
+        var path = SampleVddkArchive.WriteTo(temp.Path, Small);
+        byte[] last = emptyLastMember ? EmptyMember : Gzip(new VddkArchiveBuilder { Compression = ArchiveCompression.None }.AddMinimalVddk().ToBytes());
+        await File.AppendAllBytesAsync(path, [.. "JUNK-NOT-GZIP"u8, .. last]);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+        Assert.Contains("no gzip member", error.Message);
+    }
+
+    [Fact]
+    public async Task Several_members_and_empty_members_between_them_are_accepted()
+    {
+        using var temp = new TempFolder();
+        var tar = SampleVddkArchive.CreateBuilder(Small with { Compression = ArchiveCompression.None }).ToBytes();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await File.WriteAllBytesAsync(path, [.. EmptyMember, .. Gzip(tar[..4096]), .. EmptyMember, .. EmptyMember, .. Gzip(tar[4096..]), .. EmptyMember, .. EmptyMember]);
+        Assert.Equal("8.0.1", (await Read.Archive(path)).Version);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Bytes_then_the_archive_again_after_the_gzip_data_are_VDDK1003(bool tiny)
+    {
+        // The member after the junk carries the trailer of everything GZipStream read before it stopped; a tiny
+        // archive lies wholly within the decompressor's last read.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        if (tiny)
+        {
+            new VddkArchiveBuilder().AddMinimalVddk().Write(path);
+        }
+        else
+        {
+            SampleVddkArchive.Write(path, Small);
+        }
+        var archive = await File.ReadAllBytesAsync(path);
+        await File.AppendAllBytesAsync(path, [.. "JUNK"u8, .. archive]);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+        Assert.Contains("no gzip member", error.Message);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Bytes_then_a_copy_of_the_trailer_after_the_gzip_data_are_VDDK1003(bool twoMembers)
+    {
+        using var temp = new TempFolder();
+        var path = twoMembers ? await TwoMembers(temp) : SampleVddkArchive.WriteTo(temp.Path, Small);
+        var archive = await File.ReadAllBytesAsync(path);
+        await File.AppendAllBytesAsync(path, [.. "JUNK"u8, .. archive[^8..]]);
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+        Assert.Contains("follow", error.Message);
     }
 }

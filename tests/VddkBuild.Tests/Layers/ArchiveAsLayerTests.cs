@@ -237,6 +237,154 @@ public sealed class ArchiveAsLayerTests : IDisposable
         }
     }
 
+    private const string ArchiveName = "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz";
+
+    /// <summary>The sample with crafted entries appended; refused as the layer with <paramref name="reason"/>, and the
+    /// written layer equal to the normal path's. Returns the written layer's entries.</summary>
+    private async Task<List<(string Name, TarEntryType Type, string Link, int Mode, string Sha, int Uid, int Gid)>> AssertRefusedAsync(string reason, params byte[][] extra)
+    {
+        var archive = Path.Combine(_temp.Sub("in-" + Guid.NewGuid().ToString("N")), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, extra);
+        var log = new RecordingBuildLog();
+
+        var made = await MakeAsync(archive, _temp.Sub("w-" + Guid.NewGuid().ToString("N")), log);
+        var normal = await MakeAsync(archive, _temp.Sub("n-" + Guid.NewGuid().ToString("N")), new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = false });
+
+        Assert.True(made.Origin == LayerOrigin.Written, log.AllText);
+        var refusal = log.Lines.Single(l => l.Message.Contains("cannot be the layer as it is")).Message;
+        Assert.True(refusal.Contains(reason, StringComparison.Ordinal), refusal);
+        Assert.Equal(normal.Layer, made.Layer with { FilePath = normal.Layer.FilePath });
+        return ReadLayer(made.Layer.FilePath);
+    }
+
+    [Fact]
+    public async Task A_ustar_header_with_a_star_trailer_is_refused_and_the_written_layer_has_the_checked_name()
+    {
+        // Go's archive/tar reads "tar\0" at 508 as a star header: a 131-byte prefix (".../d.../..") and then an
+        // access time ("01234567012"), so a runtime would unpack ".../doc/d.../../smuggled.so" = ".../smuggled.so".
+        var p131 = VddkArchiveBuilder.Distrib("doc/");
+        p131 += new string('d', 131 - p131.Length - 3) + "/..";
+        Assert.Equal(131, p131.Length);
+        var prefix = p131 + "01234567012";
+        var entries = await AssertRefusedAsync("offsets 500-511",
+            CraftedTar.File("smuggled.so", "NOT VALIDATED\n", prefix, h => "tar\0"u8.CopyTo(h.AsSpan(508))));
+
+        Assert.Contains(entries, e => e.Name == prefix + "/smuggled.so");
+        Assert.DoesNotContain(entries, e => e.Name == VddkArchiveBuilder.Distrib("smuggled.so"));
+    }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(511)]
+    public async Task A_header_with_any_byte_after_its_last_field_is_refused(int offset)
+    {
+        await AssertRefusedAsync("offsets 500-511",
+            CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc"), h => h[offset] = (byte)'x'));
+    }
+
+    [Theory]
+    [InlineData(329, "zzzzzzz\0", "device major number")]
+    [InlineData(337, "1 2\0\0\0\0\0", "device minor number")]
+    public async Task A_number_field_Go_cannot_parse_is_refused(int offset, string field, string reason)
+    {
+        // Go's archive/tar parses device numbers on every header and fails on these ("invalid tar header").
+        await AssertRefusedAsync($"{reason} is not a plain octal number",
+            CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc"), h => System.Text.Encoding.ASCII.GetBytes(field).CopyTo(h, offset)));
+    }
+
+    [Theory]
+    [InlineData("\0\0\0\0\0\0\0\0")]
+    [InlineData("        ")]
+    [InlineData(" 000000 ")]
+    public async Task Empty_or_padded_device_numbers_qualify(string field)
+    {
+        var archive = Path.Combine(_temp.Sub("in-dev"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc"), h =>
+        {
+            System.Text.Encoding.ASCII.GetBytes(field).CopyTo(h, 329);
+            System.Text.Encoding.ASCII.GetBytes(field).CopyTo(h, 337);
+        }));
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+    }
+
+    [Theory]
+    [InlineData("mtime=abc")]
+    [InlineData("atime=12x")]
+    [InlineData("ctime=.5")]
+    [InlineData("mtime=-5")]
+    [InlineData("mtime=1681171200.5x")]
+    public async Task A_pax_time_Go_rejects_or_reads_differently_is_refused(string record)
+    {
+        // Go's parsePAXTime fails the whole archive on these (or, for "-5", reads a time .NET ignores).
+        var entries = await AssertRefusedAsync("is not a time Go and .NET read alike",
+            CraftedTar.Pax(record), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+        Assert.Contains(entries, e => e.Name == VddkArchiveBuilder.Distrib("doc/extra.txt"));
+    }
+
+    [Fact]
+    public async Task A_pax_owner_name_with_a_NUL_is_refused()
+    {
+        // Go's reader rejects the record (validPAXRecord); .NET keeps it.
+        await AssertRefusedAsync("contains a NUL byte", CraftedTar.Pax("uname=a\0b"), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+    }
+
+    [Theory]
+    [InlineData("99999999999999")]
+    [InlineData("253402300800.5")]
+    public async Task A_pax_mtime_past_the_year_9999_is_accepted_clamped_and_never_the_layer_as_it_is(string mtime)
+    {
+        // System.Formats.Tar fails on it ("Value was either too large or too small"); Go reads it.
+        var archive = Path.Combine(_temp.Sub("in-" + Guid.NewGuid().ToString("N")), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.Pax("mtime=" + mtime), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+        var log = new RecordingBuildLog();
+
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+
+        Assert.True(made.Origin == LayerOrigin.Written, log.AllText);
+        Assert.Contains("is not a time Go and .NET read alike", log.AllText);
+        var extra = made.Contents.Entries.Single(e => e.Path == VddkArchiveBuilder.Distrib("doc/extra.txt"));
+        Assert.Equal(DateTimeOffset.MaxValue.ToUnixTimeSeconds(), extra.ModificationTime.ToUnixTimeSeconds());
+    }
+
+    [Theory]
+    [InlineData("mtime=1681171200")]
+    [InlineData("mtime=1681171200.123456789")]
+    [InlineData("atime=1681171200.")]
+    [InlineData("ctime=0")]
+    public async Task A_pax_time_both_readers_read_alike_qualifies(string record)
+    {
+        var archive = Path.Combine(_temp.Sub("in-time"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.Pax(record), CraftedTar.File(VddkArchiveBuilder.Distrib("doc/extra.txt"), "x"));
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+    }
+
+    [Fact]
+    public async Task A_tar_with_one_end_of_archive_block_is_the_layer_as_it_is()
+    {
+        // Go's reader (containerd, CRI-O, podman) stops at the first zero block; podman pulled such an image.
+        var archive = Path.Combine(_temp.Sub("in-one-end"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, endBlocks: 1);
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+        Assert.Equal(Sha256(Gunzip(archive)), made.Layer.DiffId.Value);
+    }
+
+    [Fact]
+    public async Task A_crafted_clean_ustar_entry_qualifies()
+    {
+        // The crafted entries of the tests around are refused for what they carry, not for being crafted.
+        var archive = Path.Combine(_temp.Sub("in-clean"), ArchiveName);
+        CraftedTar.WriteSampleWith(archive, CraftedTar.File("extra.txt", "x", VddkArchiveBuilder.Distrib("doc")));
+        var log = new RecordingBuildLog();
+        var made = await MakeAsync(archive, _temp.Sub("work"), log);
+        Assert.True(made.Origin == LayerOrigin.Archive, log.AllText);
+    }
+
     [Fact]
     public async Task A_hard_link_with_its_targets_mode_qualifies()
     {
@@ -265,6 +413,27 @@ public sealed class ArchiveAsLayerTests : IDisposable
         var archive = Write(Builder());
         var made = await MakeAsync(archive, _temp.Sub("work"), new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = false });
         Assert.Equal(LayerOrigin.Written, made.Origin);
+    }
+
+    [Fact]
+    public async Task Bytes_between_gzip_members_fail_either_way_and_never_make_the_layer()
+    {
+        // Go's gzip reader fails at the junk; GZipStream stops there quietly, and the member after it is complete.
+        var archive = Write(Builder());
+        var second = Builder(b => b.Compression = ArchiveCompression.None).ToBytes();
+        using (var output = new FileStream(archive, FileMode.Append))
+        {
+            output.Write("JUNK-NOT-GZIP"u8);
+            using var member = new GZipStream(output, CompressionLevel.Optimal);
+            member.Write(second);
+        }
+        foreach (var useArchive in new[] { true, false })
+        {
+            var work = _temp.Sub("work-" + useArchive);
+            var error = await Assert.ThrowsAsync<VddkException>(() => MakeAsync(archive, work, new RecordingBuildLog(), new LayerWriterOptions { UseArchiveAsLayer = useArchive }));
+            Assert.Equal(ErrorCodes.ArchiveCorrupt, error.Code);
+            Assert.Empty(Directory.GetFiles(work, "*", SearchOption.AllDirectories));
+        }
     }
 
     [Fact]
