@@ -64,16 +64,16 @@ public sealed class RegistryClient
         var operation = $"Reading manifest {Registry}/{repository}:{reference}";
         return Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<ManifestResponse?> (_, ct) =>
         {
-            // Followed redirects: a redirector (registry.k8s.io) answers every manifest request with one.
-            using var response = await SendFollowingRedirectsAsync(baseUri => ManifestUri(baseUri, repository, reference), uri =>
+            // Redirects are followed (SendAsync): a redirector (registry.k8s.io) answers every manifest request with one.
+            using var response = await SendAsync(baseUri =>
             {
-                var request = new HttpRequestMessage(HttpMethod.Get, uri);
+                var request = new HttpRequestMessage(HttpMethod.Get, ManifestUri(baseUri, repository, reference));
                 foreach (var mediaType in MediaTypes.ManifestAccept)
                 {
                     request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
                 }
                 return request;
-            }, context, operation, ct, bufferResponse: true).ConfigureAwait(false);
+            }, context, operation, ct).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
                 return null;
@@ -150,31 +150,22 @@ public sealed class RegistryClient
     internal async Task<bool> BlobExistsOnceAsync(string repository, Digest digest, RegistryRequestContext context, CancellationToken cancellationToken)
     {
         var operation = $"Checking blob {digest.Hex[..12]} in {Registry}/{repository}";
-        using var first = await SendAsync(baseUri => new HttpRequestMessage(HttpMethod.Head, BlobUri(baseUri, repository, digest)),
+        using var response = await SendAsync(baseUri => new HttpRequestMessage(HttpMethod.Head, BlobUri(baseUri, repository, digest)),
             context, operation, cancellationToken).ConfigureAwait(false);
-        if (first.StatusCode == HttpStatusCode.NotFound)
+        if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
-        }
-        if (!IsRedirect(first.StatusCode))
-        {
-            await EnsureSuccessAsync(first, operation, context, cancellationToken).ConfigureAwait(false);
-            return true;
         }
         // A registry on S3 (distribution, OpenShift without disableRedirect) answers a HEAD for a blob it found with a
-        // redirect to a presigned storage URL (signed for HEAD by distribution). Followed, as Go clients do: storage
-        // that says 404 means the blob is not there after all. Storage that refuses a HEAD (a URL signed only for GET)
-        // leaves the registry's word: it redirects only after finding the blob.
-        using var followed = await SendFollowingRedirectsAsync(baseUri => BlobUri(baseUri, repository, digest), uri => new HttpRequestMessage(HttpMethod.Head, uri),
-            context, operation, cancellationToken, bufferResponse: true).ConfigureAwait(false);
-        if (followed.StatusCode == HttpStatusCode.NotFound)
+        // redirect to a presigned storage URL (signed for HEAD by distribution), which SendAsync follows as Go clients
+        // do: storage that says 404 means the blob is not there after all. Storage that refuses a HEAD (a URL signed
+        // only for GET) leaves the registry's word: it redirects only after finding the blob.
+        if (!response.IsSuccessStatusCode && response.RequestMessage?.RequestUri is { } answeredBy && !answeredBy.AbsolutePath.EndsWith("/blobs/" + digest, StringComparison.Ordinal))
         {
-            return false;
+            _session.Log.Detail($"{operation}: the storage the registry redirected to answered HTTP {(int)response.StatusCode} to HEAD; taking the redirect as the registry's word that the blob exists.");
+            return true;
         }
-        if (!followed.IsSuccessStatusCode)
-        {
-            _session.Log.Detail($"{operation}: the storage the registry redirected to answered HTTP {(int)followed.StatusCode} to HEAD; taking the redirect as the registry's word that the blob exists.");
-        }
+        await EnsureSuccessAsync(response, operation, context, cancellationToken).ConfigureAwait(false);
         return true;
     }
 
@@ -218,7 +209,9 @@ public sealed class RegistryClient
     {
         var context = RegistryRequestContext.Pull(repository);
         var operation = DownloadOperation(repository, descriptor);
-        var response = await SendBlobGetAsync(repository, descriptor.Digest, context, operation, ct).ConfigureAwait(false);
+        // Redirects (to storage with a presigned URL, a CDN) are followed by SendAsync, without the registry's credentials.
+        var response = await SendAsync(baseUri => new HttpRequestMessage(HttpMethod.Get, BlobUri(baseUri, repository, descriptor.Digest)),
+            context, operation, ct, bufferResponse: false).ConfigureAwait(false);
         try
         {
             if (response.StatusCode == HttpStatusCode.NotFound)
@@ -237,42 +230,6 @@ public sealed class RegistryClient
             response.Dispose();
             throw;
         }
-    }
-
-    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    private async Task<HttpResponseMessage> SendBlobGetAsync(string repository, Digest digest, RegistryRequestContext context, string operation, CancellationToken cancellationToken) =>
-        await SendFollowingRedirectsAsync(baseUri => BlobUri(baseUri, repository, digest), uri => new HttpRequestMessage(HttpMethod.Get, uri),
-            context, operation, cancellationToken, bufferResponse: false).ConfigureAwait(false);
-
-    /// <summary>
-    /// A GET that follows redirects (up to <see cref="MaxRedirects"/>): within the registry with its credentials;
-    /// to another host (storage with a presigned URL, a CDN, the registry a redirector points at) through that host's
-    /// own client, which sends only what that host asks for and is given (see <see cref="SendRequestAsync"/>).
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(
-        Func<Uri, Uri> firstUri, Func<Uri, HttpRequestMessage> requestFor, RegistryRequestContext context, string operation, CancellationToken cancellationToken,
-        bool bufferResponse)
-    {
-        var response = await SendAsync(baseUri => requestFor(firstUri(baseUri)), context, operation, cancellationToken, bufferResponse).ConfigureAwait(false);
-        var baseUri = await GetBaseUriAsync(cancellationToken).ConfigureAwait(false);
-        for (var hop = 0; IsRedirect(response.StatusCode); hop++)
-        {
-            var location = response.Headers.Location;
-            var from = response.RequestMessage?.RequestUri;
-            response.Dispose();
-            if (location is null || from is null || hop >= MaxRedirects)
-            {
-                throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"{operation}: the registry redirected without a usable Location (or more than {MaxRedirects} times).", Registry);
-            }
-            var target = location.IsAbsoluteUri ? location : new Uri(from, location);
-            if (target.Scheme is not ("http" or "https"))
-            {
-                throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"{operation}: the registry redirected to a {target.Scheme}: address, which is not HTTP.", Registry);
-            }
-            response = await SendRequestAsync(baseUri, requestFor(target), context, operation, cancellationToken, bufferResponse).ConfigureAwait(false);
-        }
-        return response;
     }
 
     private static bool IsRedirect(HttpStatusCode status) =>
@@ -296,21 +253,23 @@ public sealed class RegistryClient
         var method = request.Method;
         var replayable = request.Content is null or ByteArrayContent;
         var response = await SendRequestAsync(baseUri, request, context, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
-        // 307/308 keep the method and body: followed for requests that can be sent again (a manifest PUT, the POST
-        // that opens an upload). GET and HEAD follow every redirect where they are made; a streamed body is never
-        // sent twice, so its redirect is reported (EnsureSuccessAsync).
-        for (var hop = 0; replayable && method != HttpMethod.Get && method != HttpMethod.Head
-            && response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect && response.Headers.Location is { } location; hop++)
+        // Redirects: GET and HEAD follow every one; others only 307/308, which keep the method and body, and only when
+        // the body can be sent again (a manifest PUT, the POST that opens an upload). A streamed body is never sent
+        // twice, so its redirect is reported (EnsureSuccessAsync). Each hop goes through SendRequestAsync: another host
+        // gets its own client, never the registry's credentials.
+        var anyRedirect = method == HttpMethod.Get || method == HttpMethod.Head;
+        for (var hop = 0; response.Headers.Location is { } location
+            && (anyRedirect ? IsRedirect(response.StatusCode) : replayable && response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect); hop++)
         {
-            var from = response.RequestMessage?.RequestUri ?? baseUri;
-            if (hop >= MaxRedirects)
-            {
-                response.Dispose();
-                throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"{operation}: the registry redirected more than {MaxRedirects} times.", Registry);
-            }
+            var target = location.IsAbsoluteUri ? location : new Uri(response.RequestMessage?.RequestUri ?? baseUri, location);
             response.Dispose();
+            if (hop >= MaxRedirects || target.Scheme is not ("http" or "https"))
+            {
+                throw new VddkException(ErrorCodes.RegistryResponseInvalid,
+                    $"{operation}: the registry redirected more than {MaxRedirects} times, or to an address that is not HTTP ({UriForMessages.Format(target)}).", Registry);
+            }
             var again = build(baseUri);
-            again.RequestUri = location.IsAbsoluteUri ? location : new Uri(from, location);
+            again.RequestUri = target;
             response = await SendRequestAsync(baseUri, again, context, operation, cancellationToken, bufferResponse, watchdog).ConfigureAwait(false);
         }
         return response;
