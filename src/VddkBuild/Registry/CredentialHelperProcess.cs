@@ -65,7 +65,7 @@ public static class CredentialHelperProcess
                         $"The credential helper '{executable}' failed for {registry} (exit code {process.ExitCode}). Run '{executable} list' to check it, or log in again.",
                         executable);
                 }
-                return ParseOutput(output, executable, registry);
+                return ParseOutput(output, executable);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -81,7 +81,7 @@ public static class CredentialHelperProcess
         }
     }
 
-    internal static RegistryCredential? ParseOutput(string output, string executable, string registry)
+    internal static RegistryCredential? ParseOutput(string output, string executable)
     {
         try
         {

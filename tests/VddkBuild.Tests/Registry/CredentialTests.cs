@@ -71,12 +71,12 @@ public sealed class DockerConfigCredentialsTests
     [Fact]
     public void CredentialHelperOutput_IsParsed_AndIdentityTokensAreKeptAsSuch()
     {
-        var credential = CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":"s"}""", "docker-credential-x", "r");
+        var credential = CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":"s"}""", "docker-credential-x");
         Assert.Equal("u", credential!.UserName);
         Assert.Equal("s", credential.Secret);
         Assert.False(credential.IsIdentityToken);
-        Assert.Null(CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":""}""", "docker-credential-x", "r"));
-        var identity = CredentialHelperProcess.ParseOutput("""{"Username":"<token>","Secret":"refresh-token-value"}""", "docker-credential-x", "r");
+        Assert.Null(CredentialHelperProcess.ParseOutput("""{"ServerURL":"r","Username":"u","Secret":""}""", "docker-credential-x"));
+        var identity = CredentialHelperProcess.ParseOutput("""{"Username":"<token>","Secret":"refresh-token-value"}""", "docker-credential-x");
         Assert.True(identity!.IsIdentityToken);
         Assert.Equal("refresh-token-value", identity.Secret);
         Assert.DoesNotContain("refresh-token-value", identity.ToString());
