@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 standard_packages=(
   docker-registry podman skopeo runc conmon fuse-overlayfs uidmap
   busybox-static apache2-utils jq curl ca-certificates
-  time nodejs util-linux procps
+  time nodejs util-linux procps libarchive-tools
 )
 # Ceph for the S3 (RADOS Gateway) tests; recommends would pull in a large set of unrelated packages.
 no_recommends_packages=(ceph-mon ceph-osd radosgw ceph-common)

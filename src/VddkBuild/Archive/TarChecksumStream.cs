@@ -51,6 +51,7 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
     private byte[]? _longLinkBytes;
     private bool _sparse;
     private byte[]? _sparseName;
+    private bool _paxRecord;
 
     // What the verbatim check needs between a metadata record and the entry it describes.
     private string? _longName;
@@ -59,6 +60,14 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
     private bool _pendingMetadata;
 
     private Span<byte> Header => _held.AsSpan(_headerStart, Block);
+
+    /// <summary>
+    /// The full name of the entry last handed on, when System.Formats.Tar reads it without its ustar prefix, or null.
+    /// That reader drops the prefix field of any entry that follows a pax header, as if a pax header always carried
+    /// the path; bsdtar's pax format (and other libarchive writers) put only times there and split a name of 101 to
+    /// 255 bytes into prefix and name, as ustar does. Go's reader, GNU tar and libarchive join the two.
+    /// </summary>
+    internal string? FullNameReaderDrops { get; private set; }
 
     private long HeaderOffset => _heldOffset + _headerStart;
 
@@ -275,6 +284,7 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
         {
             case 'x' or 'X' or 'g':
                 OnPaxRecords(content, global: _captureType == 'g');
+                _paxRecord |= _captureType == 'x';
                 break;
             case 'L':
                 _longNameBytes = UntilNul(content).ToArray();
@@ -456,10 +466,12 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
         var header = Header;
         var posix = header[257..263].SequenceEqual("ustar\0"u8);
         var name = _paxPath ?? _longNameBytes ?? HeaderName(header, posix);
+        var prefixDropped = _paxRecord && _paxPath is null && _longNameBytes is null && posix && header[345] != 0;
         var sparse = _sparse;
         var sparseName = _sparseName;
         var link = type is '1' or '2' ? _paxLinkPath ?? _longLinkBytes ?? UntilNul(header.Slice(157, 100)).ToArray() : null;
-        (_paxPath, _paxLinkPath, _longNameBytes, _longLinkBytes, _sparse, _sparseName) = (null, null, null, null, false, null);
+        (_paxPath, _paxLinkPath, _longNameBytes, _longLinkBytes, _sparse, _sparseName, _paxRecord) = (null, null, null, null, false, null, false);
+        FullNameReaderDrops = null;
 
         if (sparse)
         {
@@ -499,6 +511,10 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
             {
                 "0000000\0"u8.CopyTo(field);
             }
+        }
+        if (prefixDropped)
+        {
+            FullNameReaderDrops = Encoding.UTF8.GetString(name);
         }
     }
 

@@ -12,7 +12,7 @@ namespace VddkBuild.Archive;
 internal sealed class TarEntrySource : IArchiveEntrySource
 {
     private const long MaxTrailingBytes = 4 * 1024 * 1024;
-    private readonly Stream _tarStream;
+    private readonly TarChecksumStream _tarStream;
     private readonly TarReader _reader;
     private readonly Func<CancellationToken, ValueTask>? _onComplete;
     private readonly VerbatimLayerCheck? _verbatim;
@@ -40,13 +40,14 @@ internal sealed class TarEntrySource : IArchiveEntrySource
                 continue;
             }
             var (type, description) = Classify(entry);
+            var name = _tarStream.FullNameReaderDrops ?? entry.Name;
             // v7 archives mark directories only by a trailing slash on a "regular file".
-            if (type == SourceEntryType.File && entry.Name.EndsWith('/') && entry.Length == 0)
+            if (type == SourceEntryType.File && name.EndsWith('/') && entry.Length == 0)
             {
                 type = SourceEntryType.Directory;
             }
             return new ArchiveSourceEntry(
-                entry.Name,
+                name,
                 type,
                 description,
                 (int)entry.Mode & 0xFFF,

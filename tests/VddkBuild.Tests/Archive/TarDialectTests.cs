@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using VddkBuild.Archive;
 using VddkBuild.TestSupport.Archives;
+using VddkBuild.Tests.Layers;
 using static VddkBuild.TestSupport.Archives.VddkArchiveBuilder;
 
 namespace VddkBuild.Tests.Archive;
@@ -258,5 +259,102 @@ public sealed class TarDialectTests
         Assert.Equal("x"u8.ToArray(), sink.Contents[Distrib("doc/x")]);
         Assert.Equal("after"u8.ToArray(), sink.Contents[Distrib("doc/after")]);
         Assert.Equal(8, contents.Entries.Count); // with the synthesised doc/
+    }
+
+    [Theory]
+    [InlineData("x")] // a pax header with times only, as bsdtar --format=pax writes for every entry
+    [InlineData("")]  // an empty pax header
+    public async Task Ustar_prefix_after_a_pax_header_without_a_path_is_part_of_the_name(string records)
+    {
+        // System.Formats.Tar drops the prefix field of an entry that follows a pax header; Go, GNU tar and
+        // libarchive join prefix and name, so the reader has to as well (the entry would land outside the top folder).
+        using var temp = new TempFolder();
+        var name = LongName(150);
+        var tar = new VddkArchiveBuilder { Format = TarEntryFormat.Ustar, Compression = ArchiveCompression.None }.AddMinimalVddk()
+            .AddFile(name, "deep").AddFile(Distrib("doc/after"), "after").ToBytes();
+        var at = UstarHeaderWithPrefix(tar);
+        var pax = PaxHeader('x', records == "x" ? "30 mtime=1700000000.123456789\n30 atime=1700000000.123456789\n" : "");
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        await File.WriteAllBytesAsync(path, [.. tar.AsSpan(0, at), .. pax, .. tar.AsSpan(at)]);
+
+        var sink = new RecordingSink();
+        var contents = await Read.Archive(path, sink);
+        Assert.Equal("deep"u8.ToArray(), sink.Contents[name]);
+        Assert.Equal("after"u8.ToArray(), sink.Contents[Distrib("doc/after")]);
+        Assert.Contains(contents.Entries, e => e.Path == name);
+    }
+
+    [Fact]
+    public async Task Ustar_prefix_after_a_pax_global_header_is_part_of_the_name()
+    {
+        using var temp = new TempFolder();
+        var name = LongName(150);
+        var tar = new VddkArchiveBuilder { Format = TarEntryFormat.Ustar, Compression = ArchiveCompression.None }.AddMinimalVddk()
+            .AddFile(name, "deep").ToBytes();
+        var at = UstarHeaderWithPrefix(tar);
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar");
+        await File.WriteAllBytesAsync(path, [.. tar.AsSpan(0, at), .. PaxHeader('g', "19 comment=abcdefg\n"), .. tar.AsSpan(at)]);
+
+        var sink = new RecordingSink();
+        await Read.Archive(path, sink);
+        Assert.Equal("deep"u8.ToArray(), sink.Contents[name]);
+    }
+
+    [Theory]
+    [InlineData("--format=pax")]  // pax headers with times on every entry
+    [InlineData("--format=paxr")] // pax headers only where needed (macOS tar's default); a UTF-8 owner needs one
+    public async Task Bsdtar_pax_archives_with_names_split_into_prefix_and_name_are_read(string format)
+    {
+        using var temp = new TempFolder();
+        var name = LongName(150);
+        var tree = Directory.CreateDirectory(temp.File("tree")).FullName;
+        var source = temp.File("source.tar");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.None }.AddMinimalVddk().AddFile(name, "deep").Write(source);
+        CliTool.Run("tar", "-xf", source, "-C", tree);
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        CliTool.Run("bsdtar", "-C", tree, format, "--uname", "b\u00e4rbel", "-czf", path, Top);
+
+        var sink = new RecordingSink();
+        var contents = await Read.Archive(path, sink);
+        Assert.Equal("deep"u8.ToArray(), sink.Contents[name]);
+        Assert.Equal("8.0.1", contents.Version);
+    }
+
+    /// <summary>Offset of the first ustar header whose name is split into prefix and name.</summary>
+    private static int UstarHeaderWithPrefix(byte[] tar)
+    {
+        for (var at = 0; at + 512 <= tar.Length; at += 512)
+        {
+            var header = tar.AsSpan(at, 512);
+            if (header[257..263].SequenceEqual("ustar\0"u8) && header[345] != 0)
+            {
+                return at;
+            }
+        }
+        throw new InvalidOperationException("no ustar header with a prefix");
+    }
+
+    /// <summary>A pax header (type x or g) with <paramref name="records"/>, padded to whole blocks.</summary>
+    private static byte[] PaxHeader(char type, string records)
+    {
+        var data = System.Text.Encoding.ASCII.GetBytes(records);
+        var block = new byte[512 + (data.Length + 511) / 512 * 512];
+        "PaxHeader/entry"u8.CopyTo(block);
+        "0000644\0"u8.CopyTo(block.AsSpan(100));
+        "0000000\0"u8.CopyTo(block.AsSpan(108));
+        "0000000\0"u8.CopyTo(block.AsSpan(116));
+        System.Text.Encoding.ASCII.GetBytes(Convert.ToString(data.Length, 8).PadLeft(11, '0') + "\0").CopyTo(block, 124);
+        "00000000000\0"u8.CopyTo(block.AsSpan(136));
+        block[156] = (byte)type;
+        "ustar\000"u8.CopyTo(block.AsSpan(257));
+        "        "u8.CopyTo(block.AsSpan(148));
+        var sum = 0;
+        foreach (var b in block.AsSpan(0, 512))
+        {
+            sum += b;
+        }
+        System.Text.Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(block, 148);
+        data.CopyTo(block, 512);
+        return block;
     }
 }
