@@ -35,6 +35,18 @@ public static class BucketClaimStep
         return await ReadFactsAsync(session, claim, current, options, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The bucket the registry will use, read without writing: an existing claim's <c>.spec.bucketName</c>, else the
+    /// name a new claim asks for. Null when an existing claim has no name yet (a generated one, still Pending).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    public static async Task<string?> PlannedBucketNameAsync(ClusterSession session, BucketClaimOptions options, CancellationToken cancellationToken)
+    {
+        var claim = new ClusterObjectRef(ClusterResource.ObjectBucketClaims, options.Namespace, options.ClaimName);
+        var current = await ClusterObjects.GetAsync(session, claim, cancellationToken).ConfigureAwait(false);
+        return current is null ? options.BucketName : ClusterObjects.String(current, "spec", "bucketName");
+    }
+
     /// <summary>Returns the claim as it is (null in a dry run that would create it).</summary>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private static async Task<JsonObject?> EnsureClaimAsync(ClusterSession session, ClusterObjectRef claim, BucketClaimOptions options, CancellationToken cancellationToken)

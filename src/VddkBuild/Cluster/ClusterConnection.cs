@@ -29,18 +29,19 @@ public sealed class ClusterConnection : IDisposable
     /// <param name="context">VddkKubeContext; null for the current context.</param>
     public static ClusterConnection Open(string? kubeconfigPath = null, string? context = null)
     {
-        var path = kubeconfigPath ?? FindKubeconfig();
+        var paths = kubeconfigPath is not null ? [kubeconfigPath] : FindKubeconfigs();
+        var described = paths.Count == 0 ? "in-cluster" : string.Join(Path.PathSeparator, paths);
         KubernetesClientConfiguration configuration;
         try
         {
-            if (path is not null)
+            if (paths.Count > 0)
             {
-                if (!File.Exists(path))
+                if (paths.FirstOrDefault(p => !File.Exists(p)) is { } missing)
                 {
                     throw new VddkException(ErrorCodes.ClusterConfigInvalid,
-                        $"The kubeconfig file '{path}' does not exist. Set VddkKubeconfig to an existing file (or log in with 'oc login').", path);
+                        $"The kubeconfig file '{missing}' does not exist. Set VddkKubeconfig to an existing file (or log in with 'oc login').", missing);
                 }
-                configuration = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, context);
+                configuration = KubeconfigFiles.Load(paths, context);
             }
             else if (context is null && KubernetesClientConfiguration.IsInCluster())
             {
@@ -56,13 +57,14 @@ public sealed class ClusterConnection : IDisposable
         catch (KubeConfigException ex)
         {
             throw new VddkException(ErrorCodes.ClusterConfigInvalid,
-                $"The kubeconfig '{path ?? "in-cluster"}' cannot be used{(context is null ? "" : $" with context '{context}'")}: {ex.Message}. " +
-                "Check VddkKubeconfig and VddkKubeContext.", path, ex);
+                $"The kubeconfig '{described}' cannot be used{(context is null ? "" : $" with context '{context}'")}: {FirstLine(ex.Message)}. " +
+                "Check VddkKubeconfig and VddkKubeContext.", described, ex);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or YamlDotNet.Core.YamlException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or YamlDotNet.Core.YamlException
+            or System.Security.Cryptography.CryptographicException)
         {
             throw new VddkException(ErrorCodes.ClusterConfigInvalid,
-                $"The kubeconfig '{path}' cannot be read: {ex.Message}. Check VddkKubeconfig.", path, ex);
+                $"The kubeconfig '{described}' cannot be read: {FirstLine(ex.Message)}. Check VddkKubeconfig.", described, ex);
         }
         return FromConfiguration(configuration);
     }
@@ -70,18 +72,27 @@ public sealed class ClusterConnection : IDisposable
     public static ClusterConnection FromConfiguration(KubernetesClientConfiguration configuration) =>
         new(new Kubernetes(configuration), configuration);
 
-    /// <summary>The first existing file of KUBECONFIG (a path list, as kubectl reads it), else ~/.kube/config.</summary>
-    private static string? FindKubeconfig()
+    /// <summary>
+    /// The existing files of KUBECONFIG (a path list, merged as kubectl merges it; files that do not exist are skipped,
+    /// and when none exists the first is reported), else ~/.kube/config; empty when neither.
+    /// </summary>
+    public static IReadOnlyList<string> FindKubeconfigs(Func<string, string?>? getEnvironmentVariable = null)
     {
-        var fromEnvironment = Environment.GetEnvironmentVariable("KUBECONFIG");
+        var get = getEnvironmentVariable ?? Environment.GetEnvironmentVariable;
+        var fromEnvironment = get("KUBECONFIG");
         if (!string.IsNullOrWhiteSpace(fromEnvironment))
         {
-            var candidates = fromEnvironment.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
-            return candidates.FirstOrDefault(File.Exists) ?? candidates[0];
+            var candidates = fromEnvironment.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Distinct(StringComparer.Ordinal).ToList();
+            var existing = candidates.Where(File.Exists).ToList();
+            return existing.Count > 0 ? existing : [candidates[0]];
         }
-        var home = KubernetesClientConfiguration.KubeConfigDefaultLocation;
-        return File.Exists(home) ? home : null;
+        var home = get("HOME") is { Length: > 0 } directory ? Path.Combine(directory, ".kube", "config") : KubernetesClientConfiguration.KubeConfigDefaultLocation;
+        return File.Exists(home) ? [home] : [];
     }
+
+    /// <summary>KubernetesClient appends whole exception dumps (stack traces) to some messages.</summary>
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].TrimEnd('\r', '.');
 
     public void Dispose() => (Api as IDisposable)?.Dispose();
 }

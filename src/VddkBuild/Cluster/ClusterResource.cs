@@ -9,6 +9,7 @@ public sealed record ClusterResource(string Group, string Version, string Plural
     public static readonly ClusterResource Secrets = new("", "v1", "secrets", "Secret", true);
     public static readonly ClusterResource ConfigMaps = new("", "v1", "configmaps", "ConfigMap", true);
     public static readonly ClusterResource ServiceAccounts = new("", "v1", "serviceaccounts", "ServiceAccount", true);
+    public static readonly ClusterResource Pods = new("", "v1", "pods", "Pod", true);
     public static readonly ClusterResource Events = new("", "v1", "events", "Event", true);
     public static readonly ClusterResource RoleBindings = new("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true);
     public static readonly ClusterResource Routes = new("route.openshift.io", "v1", "routes", "Route", true);

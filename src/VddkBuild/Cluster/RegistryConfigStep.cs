@@ -114,7 +114,7 @@ public static class RegistryConfigStep
             session.Log.Detail($"{Config} already uses bucket {ClusterObjects.String(current, "spec", "storage", "s3", "bucket")}.");
             return false;
         }
-        RefuseUnsafeSwitch(current, desired, options);
+        RefuseUnsafeSwitch(current, ClusterObjects.String(desired, "spec", "storage", "s3", "bucket"), options);
         var wasManaged = ClusterObjects.String(current, "spec", "managementState") == "Managed";
         var strategy = options.RolloutStrategy ?? (wasManaged ? "Recreate" : null);
         if (strategy is not null)
@@ -132,11 +132,29 @@ public static class RegistryConfigStep
     }
 
     /// <summary>
+    /// Before any step writes: refuses (VDDK4022, VDDK4021) exactly what step 5 would refuse, unless the registry already
+    /// runs on <paramref name="bucketName"/>. The earlier steps are not harmless on such a cluster: the operator takes
+    /// the S3 keys from image-registry-private-configuration-user in preference to installer-cloud-credentials, so
+    /// writing the bucket's keys there cuts a registry on another S3 bucket (the installer's on AWS) off its storage.
+    /// </summary>
+    /// <param name="bucketName">The bucket the registry is to use; null when not known yet (any S3 storage then counts as another bucket).</param>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
+    public static async Task CheckSwitchAllowedAsync(ClusterSession session, string? bucketName, RegistryConfigOptions options, CancellationToken cancellationToken)
+    {
+        var current = await ClusterObjects.GetAsync(session, Config, cancellationToken).ConfigureAwait(false);
+        if (current is null || (bucketName is not null && ClusterObjects.String(current, "spec", "storage", "s3", "bucket") == bucketName))
+        {
+            return;
+        }
+        RefuseUnsafeSwitch(current, bucketName, options);
+    }
+
+    /// <summary>
     /// An administrator's Unmanaged is left alone, and storage that holds images is not replaced without being asked
     /// to: the image streams of every namespace would point at blobs the registry can no longer reach. Removed, no
     /// storage and emptyDir (lost with every pod restart anyway) are replaced freely.
     /// </summary>
-    private static void RefuseUnsafeSwitch(JsonObject current, JsonObject desired, RegistryConfigOptions options)
+    private static void RefuseUnsafeSwitch(JsonObject current, string? bucket, RegistryConfigOptions options)
     {
         var state = ClusterObjects.String(current, "spec", "managementState");
         if (state == "Unmanaged")
@@ -151,7 +169,6 @@ public static class RegistryConfigStep
         {
             return;
         }
-        var bucket = ClusterObjects.String(desired, "spec", "storage", "s3", "bucket");
         var inUse = storage.Where(p => p.Key != "managementState" && p.Value is JsonObject && p.Key != "emptyDir")
             .Where(p => p.Key != "s3" || ClusterObjects.String(p.Value, "bucket") != bucket)
             .Select(p => Describe(p.Key, (JsonObject)p.Value!))

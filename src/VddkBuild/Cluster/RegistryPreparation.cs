@@ -18,6 +18,13 @@ public static class RegistryPreparation
         bool Has(RegistryPreparationSteps step) => (steps & step) != 0;
         session.Log.Info($"Preparing the image registry of {session.Server}{(session.DryRun ? " (dry run: nothing is written)" : "")}.");
 
+        if (Has(RegistryPreparationSteps.Credentials | RegistryPreparationSteps.RegistryConfig))
+        {
+            // Refuse before the first write what step 5 would refuse after the keys were already swapped.
+            var planned = await BucketClaimStep.PlannedBucketNameAsync(session, options.Bucket, cancellationToken).ConfigureAwait(false);
+            await RegistryConfigStep.CheckSwitchAllowedAsync(session, planned, options.Config, cancellationToken).ConfigureAwait(false);
+        }
+
         BucketFacts? bucket = null;
         if (Has(RegistryPreparationSteps.BucketClaim | RegistryPreparationSteps.VerifyBucket | RegistryPreparationSteps.Credentials | RegistryPreparationSteps.RegistryConfig))
         {

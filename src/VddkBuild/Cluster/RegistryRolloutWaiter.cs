@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using k8s;
+using k8s.Models;
 using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
@@ -21,8 +23,17 @@ public static class RegistryRolloutWaiter
 
     public static readonly ClusterObjectRef Deployment = new(ClusterResource.Deployments, "openshift-image-registry", "image-registry");
 
+    /// <summary>How long a registry pod may stay unschedulable or failing to start before the wait gives up on it.</summary>
+    public static readonly TimeSpan DefaultStuckAfter = TimeSpan.FromMinutes(2);
+
+    /// <param name="stuckAfter">
+    /// A registry pod that stays unschedulable (PodScheduled=False, Unschedulable) or whose container keeps failing to
+    /// start (ImagePullBackOff, CrashLoopBackOff, CreateContainerConfigError...) this long ends the wait with VDDK4024
+    /// naming the pod and the reason, instead of a timeout minutes later. Short spells are tolerated: an autoscaler
+    /// adding a node, a registry restarted once.
+    /// </param>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
-    public static async Task WaitAsync(ClusterSession session, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task WaitAsync(ClusterSession session, TimeSpan timeout, CancellationToken cancellationToken, TimeSpan? stuckAfter = null)
     {
         if (session.DryRun)
         {
@@ -32,6 +43,7 @@ public static class RegistryRolloutWaiter
         var started = session.Clock.GetUtcNow();
         string? lastProgress = null;
         string? warned = null;
+        var stuckSince = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         while (true)
         {
             var config = await ClusterObjects.GetAsync(session, RegistryConfigStep.Config, cancellationToken).ConfigureAwait(false)
@@ -55,6 +67,21 @@ public static class RegistryRolloutWaiter
                 session.Log.Info($"The image registry runs on the new configuration ({state.ReadyReplicas}/{state.Replicas} replicas ready).");
                 return;
             }
+            var now = session.Clock.GetUtcNow();
+            var stuck = await ListStuckPodsAsync(session, deployment, cancellationToken).ConfigureAwait(false);
+            foreach (var key in stuckSince.Keys.Except(stuck.Select(p => p.Key)).ToList())
+            {
+                stuckSince.Remove(key);
+            }
+            foreach (var pod in stuck)
+            {
+                var since = stuckSince.TryGetValue(pod.Key, out var first) ? first : stuckSince[pod.Key] = now;
+                if (now - since >= (stuckAfter ?? DefaultStuckAfter))
+                {
+                    throw new VddkException(ErrorCodes.RegistryPodStuck,
+                        $"The image registry cannot start: {pod.Description} for {(now - since).TotalSeconds:0} s. {pod.Advice} {state.Explain()}", pod.Name);
+                }
+            }
             var progress = state.Summary();
             if (progress != lastProgress)
             {
@@ -70,6 +97,74 @@ public static class RegistryRolloutWaiter
             await session.DelayAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    private sealed record StuckPod(string Key, string Name, string Description, string Advice);
+
+    /// <summary>
+    /// The registry's pods (the Deployment's selector, else the operator's label docker-registry=default) that cannot
+    /// make progress by themselves: unschedulable, or a container waiting in a failure state.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<IReadOnlyList<StuckPod>> ListStuckPodsAsync(ClusterSession session, JsonObject? deployment, CancellationToken cancellationToken)
+    {
+        var labels = deployment?["spec"]?["selector"]?["matchLabels"] as JsonObject;
+        var selector = labels is { Count: > 0 }
+            ? string.Join(",", labels.Select(l => $"{l.Key}={l.Value?.GetValue<string>()}"))
+            : "docker-registry=default";
+        var ns = Deployment.Namespace!;
+        var target = new ClusterObjectRef(ClusterResource.Pods, ns, $"-l {selector}");
+        V1PodList pods;
+        try
+        {
+            pods = await ClusterErrors.CallAsync(session, "list", target,
+                ct => session.Api.CoreV1.ListNamespacedPodAsync(ns, labelSelector: selector, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+        }
+        catch (VddkException ex) when (ex.Code == ErrorCodes.ClusterForbidden)
+        {
+            // The pods only explain a slow rollout sooner; the rollout itself is judged without them.
+            session.Log.Detail($"Not looking at the registry's pods: {ex.Message}");
+            return [];
+        }
+        var stuck = new List<StuckPod>();
+        foreach (var pod in pods.Items.Where(p => p.Metadata.DeletionTimestamp is null))
+        {
+            var name = $"pod \"{pod.Metadata.Name}\" in namespace \"{ns}\"";
+            var scheduled = pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled");
+            if (scheduled is { Status: "False", Reason: "Unschedulable" })
+            {
+                stuck.Add(new StuckPod($"{pod.Metadata.Uid}/Unschedulable", pod.Metadata.Name, $"{name} cannot be scheduled ({scheduled.Message})",
+                    "Free or add nodes that satisfy it; on a single-node or one-worker cluster set VddkRegistryReplicas=1 (for 2 replicas the operator requires them on different nodes)."));
+                continue;
+            }
+            var statuses = (pod.Status?.InitContainerStatuses ?? []).Concat(pod.Status?.ContainerStatuses ?? []);
+            foreach (var container in statuses)
+            {
+                var waiting = container.State?.Waiting;
+                if (waiting?.Reason is not { } reason || !FailingReasons.Contains(reason))
+                {
+                    continue;
+                }
+                var last = container.LastState?.Terminated;
+                var detail = string.Join("; ", new[]
+                {
+                    waiting.Message,
+                    last is null ? null : $"last exit code {last.ExitCode}{(string.IsNullOrWhiteSpace(last.Message) ? "" : $": {last.Message.Trim()}")}",
+                }.Where(d => !string.IsNullOrWhiteSpace(d)));
+                stuck.Add(new StuckPod($"{pod.Metadata.Uid}/{container.Name}/{reason}", pod.Metadata.Name,
+                    $"container \"{container.Name}\" of {name} is {reason}{(detail.Length == 0 ? "" : $" ({detail})")}",
+                    reason.Contains("Image", StringComparison.Ordinal) || reason == "ErrImagePull"
+                        ? "The node cannot pull the registry's image: check the cluster's pull secret and mirror configuration."
+                        : "See the container's log (oc logs -n openshift-image-registry deployment/image-registry); a storage setting the registry rejects is the usual cause."));
+            }
+        }
+        return stuck;
+    }
+
+    /// <summary>Waiting reasons kubelet reports for a container that keeps failing, not for one that is merely starting.</summary>
+    private static readonly HashSet<string> FailingReasons = new(StringComparer.Ordinal)
+    {
+        "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+    };
 
     private sealed record RolloutState(long Generation, long ObservedGeneration, long Replicas, long ReadyReplicas, JsonObject? Deployment,
         JsonArray? ConfigConditions, JsonArray? OperatorConditions)

@@ -23,6 +23,7 @@ public static class KubeResources
     public static readonly KubeResource Secrets = new("", "v1", "secrets", "Secret", Namespaced: true, HasStatus: false);
     public static readonly KubeResource ConfigMaps = new("", "v1", "configmaps", "ConfigMap", Namespaced: true, HasStatus: false);
     public static readonly KubeResource ServiceAccounts = new("", "v1", "serviceaccounts", "ServiceAccount", Namespaced: true, HasStatus: false);
+    public static readonly KubeResource Pods = new("", "v1", "pods", "Pod", Namespaced: true, HasStatus: true);
     public static readonly KubeResource Events = new("", "v1", "events", "Event", Namespaced: true, HasStatus: false);
     public static readonly KubeResource Services = new("", "v1", "services", "Service", Namespaced: true, HasStatus: true);
     public static readonly KubeResource RoleBindings = new("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", Namespaced: true, HasStatus: false);
@@ -39,7 +40,7 @@ public static class KubeResources
 
     public static IReadOnlyList<KubeResource> All { get; } =
     [
-        Namespaces, Secrets, ConfigMaps, ServiceAccounts, Events, Services, RoleBindings, Routes, ObjectBucketClaims,
+        Namespaces, Secrets, ConfigMaps, ServiceAccounts, Pods, Events, Services, RoleBindings, Routes, ObjectBucketClaims,
         ObjectBuckets, ImageRegistryConfigs, ClusterOperators, IngressConfigs, ImageConfigs, IngressControllers,
         Deployments, ForkliftProviders,
     ];

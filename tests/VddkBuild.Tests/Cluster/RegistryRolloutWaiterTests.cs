@@ -139,4 +139,75 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
 
         Assert.Contains(_cluster.Log.Lines, l => l.Contains("deployment updated 1/2 available 2/2"));
     }
+
+    /// <summary>A registry pod as the API server shows it: the operator's label, scheduling and container state in status.</summary>
+    private void SeedRegistryPod(string name, JsonObject status) =>
+        _cluster.Seed(KubeResources.Pods, "openshift-image-registry", name, new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["docker-registry"] = "default", ["pod-template-hash"] = "7d9c8b6f5" } },
+            ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "registry", ["image"] = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0" }) },
+            ["status"] = status,
+        });
+
+    private void SeedRollingOut() =>
+        Seed(generation: 2, observed: 2, ready: 1, Condition("Available", "True"), Condition("Progressing", "True", "Progressing", "The deployment has not completed"), Condition("Degraded", "False"));
+
+    [Fact]
+    public async Task A_registry_pod_that_cannot_be_scheduled_ends_the_wait_early_naming_the_scheduler_message()
+    {
+        SeedRollingOut();
+        SeedRegistryPod("image-registry-7d9c8b6f5-x2x4q", JsonNode.Parse("""
+            {"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable",
+              "message":"0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."}],
+             "qosClass":"Burstable"}
+            """)!.AsObject());
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromMilliseconds(300)));
+
+        Assert.Equal(ErrorCodes.RegistryPodStuck, error.Code);
+        Assert.Contains("pod \"image-registry-7d9c8b6f5-x2x4q\" in namespace \"openshift-image-registry\" cannot be scheduled", error.Message);
+        Assert.Contains("didn't match pod anti-affinity rules", error.Message);
+        Assert.Contains("VddkRegistryReplicas=1", error.Message);
+    }
+
+    [Fact]
+    public async Task A_registry_container_in_CrashLoopBackOff_ends_the_wait_early_quoting_its_last_exit()
+    {
+        SeedRollingOut();
+        SeedRegistryPod("image-registry-7d9c8b6f5-k8s2d", JsonNode.Parse("""
+            {"phase":"Running","conditions":[{"type":"PodScheduled","status":"True"},{"type":"Ready","status":"False","reason":"ContainersNotReady"}],
+             "containerStatuses":[{"name":"registry","ready":false,"restartCount":4,"image":"quay.io/x","imageID":"",
+               "state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 1m20s restarting failed container=registry pod=image-registry-7d9c8b6f5-k8s2d_openshift-image-registry"}},
+               "lastState":{"terminated":{"exitCode":2,"reason":"Error","message":"panic: s3aws: x509: certificate signed by unknown authority"}}}]}
+            """)!.AsObject());
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromMilliseconds(300)));
+
+        Assert.Equal(ErrorCodes.RegistryPodStuck, error.Code);
+        Assert.Contains("container \"registry\" of pod \"image-registry-7d9c8b6f5-k8s2d\" in namespace \"openshift-image-registry\" is CrashLoopBackOff", error.Message);
+        Assert.Contains("last exit code 2: panic: s3aws: x509: certificate signed by unknown authority", error.Message);
+    }
+
+    [Fact]
+    public async Task A_pod_that_recovers_within_the_grace_does_not_end_the_wait()
+    {
+        SeedRollingOut();
+        SeedRegistryPod("image-registry-7d9c8b6f5-a1b2c", JsonNode.Parse("""
+            {"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available: 3 Insufficient cpu."}]}
+            """)!.AsObject());
+        var waiting = RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromSeconds(5));
+        await Task.Delay(300);
+
+        // An autoscaler added a node: the pod is scheduled and the rollout completes.
+        _cluster.Store.UpdateStatus(KubeResources.Pods, "openshift-image-registry", "image-registry-7d9c8b6f5-a1b2c", s =>
+        {
+            s["phase"] = "Running";
+            s["conditions"] = new JsonArray(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" });
+        });
+        _cluster.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, "cluster", s => { s["readyReplicas"] = 2; s["conditions"] = Conditions(Healthy); });
+        _cluster.Store.UpdateStatus(KubeResources.ClusterOperators, null, "image-registry", s => s["conditions"] = Conditions(Healthy));
+        await waiting;
+    }
 }

@@ -1,0 +1,229 @@
+using System.Net;
+using System.Text.Json;
+using k8s;
+using k8s.Exceptions;
+using k8s.KubeConfigModels;
+using YamlDotNet.RepresentationModel;
+using KubeCluster = k8s.KubeConfigModels.Cluster;
+
+namespace VddkBuild.Cluster;
+
+/// <summary>
+/// Reads kubeconfig files the way kubectl (client-go clientcmd) does, where KubernetesClient's own loading falls short:
+/// several files (KUBECONFIG) merged with the first file winning per cluster, user and context name and for
+/// current-context; paths in each file relative to that file's directory; <c>tokenFile</c>; <c>proxy-url</c>; and an
+/// exec plugin told the truth (an <c>ExecCredential</c> that is never interactive, the cluster when it asks for it).
+/// </summary>
+public static class KubeconfigFiles
+{
+    /// <param name="paths">Existing kubeconfig files, in order of precedence.</param>
+    /// <param name="context">VddkKubeContext; null for the merged current-context.</param>
+    public static KubernetesClientConfiguration Load(IReadOnlyList<string> paths, string? context)
+    {
+        var merged = new K8SConfiguration { Kind = "Config", ApiVersion = "v1", Clusters = [], Users = [], Contexts = [] };
+        var extras = new Dictionary<(string Kind, string Name, string Field), string>();
+        foreach (var path in paths)
+        {
+            var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+            var file = KubernetesClientConfiguration.LoadKubeConfig(new FileInfo(path), useRelativePaths: false);
+            if (file is null)
+            {
+                continue; // an empty file, as kubectl allows
+            }
+            merged.CurrentContext = string.IsNullOrEmpty(merged.CurrentContext) ? file.CurrentContext : merged.CurrentContext;
+            var newClusters = Named(file.Clusters, c => c.Name).Where(c => merged.Clusters.All(m => m.Name != c.Name)).ToList();
+            var newUsers = Named(file.Users, u => u.Name).Where(u => merged.Users.All(m => m.Name != u.Name)).ToList();
+            var newContexts = Named(file.Contexts, c => c.Name).Where(c => merged.Contexts.All(m => m.Name != c.Name)).ToList();
+            foreach (var endpoint in newClusters.Select(c => c.ClusterEndpoint).OfType<ClusterEndpoint>())
+            {
+                endpoint.CertificateAuthority = Resolve(directory, endpoint.CertificateAuthority);
+            }
+            foreach (var fileUser in newUsers.Select(u => u.UserCredentials).OfType<UserCredentials>())
+            {
+                fileUser.ClientCertificate = Resolve(directory, fileUser.ClientCertificate);
+                fileUser.ClientKey = Resolve(directory, fileUser.ClientKey);
+                if (fileUser.ExternalExecution is { Command: { } command } exec && command.Contains('/', StringComparison.Ordinal))
+                {
+                    exec.Command = Resolve(directory, command);
+                }
+            }
+            // What the model drops, read from the file itself, for the entries this file contributes.
+            foreach (var (key, value) in ReadExtras(path, directory))
+            {
+                if (key.Kind == "cluster" ? newClusters.Any(c => c.Name == key.Name) : newUsers.Any(u => u.Name == key.Name))
+                {
+                    extras[key] = value;
+                }
+            }
+            merged.Clusters = merged.Clusters.Concat(newClusters).ToList();
+            merged.Users = merged.Users.Concat(newUsers).ToList();
+            merged.Contexts = merged.Contexts.Concat(newContexts).ToList();
+        }
+
+        var files = string.Join(", ", paths);
+        var name = context ?? (string.IsNullOrEmpty(merged.CurrentContext) ? null : merged.CurrentContext);
+        var contexts = string.Join(", ", merged.Contexts.Select(c => c.Name));
+        if (name is null)
+        {
+            throw new KubeConfigException($"it has no current-context; set VddkKubeContext to one of its contexts ({(contexts.Length == 0 ? "it has none" : contexts)}) or run 'oc login'");
+        }
+        var selected = merged.Contexts.FirstOrDefault(c => c.Name == name)
+            ?? throw new KubeConfigException($"it has no context \"{name}\" (contexts: {(contexts.Length == 0 ? "none" : contexts)})");
+        var clusterName = selected.ContextDetails?.Cluster;
+        var cluster = merged.Clusters.FirstOrDefault(c => c.Name == clusterName)
+            ?? throw new KubeConfigException($"context \"{name}\" names cluster \"{clusterName}\", which none of {files} defines");
+        var userName = selected.ContextDetails?.User;
+        User? user = null;
+        if (!string.IsNullOrEmpty(userName))
+        {
+            user = merged.Users.FirstOrDefault(u => u.Name == userName)
+                ?? throw new KubeConfigException($"context \"{name}\" names user \"{userName}\", which none of {files} defines");
+        }
+        // KubernetesClient matches names ignoring case; hand it only the selected entries so it cannot pick another.
+        var single = new K8SConfiguration
+        {
+            Kind = "Config",
+            ApiVersion = "v1",
+            CurrentContext = name,
+            Contexts = [selected],
+            Clusters = [cluster],
+            Users = user is null ? [] : [user],
+        };
+        if (user?.UserCredentials is { } credentials)
+        {
+            if (string.IsNullOrWhiteSpace(credentials.Token) && extras.TryGetValue(("user", user.Name, "tokenFile"), out var tokenFile))
+            {
+                credentials.Token = ReadTokenFile(tokenFile, user.Name);
+            }
+            if (credentials.ExternalExecution is { } exec)
+            {
+                PrepareExec(exec, cluster, extras.GetValueOrDefault(("user", user.Name, "interactiveMode")), user.Name);
+            }
+        }
+        var configuration = KubernetesClientConfiguration.BuildConfigFromConfigObject(single, name);
+        if (extras.TryGetValue(("cluster", cluster.Name, "proxy-url"), out var proxyUrl))
+        {
+            if (!Uri.TryCreate(proxyUrl, UriKind.Absolute, out var proxy) || proxy.Scheme is not ("http" or "https" or "socks5"))
+            {
+                throw new KubeConfigException($"cluster \"{cluster.Name}\" has proxy-url '{proxyUrl}', which is not an http, https or socks5 URL");
+            }
+            // kubectl sends everything for this cluster through proxy-url, whatever HTTPS_PROXY and NO_PROXY say.
+            configuration.FirstMessageHandlerSetup = handler =>
+            {
+                handler.Proxy = new WebProxy(proxy);
+                handler.UseProxy = true;
+            };
+        }
+        return configuration;
+    }
+
+    private static IEnumerable<T> Named<T>(IEnumerable<T>? items, Func<T, string?> name) =>
+        (items ?? []).Where(i => !string.IsNullOrEmpty(name(i))).DistinctBy(name);
+
+    private static string? Resolve(string directory, string? path) =>
+        string.IsNullOrEmpty(path) || Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(directory, path));
+
+    /// <summary>
+    /// users[].user.tokenFile and .exec.interactiveMode, clusters[].cluster.proxy-url (the first entry of a name in the
+    /// file wins, as in the model).
+    /// </summary>
+    private static Dictionary<(string Kind, string Name, string Field), string> ReadExtras(string path, string directory)
+    {
+        var result = new Dictionary<(string Kind, string Name, string Field), string>();
+        var yaml = new YamlStream();
+        using (var reader = new StreamReader(path))
+        {
+            yaml.Load(reader);
+        }
+        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            return result;
+        }
+        void Collect(string list, string kind, string body, params (string[] Path, bool IsPath)[] fields)
+        {
+            if (!root.Children.TryGetValue(new YamlScalarNode(list), out var node) || node is not YamlSequenceNode entries)
+            {
+                return;
+            }
+            foreach (var entry in entries.OfType<YamlMappingNode>())
+            {
+                if (Scalar(entry, "name") is not { Length: > 0 } name || !entry.Children.TryGetValue(new YamlScalarNode(body), out var inner))
+                {
+                    continue;
+                }
+                foreach (var (fieldPath, isPath) in fields)
+                {
+                    YamlNode? current = inner;
+                    foreach (var segment in fieldPath[..^1])
+                    {
+                        current = current is YamlMappingNode map && map.Children.TryGetValue(new YamlScalarNode(segment), out var next) ? next : null;
+                    }
+                    if (current is YamlMappingNode parent && Scalar(parent, fieldPath[^1]) is { Length: > 0 } value)
+                    {
+                        result.TryAdd((kind, name, fieldPath[^1]), isPath ? Resolve(directory, value)! : value);
+                    }
+                }
+            }
+        }
+        Collect("users", "user", "user", (["tokenFile"], true), (["exec", "interactiveMode"], false));
+        Collect("clusters", "cluster", "cluster", (["proxy-url"], false));
+        return result;
+    }
+
+    private static string? Scalar(YamlMappingNode map, string key) =>
+        map.Children.TryGetValue(new YamlScalarNode(key), out var node) && node is YamlScalarNode scalar ? scalar.Value : null;
+
+    private static string ReadTokenFile(string path, string userName)
+    {
+        string token;
+        try
+        {
+            token = File.ReadAllText(path).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new KubeConfigException($"user \"{userName}\" has tokenFile '{path}', which cannot be read ({ex.Message})");
+        }
+        return token.Length > 0 ? token : throw new KubeConfigException($"user \"{userName}\" has tokenFile '{path}', which is empty");
+    }
+
+    /// <summary>
+    /// KubernetesClient tells a plugin kind "ExecCredentials" and interactive=true; client-go sends an ExecCredential
+    /// that is interactive only on a terminal with interactiveMode other than Never, and refuses interactiveMode Always
+    /// without one. A build never has a terminal to prompt on: the plugin is told so, and an Always plugin is refused.
+    /// The variable is set through the plugin's own env list, which KubernetesClient applies after its own.
+    /// </summary>
+    private static void PrepareExec(ExternalExecution exec, KubeCluster cluster, string? interactiveMode, string userName)
+    {
+        if (string.Equals(interactiveMode, "Always", StringComparison.Ordinal))
+        {
+            throw new KubeConfigException(
+                $"user \"{userName}\" gets its credentials from the exec plugin '{exec.Command}' with interactiveMode Always, which needs a terminal a build does not have; " +
+                "log in first so that the plugin has cached credentials, or use a kubeconfig with a token (oc login --token, or a service account's)");
+        }
+        var spec = new Dictionary<string, object> { ["interactive"] = false };
+        if (exec.ProvideClusterInfo && cluster.ClusterEndpoint is { } endpoint)
+        {
+            var info = new Dictionary<string, object> { ["server"] = endpoint.Server };
+            if (!string.IsNullOrEmpty(endpoint.TlsServerName)) info["tls-server-name"] = endpoint.TlsServerName;
+            if (endpoint.SkipTlsVerify) info["insecure-skip-tls-verify"] = true;
+            if (!string.IsNullOrEmpty(endpoint.CertificateAuthorityData)) info["certificate-authority-data"] = endpoint.CertificateAuthorityData;
+            else if (!string.IsNullOrEmpty(endpoint.CertificateAuthority) && File.Exists(endpoint.CertificateAuthority))
+                info["certificate-authority-data"] = Convert.ToBase64String(File.ReadAllBytes(endpoint.CertificateAuthority));
+            spec["cluster"] = info;
+        }
+        var execInfo = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["kind"] = "ExecCredential",
+            ["apiVersion"] = exec.ApiVersion,
+            ["spec"] = spec,
+        });
+        var environment = exec.EnvironmentVariables?.Where(v => !(v.TryGetValue("name", out var n) && n == "KUBERNETES_EXEC_INFO")).ToList() ?? [];
+        environment.Add(new Dictionary<string, string> { ["name"] = "KUBERNETES_EXEC_INFO", ["value"] = execInfo });
+        exec.EnvironmentVariables = environment;
+        // KubernetesClient joins the arguments with spaces: an argument with a space must arrive as one.
+        exec.Arguments = exec.Arguments?.Select(a => a.Length > 0 && !a.Any(char.IsWhiteSpace) && !a.Contains('"', StringComparison.Ordinal)
+            ? a
+            : "\"" + a.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"").ToList();
+    }
+}
