@@ -133,6 +133,15 @@ internal sealed class OciLayoutResolver
         }
         catch (VddkException ex) when (ex.Code == ErrorCodes.BaseImageNotFound)
         {
+            // docker save before Docker 25 (and podman save's default format) writes manifest.json and no OCI layout.
+            var dockerArchive = await _files.TryOpenAsync("manifest.json", ct).ConfigureAwait(false);
+            if (dockerArchive is not null)
+            {
+                await dockerArchive.DisposeAsync().ConfigureAwait(false);
+                throw new VddkException(ErrorCodes.BaseImageNotFound,
+                    $"'{_displayName}' is a docker save (docker-archive) image, not an OCI image layout (it has manifest.json but no oci-layout file). "
+                    + "Convert it: skopeo copy docker-archive:FILE oci-archive:BASE.oci.tar (or podman save --format oci-archive), and use oci-archive:BASE.oci.tar.", _displayName, ex);
+            }
             throw new VddkException(ErrorCodes.BaseImageNotFound,
                 $"'{_displayName}' is not an OCI image layout (no oci-layout file). Create one with skopeo copy docker://IMAGE oci:DIR:TAG.", _displayName, ex);
         }
