@@ -14,6 +14,9 @@ public sealed class BuildVddkImage : VddkImageTask
 
     [Output] public string? ImageArchiveWritten { get; private set; }
 
+    /// <summary>The first tag in the archive's index.json: with several, readers need one (oci-archive:FILE:TAG).</summary>
+    [Output] public string? ImageArchiveTag { get; private set; }
+
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
@@ -26,6 +29,7 @@ public sealed class BuildVddkImage : VddkImageTask
                 : Path.GetFullPath(ImageArchive);
             await OciArchiveWriter.WriteAsync(result.Image, baseSource, archivePath, tags, cancellationToken).ConfigureAwait(false);
             ImageArchiveWritten = archivePath;
+            ImageArchiveTag = tags[0];
             Announce($"VddkBuild: {Describe(result)} -> {archivePath}");
             Announce($"VddkBuild: image digest {ImageDigest} (tags: {string.Join(", ", tags)})");
         }

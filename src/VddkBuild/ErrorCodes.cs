@@ -39,6 +39,8 @@ public static class ErrorCodes
     public const string PlatformInvalid = "VDDK2008";
     public const string BaseNeedsRegistry = "VDDK2009";
 
+    public const string PlatformNotAmd64 = "VDDK2901";            // warning
+
     // ---- 3xxx: registry ----
     public const string ImageReferenceInvalid = "VDDK3001";
     public const string RegistryAuthFailed = "VDDK3002";

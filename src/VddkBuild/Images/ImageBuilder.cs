@@ -58,6 +58,7 @@ public static class ImageBuilder
             history = new JsonArray();
             config["history"] = history;
         }
+        PadHistory(history, baseImage.Layers.Count);
         history.Add(new JsonObject
         {
             ["created"] = created,
@@ -82,6 +83,21 @@ public static class ImageBuilder
         var manifestBytes = OciJson.Serialize(manifest);
         var manifestDescriptor = new Descriptor { MediaType = MediaTypes.OciManifest, Digest = Digest.Compute(manifestBytes), Size = manifestBytes.Length };
         return new BuiltImage(baseImage, layer, configDescriptor, configBytes, manifestDescriptor, manifestBytes);
+    }
+
+    /// <summary>
+    /// Adds an entry per base layer that the base's history does not account for (a base without history, as some
+    /// image tools write): builders that take the image as their base (buildah, podman build) pair non-empty history
+    /// entries with layers and refuse an image where the counts differ, and without this the added entry would make
+    /// them differ. A base history already consistent, or with more entries than layers, is left as it is.
+    /// </summary>
+    private static void PadHistory(JsonArray history, int baseLayerCount)
+    {
+        var accounted = history.Count(entry => !(entry is JsonObject o && o["empty_layer"] is JsonValue v && v.TryGetValue<bool>(out var empty) && empty));
+        for (var i = accounted; i < baseLayerCount; i++)
+        {
+            history.Add(new JsonObject { ["comment"] = "a layer of the base image, which recorded no history for it" });
+        }
     }
 
     /// <summary>RFC 3339 in UTC with whole seconds, e.g. 2024-05-01T12:00:00Z.</summary>

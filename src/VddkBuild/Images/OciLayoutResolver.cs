@@ -18,7 +18,6 @@ internal sealed class OciLayoutResolver
     // distribution-spec lets registries refuse manifests above 4 MiB; configs of real images are far below 8 MiB.
     private const long MaxManifestSize = 4 << 20;
     private const long MaxConfigSize = 8 << 20;
-    private const int MaxIndexDepth = 4;
 
     private readonly IOciLayoutFiles _files;
     private readonly string _displayName;
@@ -95,9 +94,9 @@ internal sealed class OciLayoutResolver
     {
         if (MediaTypes.IsIndex(descriptor.MediaType))
         {
-            if (depth >= MaxIndexDepth)
+            if (depth >= BaseManifestCheck.MaxIndexDepth)
             {
-                throw Invalid($"indexes are nested more than {MaxIndexDepth} deep");
+                throw Invalid($"indexes are nested more than {BaseManifestCheck.MaxIndexDepth} deep");
             }
             var nested = Parse<ImageIndex>(await ReadBlobAsync(descriptor, MaxManifestSize, ct).ConfigureAwait(false), $"index {descriptor.Digest}");
             if (nested.Manifests is null)
@@ -107,61 +106,21 @@ internal sealed class OciLayoutResolver
             var chosen = PlatformSelector.Select(nested, platform, _displayName);
             return await ResolveDescriptorAsync(chosen, platform, depth + 1, ct).ConfigureAwait(false);
         }
-        EnsureSupportedManifest(descriptor.MediaType, descriptor.Digest);
+        BaseManifestCheck.EnsureSupportedManifest(descriptor.MediaType, descriptor.Digest, _displayName);
 
         var manifestBytes = await ReadBlobAsync(descriptor, MaxManifestSize, ct).ConfigureAwait(false);
         var manifest = Parse<ImageManifest>(manifestBytes, $"manifest {descriptor.Digest}");
         if (manifest.MediaType is not null && manifest.MediaType != descriptor.MediaType)
         {
-            EnsureSupportedManifest(manifest.MediaType, descriptor.Digest);
+            BaseManifestCheck.EnsureSupportedManifest(manifest.MediaType, descriptor.Digest, _displayName);
         }
-        if (manifest.SchemaVersion != 2 || manifest.Config is null || manifest.Layers is null)
-        {
-            throw new VddkException(ErrorCodes.MediaTypeUnsupported,
-                $"Manifest {descriptor.Digest} of '{_displayName}' is not a schema 2 image manifest. Convert the base image with skopeo copy --format oci.", descriptor.Digest.Value);
-        }
-        if (manifest.Config.MediaType is not (MediaTypes.OciConfig or MediaTypes.DockerConfig))
-        {
-            throw new VddkException(ErrorCodes.MediaTypeUnsupported,
-                $"'{_displayName}' is not a container image: its config has media type '{manifest.Config.MediaType}'. Choose a container base image such as ubi9/ubi-minimal.", descriptor.Digest.Value);
-        }
+        BaseManifestCheck.EnsureImageManifest(manifest, descriptor.Digest, _displayName);
 
         var configBytes = await ReadBlobAsync(manifest.Config, MaxConfigSize, ct).ConfigureAwait(false);
-        PlatformSelector.EnsureMatches(ConfigPlatform(configBytes, manifest.Config.Digest), platform, _displayName);
+        BaseManifestCheck.EnsureConfigPlatform(configBytes, manifest.Config.Digest, platform, _displayName, Invalid);
 
         var manifestDescriptor = new Descriptor { MediaType = descriptor.MediaType, Digest = descriptor.Digest, Size = descriptor.Size, Platform = descriptor.Platform };
         return new SourceImage(manifestDescriptor, manifestBytes, manifest, configBytes);
-    }
-
-    private void EnsureSupportedManifest(string? mediaType, Digest digest)
-    {
-        if (MediaTypes.IsManifest(mediaType))
-        {
-            return;
-        }
-        var hint = mediaType is not null && mediaType.StartsWith("application/vnd.docker.distribution.manifest.v1", StringComparison.Ordinal)
-            ? "Docker schema 1 images are obsolete; convert it with skopeo copy --format v2s2 or --format oci, or use a current base image."
-            : "Use an OCI or Docker schema 2 image manifest as the base.";
-        throw new VddkException(ErrorCodes.MediaTypeUnsupported,
-            $"Manifest {digest} of '{_displayName}' has media type '{mediaType ?? "(none)"}', which is not supported. {hint}", digest.Value);
-    }
-
-    private Platform ConfigPlatform(byte[] configBytes, Digest digest)
-    {
-        try
-        {
-            var config = JsonNode.Parse(configBytes) as JsonObject ?? throw Invalid($"config {digest} is not a JSON object");
-            return new Platform
-            {
-                Os = config["os"]?.GetValue<string>() ?? throw Invalid($"config {digest} states no \"os\""),
-                Architecture = config["architecture"]?.GetValue<string>() ?? throw Invalid($"config {digest} states no \"architecture\""),
-                Variant = config["variant"]?.GetValue<string>(),
-            };
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
-        {
-            throw Invalid($"config {digest} is not valid JSON: {ex.Message}");
-        }
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
@@ -174,6 +133,15 @@ internal sealed class OciLayoutResolver
         }
         catch (VddkException ex) when (ex.Code == ErrorCodes.BaseImageNotFound)
         {
+            // docker save before Docker 25 (and podman save's default format) writes manifest.json and no OCI layout.
+            var dockerArchive = await _files.TryOpenAsync("manifest.json", ct).ConfigureAwait(false);
+            if (dockerArchive is not null)
+            {
+                await dockerArchive.DisposeAsync().ConfigureAwait(false);
+                throw new VddkException(ErrorCodes.BaseImageNotFound,
+                    $"'{_displayName}' is a docker save (docker-archive) image, not an OCI image layout (it has manifest.json but no oci-layout file). "
+                    + "Convert it: skopeo copy docker-archive:FILE oci-archive:BASE.oci.tar (or podman save --format oci-archive), and use oci-archive:BASE.oci.tar.", _displayName, ex);
+            }
             throw new VddkException(ErrorCodes.BaseImageNotFound,
                 $"'{_displayName}' is not an OCI image layout (no oci-layout file). Create one with skopeo copy docker://IMAGE oci:DIR:TAG.", _displayName, ex);
         }

@@ -3,6 +3,7 @@ using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
 using VddkBuild.Layers;
+using VddkBuild.Oci;
 using VddkBuild.Threading;
 
 namespace VddkBuild.Publishing;
@@ -24,6 +25,14 @@ public static class VddkImagePipeline
                 request.ArchivePath);
         }
 
+        if (!Platform.LinuxAmd64.Matches(request.Platform))
+        {
+            // VMware ships the VDDK for x86_64 Linux only; the init container would copy it, but virt-v2v and nbdkit
+            // on the node cannot load its libraries.
+            log.Warn(ErrorCodes.PlatformNotAmd64,
+                $"VddkPlatform is {request.Platform}, but the VDDK's libraries are built for linux/amd64 (x86_64) only: an image for {request.Platform} copies them, "
+                + "yet Forklift cannot load them on such nodes. Leave VddkPlatform at linux/amd64 (its default); it only chooses which image of a multi-platform base to build on.");
+        }
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // On a thread of its own from the first line: resolving a registry base starts with connection set-up (and an
         // HTTPS probe for insecure registries) that would otherwise hold up the archive's reading.

@@ -27,12 +27,20 @@ public sealed class RegistryImageSource : IImageSource
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<SourceImage> ResolveAsync(Platform platform, CancellationToken cancellationToken)
     {
-        var top = await GetManifestAsync(Reference.ManifestReference, cancellationToken).ConfigureAwait(false);
-        var mediaType = MediaTypeOf(top);
-        var manifestResponse = top;
-        if (MediaTypes.IsIndex(mediaType))
+        var manifestResponse = await GetManifestAsync(Reference.ManifestReference, cancellationToken).ConfigureAwait(false);
+        var mediaType = MediaTypeOf(manifestResponse);
+        // An index entry may itself be an index (nested indexes, as OCI layouts and some mirrors hold them).
+        for (var depth = 0; MediaTypes.IsIndex(mediaType); depth++)
         {
-            var index = OciJson.Deserialize<ImageIndex>(top.Bytes, $"the index of {DisplayName}");
+            if (depth >= BaseManifestCheck.MaxIndexDepth)
+            {
+                throw Invalid($"its indexes are nested more than {BaseManifestCheck.MaxIndexDepth} deep", manifestResponse.Digest);
+            }
+            var index = OciJson.Deserialize<ImageIndex>(manifestResponse.Bytes, $"the index {manifestResponse.Digest} of {DisplayName}");
+            if (index.Manifests is null)
+            {
+                throw Invalid($"index {manifestResponse.Digest} has no \"manifests\" list", manifestResponse.Digest);
+            }
             var chosen = PlatformSelector.Select(index, platform, DisplayName);
             manifestResponse = await GetManifestAsync(chosen.Digest.Value, cancellationToken).ConfigureAwait(false);
             if (manifestResponse.Bytes.LongLength != chosen.Size)
@@ -42,18 +50,17 @@ public sealed class RegistryImageSource : IImageSource
             }
             mediaType = MediaTypeOf(manifestResponse);
         }
-        if (!MediaTypes.IsManifest(mediaType))
-        {
-            throw new VddkException(ErrorCodes.MediaTypeUnsupported,
-                $"The base image {DisplayName} is of media type '{mediaType ?? "(none)"}', which is not an OCI or Docker v2 image manifest or index.", DisplayName);
-        }
+        BaseManifestCheck.EnsureSupportedManifest(mediaType, manifestResponse.Digest, DisplayName);
         var manifest = OciJson.Deserialize<ImageManifest>(manifestResponse.Bytes, $"the manifest of {DisplayName}");
+        BaseManifestCheck.EnsureImageManifest(manifest, manifestResponse.Digest, DisplayName);
         var descriptor = new Descriptor { MediaType = mediaType!, Digest = manifestResponse.Digest, Size = manifestResponse.Bytes.LongLength };
         if (manifest.Config.Size > RegistryClient.MaxBufferedResponse)
         {
             throw new VddkException(ErrorCodes.RegistryResponseInvalid, $"The config of {DisplayName} claims {manifest.Config.Size} bytes, more than an image config can sensibly be.", DisplayName);
         }
         var config = await _client.ReadBlobAsync(Reference.Repository, manifest.Config, cancellationToken).ConfigureAwait(false);
+        // The config, not the index entry (which a single manifest does not even have), says what platform the image is.
+        BaseManifestCheck.EnsureConfigPlatform(config, manifest.Config.Digest, platform, DisplayName, why => Invalid(why, manifestResponse.Digest));
         return new SourceImage(descriptor, manifestResponse.Bytes, manifest, config);
     }
 
@@ -69,7 +76,10 @@ public sealed class RegistryImageSource : IImageSource
             $"The base image {DisplayName} was not found: registry {Reference.Registry} has no manifest '{reference}' in repository '{Reference.Repository}'. Check the name and tag.",
             DisplayName);
 
-    /// <summary>The document's own mediaType wins; the Content-Type header is the fallback (older Docker manifests).</summary>
+    /// <summary>
+    /// The document's own mediaType wins; then the Content-Type header (older Docker manifests), unless it names no
+    /// manifest type and the document's shape does.
+    /// </summary>
     private static string? MediaTypeOf(ManifestResponse response)
     {
         try
@@ -84,6 +94,20 @@ public sealed class RegistryImageSource : IImageSource
             {
                 return response.ContentType is { } ct && MediaTypes.IsIndex(ct) ? ct : MediaTypes.OciIndex;
             }
+            // An image manifest without mediaType (allowed before image-spec 1.0.2) served without a manifest
+            // Content-Type (application/json, octet-stream, none: static or proxied registries): its shape and its
+            // config's type tell, as containers/image guesses it.
+            if (document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && !MediaTypes.IsManifest(response.ContentType) && !MediaTypes.IsIndex(response.ContentType)
+                && document.RootElement.TryGetProperty("schemaVersion", out var version) && version.ValueKind == System.Text.Json.JsonValueKind.Number && version.TryGetInt32(out var schema) && schema == 2
+                && document.RootElement.TryGetProperty("config", out var config) && config.ValueKind == System.Text.Json.JsonValueKind.Object
+                && document.RootElement.TryGetProperty("layers", out _))
+            {
+                return config.TryGetProperty("mediaType", out var configType) && configType.ValueKind == System.Text.Json.JsonValueKind.String
+                    && configType.GetString() == MediaTypes.DockerConfig
+                    ? MediaTypes.DockerManifest
+                    : MediaTypes.OciManifest;
+            }
         }
         catch (System.Text.Json.JsonException ex)
         {
@@ -91,4 +115,7 @@ public sealed class RegistryImageSource : IImageSource
         }
         return response.ContentType;
     }
+
+    private VddkException Invalid(string why, Digest digest) =>
+        new(ErrorCodes.ImageLayoutInvalid, $"The base image {DisplayName} cannot be used: {why}. Choose an intact container base image.", digest.Value);
 }

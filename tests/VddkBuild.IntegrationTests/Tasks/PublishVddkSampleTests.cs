@@ -42,6 +42,28 @@ public sealed class PublishVddkSampleTests : IDisposable
         ForkliftCheck.AssertVddkTree(opt);
     }
 
+    [SkippableFact]
+    public async Task The_printed_skopeo_command_names_an_image_of_an_archive_with_several_tags()
+    {
+        Skopeo.Require();
+        var (archive, baseImage) = Inputs();
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("PublishVddk", new Dictionary<string, string>
+        {
+            ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage, ["VddkUseCluster"] = "false", ["VddkImageTags"] = "latest%3B8.0.1",
+        });
+
+        Assert.True(result.Succeeded, result.ToString());
+        // skopeo refuses oci-archive:FILE when index.json holds several entries ("more than one image in oci, choose an image").
+        var printed = System.Text.RegularExpressions.Regex.Match(result.Output, @"skopeo copy (oci-archive:\S+) docker://\S+/openshift-mtv/vddk:(\S+)");
+        Assert.True(printed.Success, result.Output);
+        Assert.Equal("latest", printed.Groups[2].Value);
+        using var sandbox = new ContainerToolsSandbox();
+        using var inspect = await new Skopeo(sandbox).InspectAsync(printed.Groups[1].Value);
+        Assert.Contains(inspect.RootElement.GetProperty("Digest").GetString()!, result.Output);
+    }
+
     [Fact]
     public async Task BuildVddkImage_sets_version_build_number_and_digest_properties_and_is_reproducible()
     {

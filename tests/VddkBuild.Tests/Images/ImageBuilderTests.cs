@@ -75,15 +75,17 @@ public sealed class ImageBuilderTests : IDisposable
     [Fact]
     public async Task Created_history_and_diff_ids_describe_the_added_layer()
     {
-        var (baseImage, layer) = await InputsAsync();
+        var (baseImage, layer) = await InputsAsync(editConfig: c =>
+            c["history"] = new JsonArray(new JsonObject { ["created_by"] = "base build" }, new JsonObject { ["created_by"] = "base build 2" }));
         var config = JsonNode.Parse(ImageBuilder.Build(baseImage, layer, Settings).ConfigBytes)!.AsObject();
 
         Assert.Equal("2023-03-29T10:15:42Z", (string?)config["created"]);
         var history = config["history"]!.AsArray();
-        Assert.Equal(2, history.Count);
+        Assert.Equal(3, history.Count);
         Assert.Equal("base build", (string?)history[0]!["created_by"]);
-        Assert.Equal("2023-03-29T10:15:42Z", (string?)history[1]!["created"]);
-        Assert.StartsWith("COPY vmware-vix-disklib-distrib /vmware-vix-disklib-distrib", (string?)history[1]!["created_by"], StringComparison.Ordinal);
+        Assert.Equal("base build 2", (string?)history[1]!["created_by"]);
+        Assert.Equal("2023-03-29T10:15:42Z", (string?)history[2]!["created"]);
+        Assert.StartsWith("COPY vmware-vix-disklib-distrib /vmware-vix-disklib-distrib", (string?)history[2]!["created_by"], StringComparison.Ordinal);
         var diffIds = config["rootfs"]!["diff_ids"]!.AsArray().Select(n => (string)n!).ToList();
         Assert.Equal(3, diffIds.Count);
         Assert.Equal(layer.DiffId.Value, diffIds[^1]);
@@ -177,6 +179,48 @@ public sealed class ImageBuilderTests : IDisposable
         var (baseImage, layer) = await InputsAsync(editConfig: c => { c.Remove("config"); c.Remove("history"); });
         var config = JsonNode.Parse(ImageBuilder.Build(baseImage, layer, Settings).ConfigBytes)!.AsObject();
         Assert.Equal("1001", (string?)config["config"]!["User"]);
-        Assert.Single(config["history"]!.AsArray());
+        Assert.Equal(NonEmptyHistory(config), config["rootfs"]!["diff_ids"]!.AsArray().Count);
     }
+
+    [Theory]
+    [InlineData("none")]
+    [InlineData("only-empty-layers")]
+    [InlineData("one-entry-for-two-layers")]
+    public async Task The_history_accounts_for_every_layer_even_when_the_base_history_does_not(string baseHistory)
+    {
+        // buildah (podman build FROM the image) refuses an image whose non-empty history entries and layers differ in
+        // number: "history lists 1 non-empty layers, but we have 2 layers on disk".
+        var (baseImage, layer) = await InputsAsync(editConfig: c =>
+        {
+            switch (baseHistory)
+            {
+                case "none": c.Remove("history"); break;
+                case "only-empty-layers": c["history"] = new JsonArray(new JsonObject { ["created_by"] = "ENV A=1", ["empty_layer"] = true }); break;
+                default: break; // the test layout's base: one entry, two layers
+            }
+        });
+        var config = JsonNode.Parse(ImageBuilder.Build(baseImage, layer, Settings).ConfigBytes)!.AsObject();
+        var history = config["history"]!.AsArray();
+
+        Assert.Equal(3, config["rootfs"]!["diff_ids"]!.AsArray().Count);
+        Assert.Equal(3, NonEmptyHistory(config));
+        Assert.StartsWith("COPY vmware-vix-disklib-distrib", (string?)history[^1]!["created_by"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_consistent_base_history_with_empty_layer_entries_is_kept_as_it_is()
+    {
+        var entries = new JsonArray(
+            new JsonObject { ["created_by"] = "layer 1" },
+            new JsonObject { ["created_by"] = "ENV A=1", ["empty_layer"] = true },
+            new JsonObject { ["created_by"] = "layer 2" });
+        var (baseImage, layer) = await InputsAsync(editConfig: c => c["history"] = entries.DeepClone());
+        var history = JsonNode.Parse(ImageBuilder.Build(baseImage, layer, Settings).ConfigBytes)!["history"]!.AsArray();
+
+        Assert.Equal(4, history.Count);
+        Assert.True(JsonNode.DeepEquals(entries, new JsonArray([.. history.Take(3).Select(h => h!.DeepClone())])));
+    }
+
+    private static int NonEmptyHistory(JsonObject config) =>
+        config["history"]!.AsArray().Count(h => h!["empty_layer"] is not JsonValue v || !v.GetValue<bool>());
 }

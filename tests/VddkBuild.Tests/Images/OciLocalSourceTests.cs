@@ -221,6 +221,22 @@ public sealed class OciLocalSourceTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Kinds))]
+    public async Task A_docker_save_archive_fails_with_VDDK2002_saying_how_to_convert_it(string kind)
+    {
+        // What docker save (before Docker 25) and podman save write by default: manifest.json, no oci-layout.
+        _layout.WriteIndex(false, (_layout.AddImage(), null));
+        File.Delete(Path.Combine(_layout.Root, "oci-layout"));
+        File.Delete(Path.Combine(_layout.Root, "index.json"));
+        File.WriteAllText(Path.Combine(_layout.Root, "manifest.json"), "[{\"Config\":\"blobs/sha256/00\",\"RepoTags\":[\"ubi:latest\"],\"Layers\":[]}]");
+        await using var source = Open(kind);
+        var ex = await Assert.ThrowsAsync<VddkException>(() => source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None));
+        Assert.Equal(ErrorCodes.BaseImageNotFound, ex.Code);
+        Assert.Contains("docker-archive:", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("oci-archive:", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
     public async Task A_missing_blob_fails_with_VDDK2002(string kind)
     {
         var manifest = _layout.AddImage();
