@@ -324,9 +324,20 @@ public sealed class RegistryClient
             // A HEAD answer has no body, but its Content-Length is the blob's size: buffering would refuse large blobs.
             if (bufferResponse && request.Method != HttpMethod.Head)
             {
+                if (response.Content.Headers.ContentLength is > MaxBufferedResponse and var length)
+                {
+                    response.Dispose();
+                    throw TooLarge(length);
+                }
                 await response.Content.LoadIntoBufferAsync(MaxBufferedResponse, token).ConfigureAwait(false);
             }
             return response;
+        }
+        catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.ConfigurationLimitExceeded)
+        {
+            // A body without Content-Length that grew past the limit: no connection failure, and no retry mends it.
+            response?.Dispose();
+            throw TooLarge(null, ex);
         }
         catch (Exception ex) when (ex is not VddkException and not TransientRegistryException)
         {
@@ -349,6 +360,10 @@ public sealed class RegistryClient
             request.Dispose();
         }
     }
+
+    private VddkException TooLarge(long? length, Exception? inner = null) => new(ErrorCodes.RegistryResponseInvalid,
+        $"Registry {Registry} answered with {(length is { } bytes ? $"{bytes} bytes" : "a body")} of more than {MaxBufferedResponse / (1024 * 1024)} MiB where a manifest or an error message was expected (the distribution specification suggests at most 4 MiB for a manifest). Check that the image reference names a container image, and that nothing between this machine and the registry (a proxy, a login page) answers in its place.",
+        Registry, inner);
 
     /// <summary>Turns a transport failure into VDDK3003 (TLS) or a retryable failure (connection).</summary>
     internal static Exception TranslateTransportError(HttpRequestException ex, string authority, string what)

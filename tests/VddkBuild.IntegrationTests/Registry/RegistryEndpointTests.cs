@@ -206,6 +206,37 @@ public sealed class RegistryEndpointTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)] // chunked: the size shows only while it is read
+    public async Task A_manifest_answer_over_8_MiB_is_VDDK3010_at_once_not_a_connection_failure(bool withLength)
+    {
+        await using var context = new RegistryTestContext(output);
+        var requests = 0;
+        var registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            Interlocked.Increment(ref requests);
+            http.Response.ContentType = MediaTypes.OciManifest;
+            var chunk = new byte[1024 * 1024];
+            Array.Fill(chunk, (byte)' ');
+            if (withLength)
+            {
+                http.Response.ContentLength = 9L * chunk.Length;
+            }
+            for (var i = 0; i < 9; i++)
+            {
+                await http.Response.Body.WriteAsync(chunk);
+            }
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority), CredentialsFor(registry.Authority));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => session.GetClient(registry.Authority).GetManifestAsync("base", "1.0", RegistryPurpose.Pull, None));
+
+        Assert.Equal(ErrorCodes.RegistryResponseInvalid, error.Code);
+        Assert.Contains("more than 8 MiB", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, requests);
+    }
+
+    [SkippableTheory]
     [InlineData(400, "BLOB_UPLOAD_INVALID")]
     [InlineData(404, "BLOB_UPLOAD_UNKNOWN")]
     [InlineData(400, "")]
