@@ -19,6 +19,16 @@ public static class ImagePullerBinding
     /// <param name="pullerNamespaces">VddkImagePullerNamespaces; empty: every authenticated user.</param>
     public static Task RunAsync(ClusterSession session, string ns, IReadOnlyCollection<string> pullerNamespaces, CancellationToken cancellationToken)
     {
+        foreach (var name in pullerNamespaces)
+        {
+            if (!IsNamespaceName(name))
+            {
+                // The group of an impossible namespace exists for nobody: the grant would succeed and help no one.
+                throw new VddkException(ErrorCodes.PropertyInvalid,
+                    $"VddkImagePullerNamespaces names '{name}', which cannot be a namespace (a namespace name is at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit). " +
+                    "List the namespaces where the migration plans run, separated by ';', for example 'openshift-mtv;vm-imports'.", name);
+            }
+        }
         var target = new ClusterObjectRef(ClusterResource.RoleBindings, ns, BindingName);
         var required = pullerNamespaces.Count == 0
             ? ["system:authenticated"]
@@ -75,6 +85,12 @@ public static class ImagePullerBinding
             return true;
         }, cancellationToken);
     }
+
+    /// <summary>A Kubernetes namespace name: an RFC 1123 label.</summary>
+    internal static bool IsNamespaceName(string name) =>
+        name.Length is > 0 and <= 63
+        && name.AsSpan().IndexOfAnyExcept("abcdefghijklmnopqrstuvwxyz0123456789-") < 0
+        && name[0] != '-' && name[^1] != '-';
 
     private static string Describe(Rbacv1Subject subject) =>
         subject.NamespaceProperty is null ? $"{subject.Kind}/{subject.Name}" : $"{subject.Kind}/{subject.NamespaceProperty}/{subject.Name}";

@@ -258,6 +258,21 @@ public sealed class ImagePullerBindingTests : IAsyncLifetime
         Assert.Equal(["system:serviceaccounts:vm-a", "system:serviceaccounts:vm-b"], Subjects());
     }
 
+    [Theory]
+    [InlineData("VM-Imports")]
+    [InlineData("vm_imports")]
+    [InlineData("vm-imports-")]
+    [InlineData("openshift-mtv/vm")]
+    [InlineData("a-namespace-name-that-is-longer-than-sixty-three-characters-long")]
+    public async Task A_name_that_cannot_be_a_namespace_is_VDDK5002_and_nothing_is_written(string name)
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() => ImagePullerBinding.RunAsync(_cluster.Session(), "openshift-mtv", ["vm-a", name], CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.PropertyInvalid, error.Code);
+        Assert.Contains($"'{name}'", error.Message, StringComparison.Ordinal);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
     [Fact]
     public async Task Dry_run_writes_nothing()
     {
