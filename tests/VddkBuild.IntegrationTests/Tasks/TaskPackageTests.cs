@@ -147,6 +147,33 @@ public sealed class TaskPackageTests(TaskPackageTests.PackedPackage package) : I
     }
 
     [Fact]
+    public async Task Clean_in_a_project_that_references_the_package_deletes_the_default_vddk_folders_and_nothing_else()
+    {
+        var project = package.NewProjectDirectory("clean", onlyLocalFeed: true);
+        File.WriteAllText(Path.Combine(project, "App.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+              <ItemGroup><PackageReference Include="VddkBuild.Tasks" Version="{package.Version}" PrivateAssets="all" /></ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(project, "Program.cs"), "System.Console.WriteLine(\"app\");");
+        var output = Path.Combine(project, "bin", "Debug", "net10.0", "vddk");
+        var intermediate = Path.Combine(project, "obj", "vddk");
+        var keep = Path.Combine(project, "bin", "Debug", "net10.0", "keep.txt");
+
+        var publish = await DotnetCli.RunAsync(project, ["build", "-t:PublishVddk", "-nologo", "-v:m", .. package.ImageProperties, "-p:VddkUseCluster=false"]);
+        Assert.True(publish.Succeeded, publish.ToString());
+        Assert.True(Directory.Exists(output) && Directory.Exists(intermediate), publish.ToString());
+        File.WriteAllText(keep, "not ours");
+        var clean = await DotnetCli.RunAsync(project, ["clean", "-nologo", "-v:m"]);
+
+        Assert.True(clean.Succeeded, clean.ToString());
+        Assert.False(Directory.Exists(output), "dotnet clean left the image archive folder");
+        Assert.False(Directory.Exists(intermediate), "dotnet clean left the layer cache");
+        Assert.True(File.Exists(keep));
+    }
+
+    [Fact]
     public async Task A_multi_targeting_project_runs_PublishVddk_once_in_its_outer_build()
     {
         var project = package.NewProjectDirectory("multi", onlyLocalFeed: true);
