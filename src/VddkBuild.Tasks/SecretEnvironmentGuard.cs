@@ -15,15 +15,23 @@ internal static class SecretEnvironmentGuard
 {
     public const string LogAllVariable = "MSBUILDLOGALLENVIRONMENTVARIABLES";
 
+    /// <summary>
+    /// The SDK's generic push password variables (its older names, still read by its containers tasks): VddkBuild does
+    /// not read them, but a pipeline moved over from <c>PublishContainer</c> still sets them, and MSBuild still logs
+    /// the DOTNET_ one.
+    /// </summary>
+    private const string SdkGenericPasswordVariable = "DOTNET_CONTAINER_REGISTRY_PWORD";
+    private const string SdkHostPasswordVariable = "SDK_CONTAINER_REGISTRY_PWORD";
+
     private static readonly string[] SdkPasswordVariables =
-        [EnvironmentCredentialProvider.PushPasswordVariable, EnvironmentCredentialProvider.PullPasswordVariable];
+        [EnvironmentCredentialProvider.PushPasswordVariable, EnvironmentCredentialProvider.PullPasswordVariable, SdkGenericPasswordVariable];
 
     public static void Check(IBuildLog log, Func<string, string?>? getEnvironmentVariable = null)
     {
         var get = getEnvironmentVariable ?? Environment.GetEnvironmentVariable;
         var logsAll = !string.IsNullOrEmpty(get(LogAllVariable));
         var exposed = SdkPasswordVariables
-            .Concat(logsAll ? [EnvironmentCredentialProvider.PasswordVariable] : [])
+            .Concat(logsAll ? [EnvironmentCredentialProvider.PasswordVariable, SdkHostPasswordVariable] : [])
             .Where(v => !string.IsNullOrEmpty(get(v)))
             .ToList();
         if (exposed.Count == 0)

@@ -18,7 +18,6 @@ internal static partial class TaskProperties
         {
             throw Invalid(propertyName, value, "a size in bytes, optionally with a unit (KB, MB, GB, KiB, MiB, GiB, TiB), e.g. 8GiB");
         }
-        var number = decimal.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
         var multiplier = match.Groups[2].Value.ToUpperInvariant() switch
         {
             "" or "B" => 1m,
@@ -26,7 +25,15 @@ internal static partial class TaskProperties
             "KIB" => 1024m, "MIB" => 1024m * 1024, "GIB" => 1024m * 1024 * 1024, "TIB" => 1024m * 1024 * 1024 * 1024,
             _ => throw Invalid(propertyName, value, "a size with a known unit"),
         };
-        return (long)decimal.Round(number * multiplier);
+        // Limits are compared with long byte counts: a size beyond that (or beyond decimal) is a typo, not a limit.
+        const decimal largest = long.MaxValue;
+        if (!decimal.TryParse(match.Groups[1].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number)
+            || number > largest / multiplier
+            || decimal.Round(number * multiplier) is var bytes && bytes > largest)
+        {
+            throw Invalid(propertyName, value, $"a size of at most {long.MaxValue} bytes (8 EiB), e.g. 8GiB");
+        }
+        return (long)bytes;
     }
 
     public static int Count(string? value, string propertyName, int fallback)

@@ -95,6 +95,7 @@ public static class ErrorCodes
     // ---- 5xxx: properties and options ----
     public const string PropertyMissing = "VDDK5001";
     public const string PropertyInvalid = "VDDK5002";
+    public const string SecretProperty = "VDDK5003";              // raised by the targets (build/VddkBuild.Tasks.targets)
 
     // ---- 9xxx: unexpected ----
     public const string Unexpected = "VDDK9999";

@@ -56,7 +56,15 @@ public static class VddkLayerFactory
         ArgumentNullException.ThrowIfNull(log);
         var clock = Stopwatch.StartNew();
         var layerDirectory = Path.Combine(workDirectory, "layers");
-        Directory.CreateDirectory(layerDirectory);
+        try
+        {
+            Directory.CreateDirectory(layerDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // VddkIntermediateDirectory on a read-only or pseudo file system, or a file where a folder must be.
+            throw LayerFolderUnwritable(layerDirectory, ex);
+        }
 
         LayerCache? cache = null;
         LayerCacheKey? key = null;

@@ -18,6 +18,12 @@ public static class VddkImagePipeline
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<VddkImageBuildResult> BuildAsync(VddkImageRequest request, IBuildLog log, CancellationToken cancellationToken)
     {
+        if (Directory.Exists(request.ArchivePath))
+        {
+            throw new VddkException(ErrorCodes.ArchiveNotFound,
+                $"VddkArchive '{request.ArchivePath}' is a directory, not a VDDK archive. Set VddkArchive to the path of the downloaded VMware-vix-disklib-<version>.x86_64.tar.gz file itself.",
+                request.ArchivePath);
+        }
         if (!File.Exists(request.ArchivePath))
         {
             throw new VddkException(ErrorCodes.ArchiveNotFound,

@@ -107,6 +107,29 @@ public sealed class SecretsTests(ITestOutputHelper output)
         scan.AssertNotInFiles(world.Sample.OutputDirectory);
     }
 
+    /// <summary>
+    /// A pipeline moved over from the SDK's PublishContainer still sets its generic DOTNET_CONTAINER_REGISTRY_PWORD:
+    /// VddkBuild does not read it, MSBuild logs it like every DOTNET_* variable, and the build warns naming it.
+    /// </summary>
+    [SkippableFact]
+    public async Task The_SDKs_generic_DOTNET_CONTAINER_REGISTRY_PWORD_is_logged_by_MSBuild_and_the_build_warns_VDDK3903()
+    {
+        await using var world = await PushWorld.StartAsync(output, RegistryAuth.Basic);
+        const string sdkPassword = "sdk-generic-Passw0rd-5c1e";
+        world.Sample.Environment["DOTNET_CONTAINER_REGISTRY_UNAME"] = PushWorld.User;
+        world.Sample.Environment["DOTNET_CONTAINER_REGISTRY_PWORD"] = sdkPassword;
+        var scan = SecretScan.For(PushWorld.User, world.Password);
+
+        var result = await PublishWithBinlogAsync(world, "sdk-generic-variable");
+
+        Assert.True(result.Run.Succeeded, result.Run.ToString());
+        Assert.True(SecretScan.For("unused", sdkPassword).AppearsIn(result.BinlogBytes), "MSBuild no longer logs DOTNET_* variables");
+        Assert.Contains("warning VDDK3903: The registry password in DOTNET_CONTAINER_REGISTRY_PWORD is recorded", result.Run.Output);
+        Assert.All(result.Run.Output.Split('\n').Where(l => l.Contains("VDDK3903", StringComparison.Ordinal)), l => Assert.DoesNotContain(sdkPassword, l));
+        // VDDK_REGISTRY_PASSWORD, set by the world, is what pushed; it is still nowhere.
+        AssertNowhere(scan, world, result);
+    }
+
     /// <summary>With MSBUILDLOGALLENVIRONMENTVARIABLES MSBuild logs every variable, VddkBuild's own too: the build warns.</summary>
     [SkippableFact]
     public async Task With_MSBUILDLOGALLENVIRONMENTVARIABLES_even_VDDK_REGISTRY_PASSWORD_is_logged_and_the_build_warns_VDDK3903()

@@ -120,6 +120,82 @@ public sealed class TaskPackageTests(TaskPackageTests.PackedPackage package) : I
         Assert.True(File.Exists(explicitOutput));
     }
 
+    [Fact]
+    public async Task An_ordinary_app_referencing_the_package_still_builds_and_packs_with_no_VDDK_property_set()
+    {
+        var project = package.NewProjectDirectory("app", onlyLocalFeed: true);
+        File.WriteAllText(Path.Combine(project, "App.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+              <ItemGroup><PackageReference Include="VddkBuild.Tasks" Version="{package.Version}" PrivateAssets="all" /></ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(project, "Program.cs"), "System.Console.WriteLine(\"app\");");
+
+        var build = await DotnetCli.RunAsync(project, ["build", "-nologo", "-v:m"]);
+        var pack = await DotnetCli.RunAsync(project, ["pack", "-nologo", "-v:m", "-o", Path.Combine(project, "out")]);
+
+        Assert.True(build.Succeeded, build.ToString());
+        Assert.DoesNotContain("VDDK", build.Output);
+        Assert.True(File.Exists(Path.Combine(project, "bin", "Debug", "net10.0", "App.dll")));
+        Assert.False(Directory.Exists(Path.Combine(project, "bin", "Debug", "net10.0", "vddk")), "a plain build must not run the VDDK targets");
+        Assert.True(pack.Succeeded, pack.ToString());
+        // PrivateAssets="all", as README shows: the app's own package does not drag the task package into its consumers.
+        using var zip = ZipFile.OpenRead(Directory.GetFiles(Path.Combine(project, "out"), "App.*.nupkg").Single());
+        using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
+        Assert.DoesNotContain("VddkBuild.Tasks", nuspec.ReadToEnd());
+    }
+
+    [Fact]
+    public async Task Clean_in_a_project_that_references_the_package_deletes_the_default_vddk_folders_and_nothing_else()
+    {
+        var project = package.NewProjectDirectory("clean", onlyLocalFeed: true);
+        File.WriteAllText(Path.Combine(project, "App.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+              <ItemGroup><PackageReference Include="VddkBuild.Tasks" Version="{package.Version}" PrivateAssets="all" /></ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(project, "Program.cs"), "System.Console.WriteLine(\"app\");");
+        var output = Path.Combine(project, "bin", "Debug", "net10.0", "vddk");
+        var intermediate = Path.Combine(project, "obj", "vddk");
+        var keep = Path.Combine(project, "bin", "Debug", "net10.0", "keep.txt");
+
+        var publish = await DotnetCli.RunAsync(project, ["build", "-t:PublishVddk", "-nologo", "-v:m", .. package.ImageProperties, "-p:VddkUseCluster=false"]);
+        Assert.True(publish.Succeeded, publish.ToString());
+        Assert.True(Directory.Exists(output) && Directory.Exists(intermediate), publish.ToString());
+        File.WriteAllText(keep, "not ours");
+        var clean = await DotnetCli.RunAsync(project, ["clean", "-nologo", "-v:m"]);
+
+        Assert.True(clean.Succeeded, clean.ToString());
+        Assert.False(Directory.Exists(output), "dotnet clean left the image archive folder");
+        Assert.False(Directory.Exists(intermediate), "dotnet clean left the layer cache");
+        Assert.True(File.Exists(keep));
+    }
+
+    [Fact]
+    public async Task A_multi_targeting_project_runs_PublishVddk_once_in_its_outer_build()
+    {
+        var project = package.NewProjectDirectory("multi", onlyLocalFeed: true);
+        // <TargetFrameworks> (even with one framework) makes the command-line targets run in the outer build, which
+        // NuGet gives buildMultiTargeting/ and not build/.
+        File.WriteAllText(Path.Combine(project, "Lib.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup><TargetFrameworks>net10.0</TargetFrameworks></PropertyGroup>
+              <ItemGroup><PackageReference Include="VddkBuild.Tasks" Version="{package.Version}" /></ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(project, "Lib.cs"), "namespace Lib; public static class Marker { }");
+
+        var build = await DotnetCli.RunAsync(project, ["build", "-nologo", "-v:m"]);
+        var publish = await DotnetCli.RunAsync(project, ["build", "-t:PublishVddk", "-nologo", "-v:n", .. package.ImageProperties, "-p:VddkUseCluster=false", "-getProperty:VddkImageDigest"]);
+
+        Assert.True(build.Succeeded, build.ToString());
+        Assert.True(publish.Succeeded, publish.ToString());
+        Assert.Equal(await package.RepositorySampleDigestAsync(), publish.Output.Trim());
+        Assert.True(File.Exists(Path.Combine(project, "bin", "Debug", "vddk", $"vddk-{SampleVddkArchiveOptions.Small.Version}.oci.tar")));
+    }
+
     /// <summary>The package packed once for the class, its local feed, and the inputs every project builds from.</summary>
     public sealed class PackedPackage : IAsyncLifetime
     {

@@ -1,0 +1,98 @@
+using VddkBuild.TestSupport.Archives;
+using VddkBuild.TestSupport.Images;
+
+namespace VddkBuild.IntegrationTests.Tasks;
+
+/// <summary>
+/// Mistakes a user makes in the properties of samples/PublishVddk: each is a coded error that says what to change,
+/// never VDDK9999 (a bug report) and never a secret echoed back.
+/// </summary>
+[Collection(MSBuildCollection.Name)]
+public sealed class PropertyMistakeTests : IDisposable
+{
+    private readonly string _work = Directory.CreateTempSubdirectory("vddk-mistake-").FullName;
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
+
+    private Dictionary<string, string> Inputs() => new()
+    {
+        ["VddkArchive"] = SampleVddkArchive.WriteTo(Path.Combine(_work, "in"), SampleVddkArchiveOptions.Small),
+        ["VddkBaseImage"] = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Reference,
+    };
+
+    [Theory]
+    [InlineData("VddkMaxEntrySize", "99999999999TiB")]
+    [InlineData("VddkMaxTotalSize", "9223372036854775808")]
+    [InlineData("VddkMaxTotalSize", "99999999999999999999999999999999")]
+    public async Task A_size_beyond_a_byte_count_is_VDDK5002_naming_the_property(string property, string value)
+    {
+        var properties = Inputs();
+        properties[property] = value;
+
+        var result = await new SampleProject(_work).RunAsync("BuildVddkImage", properties);
+
+        Assert.False(result.Succeeded, result.ToString());
+        Assert.Contains($"error VDDK5002: {property} is '{value}'", result.Output);
+        Assert.DoesNotContain("VDDK9999", result.Output);
+    }
+
+    [Fact]
+    public async Task A_folder_given_as_the_archive_is_VDDK1001_saying_it_is_a_folder()
+    {
+        var properties = Inputs();
+        properties["VddkArchive"] = Path.GetDirectoryName(properties["VddkArchive"])!;
+
+        var result = await new SampleProject(_work).RunAsync("BuildVddkImage", properties);
+
+        Assert.False(result.Succeeded, result.ToString());
+        var errors = result.Output.Split('\n').Where(l => l.Contains("error VDDK1001", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(errors);
+        Assert.All(errors, e => Assert.Contains($"'{properties["VddkArchive"]}' is a directory", e));
+        Assert.All(errors, e => Assert.DoesNotContain("does not exist", e));
+    }
+
+    [Fact]
+    public async Task An_intermediate_folder_that_cannot_be_created_is_VDDK2007_naming_it()
+    {
+        var properties = Inputs();
+        var file = Path.Combine(_work, "a-file");
+        File.WriteAllText(file, "not a folder");
+        var sample = new SampleProject(_work);
+
+        // VddkIntermediateDirectory under a regular file: no folder can be made there (ENOTDIR), as on a read-only mount.
+        var result = await sample.RunAsync("BuildVddkImage", properties, $"-p:VddkIntermediateDirectory={file}/obj/");
+
+        Assert.False(result.Succeeded, result.ToString());
+        Assert.Contains("error VDDK2007", result.Output);
+        Assert.Contains(Path.Combine(file, "obj"), result.Output);
+        Assert.DoesNotContain("VDDK9999", result.Output);
+        Assert.False(Directory.Exists(sample.OutputDirectory) && Directory.EnumerateFileSystemEntries(sample.OutputDirectory).Any());
+    }
+
+    [Theory]
+    [InlineData("PublishVddk", "VddkRegistryPassword")]
+    [InlineData("BuildVddkImage", "VddkRegistryToken")]
+    [InlineData("ExtractVddk", "VddkPassword")]
+    [InlineData("PrepareVddkRegistry", "VddkToken")]
+    public async Task A_password_given_as_a_property_is_refused_with_VDDK5003_before_anything_runs(string target, string property)
+    {
+        const string secret = "s3cr3t-Pr0perty-Valu3";
+        var properties = Inputs();
+        properties[property] = secret;
+        properties["VddkRegistry"] = "127.0.0.1:1";
+        properties["VddkUseCluster"] = "false";
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync(target, properties);
+
+        Assert.False(result.Succeeded, result.ToString());
+        Assert.Contains($"error VDDK5003: {property} is set", result.Output);
+        Assert.Contains("VDDK_REGISTRY_PASSWORD", result.Output);
+        Assert.DoesNotContain(secret, result.Output);
+        // Refused before any task: no connection attempt, no layer, no output.
+        Assert.DoesNotContain("VDDK3013", result.Output);
+        Assert.DoesNotContain("VDDK4004", result.Output);
+        Assert.False(Directory.Exists(sample.IntermediateDirectory));
+        Assert.False(Directory.Exists(sample.OutputDirectory));
+    }
+}
