@@ -73,6 +73,22 @@ internal static partial class TaskProperties
             : throw Invalid(propertyName, value, "whole seconds since 1970-01-01 UTC (the SOURCE_DATE_EPOCH convention)");
     }
 
+    /// <summary>
+    /// The image's User as runtimes read it: a user, or user:group, each a name or a numeric id. A space or a second
+    /// ':' is no user any runtime can find, and the image would fail only when Forklift starts its init container.
+    /// </summary>
+    public static string ImageUser(string? value, string propertyName)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return "1001";
+        }
+        var user = value.Trim();
+        return UserPattern().IsMatch(user)
+            ? user
+            : throw Invalid(propertyName, value, "a user name or numeric id, optionally followed by ':' and a group name or id (for example 1001, 1001:0 or default)");
+    }
+
     /// <summary>A ';'-separated list with blanks and duplicates removed, order kept.</summary>
     public static IReadOnlyList<string> List(string? value) =>
         (value ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToList();
@@ -84,6 +100,9 @@ internal static partial class TaskProperties
 
     private static VddkException Invalid(string propertyName, string value, string expected) =>
         new(ErrorCodes.PropertyInvalid, $"{propertyName} is '{value}', but it must be {expected}.", propertyName);
+
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?)?$")]
+    private static partial Regex UserPattern();
 
     [GeneratedRegex(@"^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$")]
     private static partial Regex SizePattern();

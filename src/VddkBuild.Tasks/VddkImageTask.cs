@@ -93,7 +93,7 @@ public abstract class VddkImageTask : VddkTask
                 ArchivePath = Path.GetFullPath(archive),
                 BaseSource = baseSource,
                 Platform = string.IsNullOrWhiteSpace(Platform) ? Oci.Platform.LinuxAmd64 : Oci.Platform.Parse(Platform),
-                User = string.IsNullOrWhiteSpace(User) ? "1001" : User.Trim(),
+                User = TaskProperties.ImageUser(User, "VddkUser"),
                 SourceDateEpoch = TaskProperties.Epoch(SourceDateEpoch, "VddkSourceDateEpoch (SOURCE_DATE_EPOCH)"),
                 UseArchiveAsLayer = TaskProperties.Flag(LayerFromArchive, "VddkLayerFromArchive", fallback: true),
                 WorkDirectory = Path.GetFullPath(IntermediateDirectory),

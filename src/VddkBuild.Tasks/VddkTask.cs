@@ -33,7 +33,7 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
         }
         catch (Exception ex)
         {
-            LogError(ErrorCodes.Unexpected, $"Unexpected {ex.GetType().Name} in {GetType().Name}: {ex.Message}. This is a bug in VddkBuild; please report it with the build log (-v:diag).", null);
+            LogError(ErrorCodes.Unexpected, $"Unexpected {ex.GetType().Name} in {GetType().Name}: {VddkException.Reason(ex)}. This is a bug in VddkBuild; please report it with the build log (-v:diag).", null);
             Log.LogMessage(MessageImportance.Low, ex.ToString());
         }
         finally

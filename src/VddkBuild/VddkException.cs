@@ -22,4 +22,7 @@ public sealed class VddkException : Exception
     public string? Subject { get; }
 
     public override string ToString() => $"{Code}: {Message}";
+
+    /// <summary>Another exception's message to go inside a sentence of ours: without its own closing period.</summary>
+    public static string Reason(Exception exception) => exception.Message.TrimEnd().TrimEnd('.');
 }

@@ -266,7 +266,7 @@ public sealed class VddkArchiveReader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new VddkException(ErrorCodes.ArchiveNotFound, $"The VDDK archive '{_archivePath}' cannot be opened: {ex.Message}. Check the path and its permissions.", _archivePath, ex);
+            throw new VddkException(ErrorCodes.ArchiveNotFound, $"The VDDK archive '{_archivePath}' cannot be opened: {VddkException.Reason(ex)}. Check the path and its permissions.", _archivePath, ex);
         }
 
         try

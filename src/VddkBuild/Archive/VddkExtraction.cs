@@ -164,7 +164,7 @@ public static class VddkExtraction
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            log.Warn(ErrorCodes.ExtractCleanupFailed, $"Could not remove the temporary folder '{path}': {ex.Message}. Delete it by hand.");
+            log.Warn(ErrorCodes.ExtractCleanupFailed, $"Could not remove the temporary folder '{path}': {VddkException.Reason(ex)}. Delete it by hand.");
         }
     }
 

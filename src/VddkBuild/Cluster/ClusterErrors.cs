@@ -101,11 +101,11 @@ public static partial class ClusterErrors
         if (tls is not null)
         {
             return new VddkException(ErrorCodes.ClusterUnreachable,
-                $"TLS with the API server {server} failed while trying to {verb} {target}: {tls.Message}. " +
+                $"TLS with the API server {server} failed while trying to {verb} {target}: {VddkException.Reason(tls)}. " +
                 "The kubeconfig's certificate-authority data must contain the CA that signed the API server's certificate.", server, exception);
         }
         return new VddkException(ErrorCodes.ClusterUnreachable,
-            $"The API server {server} could not be reached to {verb} {target}: {exception.Message}. Check the network and the kubeconfig's server URL.", server, exception);
+            $"The API server {server} could not be reached to {verb} {target}: {VddkException.Reason(exception)}. Check the network and the kubeconfig's server URL.", server, exception);
     }
 
     /// <summary>

@@ -38,7 +38,7 @@ internal sealed record ImageBlob(Descriptor Descriptor, Func<CancellationToken, 
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"The VDDK layer file '{layer.FilePath}' cannot be read: {ex.Message}. Build the image again.", layer.FilePath, ex);
+                $"The VDDK layer file '{layer.FilePath}' cannot be read: {VddkException.Reason(ex)}. Build the image again.", layer.FilePath, ex);
         }
     }
 }

@@ -44,7 +44,7 @@ public static class OciArchiveWriter
         {
             TryDelete(temp);
             throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"Could not write OCI archive '{target}': {ex.Message}. Check free space and that the folder is writable.", target, ex);
+                $"Could not write OCI archive '{target}': {VddkException.Reason(ex)}. Check free space and that the folder is writable.", target, ex);
         }
         catch
         {

@@ -22,7 +22,7 @@ internal sealed class OciLayoutDirectoryFiles : IOciLayoutFiles
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new VddkException(ErrorCodes.BaseImageNotFound,
-                $"Cannot read '{path}' of the OCI layout: {ex.Message}. Check the path and its permissions.", path, ex);
+                $"Cannot read '{path}' of the OCI layout: {VddkException.Reason(ex)}. Check the path and its permissions.", path, ex);
         }
     }
 

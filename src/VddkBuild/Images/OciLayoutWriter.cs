@@ -45,7 +45,7 @@ public static class OciLayoutWriter
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"Could not write OCI layout '{root}': {ex.Message}. Check free space and that the folder is writable.", root, ex);
+                $"Could not write OCI layout '{root}': {VddkException.Reason(ex)}. Check free space and that the folder is writable.", root, ex);
         }
     }
 

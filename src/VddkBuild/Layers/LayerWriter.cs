@@ -189,7 +189,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         {
             await AbandonAsync().ConfigureAwait(false);
             throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"Could not write the layer file in '{_directory}': {ex.Message}. Check free space and permissions.", _directory, ex);
+                $"Could not write the layer file in '{_directory}': {VddkException.Reason(ex)}. Check free space and permissions.", _directory, ex);
         }
         catch
         {
@@ -282,7 +282,7 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         {
             _tempPath = null;
             throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"Could not create the layer file in '{_directory}': {ex.Message}. Check that the folder is writable.", _directory, ex);
+                $"Could not create the layer file in '{_directory}': {VddkException.Reason(ex)}. Check that the folder is writable.", _directory, ex);
         }
         _compressedHash = new HashingWriteStream(_file);
         _gzip = new ParallelGzipWriter(_compressedHash, _options.CompressionLevel, _options.GzipChunkSize, _options.CompressionWorkers, _options.ZlibLevel);

@@ -323,7 +323,7 @@ public static class VddkLayerFactory
     }
 
     private static VddkException LayerFolderUnwritable(string directory, Exception ex) => new(ErrorCodes.OutputWriteFailed,
-        $"Could not write the layer file in '{directory}': {ex.Message}. Check free space and permissions.", directory, ex);
+        $"Could not write the layer file in '{directory}': {VddkException.Reason(ex)}. Check free space and permissions.", directory, ex);
 
     private static bool IsGzip(string archivePath)
     {
@@ -374,7 +374,7 @@ public static class VddkLayerFactory
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new VddkException(ErrorCodes.ArchiveCorrupt,
-                $"The VDDK archive '{archivePath}' cannot be read: {ex.Message}. Check its permissions, or download it again.", archivePath, ex);
+                $"The VDDK archive '{archivePath}' cannot be read: {VddkException.Reason(ex)}. Check its permissions, or download it again.", archivePath, ex);
         }
     }
 

@@ -375,7 +375,7 @@ public sealed class RegistryClient
                 authority, ex);
         }
         var connectFailed = ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError;
-        return new TransientRegistryException($"{(connectFailed ? "cannot connect to" : "connection to")} {authority} failed ({Innermost(ex).Message})", connectFailed: connectFailed, inner: ex);
+        return new TransientRegistryException(connectFailed ? $"cannot connect to {authority} ({Innermost(ex).Message})" : $"connection to {authority} failed ({Innermost(ex).Message})", connectFailed: connectFailed, inner: ex);
     }
 
     private static Exception Innermost(Exception ex)

@@ -95,7 +95,7 @@ public sealed class RetryPolicy
                 operation, last);
         }
         return new VddkException(ErrorCodes.RegistryRetriesExhausted,
-            $"{operation} failed after {attempts} attempts; last failure: {last.Message}. The registry or the network is unstable; run again, or raise the retry limit.",
+            $"{operation} failed after {attempts} attempts; last failure: {VddkException.Reason(last)}. The registry or the network is unstable; run again, or raise the retry limit.",
             operation, last);
     }
 }

@@ -36,6 +36,22 @@ public sealed class PropertyMistakeTests : IDisposable
         Assert.DoesNotContain("VDDK9999", result.Output);
     }
 
+    [Theory]
+    [InlineData("root:x y")]
+    [InlineData("1001:0:0")]
+    [InlineData("-1")]
+    public async Task A_user_no_runtime_can_find_is_VDDK5002(string user)
+    {
+        var properties = Inputs();
+        properties["VddkUser"] = user;
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("BuildVddkImage", properties);
+
+        Assert.False(result.Succeeded, result.ToString());
+        Assert.Contains($"error VDDK5002: VddkUser is '{user}'", result.Output);
+    }
+
     [Fact]
     public async Task A_folder_given_as_the_archive_is_VDDK1001_saying_it_is_a_folder()
     {
