@@ -19,6 +19,9 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
 {
     internal sealed record UploadSession(Uri Location, long MinChunkLength);
 
+    /// <summary>PATCH size: <see cref="PushOptions.ChunkSize"/>, lowered for the whole push when a proxy refuses large bodies.</summary>
+    private long _chunkSize = options.ChunkSize;
+
     public Task<BlobPushResult> PushAsync(Descriptor blob, string label, Func<CancellationToken, Task<Stream>> open, string? mountFrom, CancellationToken cancellationToken)
     {
         var operation = $"Uploading {label} ({blob.Digest.Hex[..12]}) to {client.Registry}/{repository}";
@@ -57,7 +60,32 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
                     progress.Restart();
                     session = await StartAsync(push, operation, ct).ConfigureAwait(false);
                 }
-                await PutChunkedAsync(session, blob, open, progress, operation, ct).ConfigureAwait(false);
+                // A proxy in front of the registry may cap request bodies below the chunk size (nginx's
+                // client_max_body_size is 1 MiB unless raised): smaller chunks get past it.
+                for (var chunkSize = Math.Max(Interlocked.Read(ref _chunkSize), 1); ; )
+                {
+                    var refused = await PutChunkedAsync(session, blob, open, chunkSize, progress, operation, ct).ConfigureAwait(false);
+                    if (refused is null)
+                    {
+                        break;
+                    }
+                    await CancelQuietlyAsync(session, ct).ConfigureAwait(false);
+                    var smallest = Math.Max(MinChunkSize, session.MinChunkLength);
+                    if (refused.Value <= smallest)
+                    {
+                        throw new VddkException(ErrorCodes.RegistryRequestFailed,
+                            $"{operation}: registry {client.Registry}, or a proxy in front of it, refused a request body of {refused.Value} bytes (HTTP 413 Request Entity Too Large), even in the smallest chunks this uploads. " +
+                            "Raise the request body limit of the proxy (nginx: client_max_body_size 0 for the registry's location; other proxies have a similar setting), as pushing container images needs.",
+                            client.Registry);
+                    }
+                    var smaller = Math.Max(smallest, Math.Min(chunkSize, refused.Value) / ChunkShrinkFactor);
+                    log.Info($"{operation}: registry {client.Registry}, or a proxy in front of it, refused a request body of {refused.Value} bytes (HTTP 413); uploading in chunks of {smaller} bytes.");
+                    chunkSize = smaller;
+                    // The other blobs of this push start from what got past the limit.
+                    Interlocked.Exchange(ref _chunkSize, Math.Min(Interlocked.Read(ref _chunkSize), smaller));
+                    progress.Restart();
+                    session = await StartAsync(push, operation, ct).ConfigureAwait(false);
+                }
             }
             if (clock.Elapsed > TimeSpan.FromSeconds(2))
             {
@@ -164,25 +192,62 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         || errorSummary.Contains("BLOB_UPLOAD_UNKNOWN", StringComparison.Ordinal)
         || errorSummary.Contains("UNSUPPORTED", StringComparison.Ordinal);
 
-    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
-    private async Task PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, TransferProgress progress, string operation, CancellationToken ct)
+    /// <summary>Chunks are never made smaller than this when a proxy refuses large bodies (the .NET SDK's default chunk).</summary>
+    internal const long MinChunkSize = 64 * 1024;
+
+    private const long ChunkShrinkFactor = 4;
+
+    /// <summary>
+    /// Uploads the blob in chunks of <paramref name="chunkSize"/> and commits it. Returns null when done, or the size
+    /// of the chunk that was refused with 413 (nothing committed: the caller retries with smaller chunks).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private async Task<long?> PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, long chunkSize, TransferProgress progress, string operation, CancellationToken ct)
     {
-        Uri location;
+        ChunkedTransfer sent;
         await using (var source = await open(ct).ConfigureAwait(false))
         {
-            location = await SendChunksAsync(session, source, blob.Size, Math.Max(options.ChunkSize, 1), progress, operation, ct).ConfigureAwait(false);
+            try
+            {
+                sent = await SendChunksAsync(session, source, blob.Size, chunkSize, progress, operation, ct).ConfigureAwait(false);
+            }
+            catch (ChunkTooLargeException tooLarge)
+            {
+                return tooLarge.ChunkLength;
+            }
         }
-        await CommitAsync(location, blob.Digest, operation, ct).ConfigureAwait(false);
+        try
+        {
+            await CommitAsync(sent.Location, blob.Digest, operation, ct).ConfigureAwait(false);
+        }
+        catch (VddkException ex) when (sent.RangeDisagreement is { } disagreement && ex.Code == ErrorCodes.RegistryRequestFailed)
+        {
+            // The registry had acknowledged fewer bytes than were sent, and now refuses the blob: start over.
+            throw new TransientRegistryException($"{disagreement}, and then refused to commit the upload ({VddkException.Reason(ex)})", inner: ex);
+        }
+        return null;
+    }
+
+    /// <summary>Where a chunked upload continues, and what the registry's Range said if it disagreed with what was sent.</summary>
+    internal sealed record ChunkedTransfer(Uri Location, string? RangeDisagreement);
+
+    /// <summary>A chunk refused with 413: a proxy caps request bodies below the chunk size.</summary>
+    private sealed class ChunkTooLargeException(long chunkLength) : Exception($"a chunk of {chunkLength} bytes was refused with HTTP 413")
+    {
+        public long ChunkLength { get; } = chunkLength;
     }
 
     /// <summary>
     /// PATCHes <paramref name="length"/> bytes of <paramref name="source"/> into the session in chunks of
     /// <paramref name="chunkSize"/> (raised to the registry's minimum), each with its Content-Range, and returns where
-    /// the session continues. Nothing becomes a blob until <see cref="CommitAsync"/>.
+    /// the session continues. Nothing becomes a blob until <see cref="CommitAsync"/>, where the registry checks the
+    /// digest: a <c>Range</c> answer that disagrees with the bytes sent is noted, not trusted (AWS ECR's stays at the
+    /// first chunk's end, some registries give the current chunk's range alone).
     /// </summary>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    internal async Task<Uri> SendChunksAsync(UploadSession session, Stream source, long length, long chunkSize, TransferProgress progress, string operation, CancellationToken ct)
+    internal async Task<ChunkedTransfer> SendChunksAsync(UploadSession session, Stream source, long length, long chunkSize, TransferProgress progress, string operation, CancellationToken ct)
     {
+        string? disagreement = null;
         var context = RegistryRequestContext.Push(repository);
         chunkSize = Math.Max(chunkSize, session.MinChunkLength);
         var location = session.Location;
@@ -205,11 +270,16 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
                 // cannot rewind, so the upload starts over.
                 throw new TransientRegistryException($"the registry rejected chunk {offset}-{end} (HTTP 416)", response.StatusCode);
             }
+            if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge && length > MinChunkSize)
+            {
+                throw new ChunkTooLargeException(size);
+            }
             await client.EnsureSuccessAsync(response, operation, context, ct, unauthorizedIsTransient: true).ConfigureAwait(false);
             var range = RegistryClient.HeaderValue(response, "Range");
             if (range is not null && !range.EndsWith("-" + end.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
             {
-                throw new TransientRegistryException($"the registry acknowledged range {range} after chunk {offset}-{end}");
+                disagreement ??= $"the registry acknowledged range {range} after chunk {offset}-{end}";
+                log.Detail($"{operation}: the registry acknowledged range {range} after chunk {offset}-{end}; continuing (the digest is checked when the upload is committed).");
             }
             if (response.Headers.Location is not null)
             {
@@ -217,7 +287,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
             }
             offset += size;
         }
-        return location;
+        return new ChunkedTransfer(location, disagreement);
     }
 
     /// <summary>Closes an upload session whose bytes were all sent: the registry checks them against the digest and keeps the blob.</summary>

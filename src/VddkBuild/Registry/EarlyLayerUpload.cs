@@ -110,7 +110,7 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         var progress = new TransferProgress(_log, $"VDDK layer -> {_client.Registry}/{_repository}", length);
         // One PATCH for the whole file, unless the registry (or VddkForceChunkedUpload) wants smaller requests.
         var chunk = _options.ForceChunkedUpload ? Math.Max(_options.ChunkSize, 1) : Math.Max(length, 1);
-        var location = await _uploader.SendChunksAsync(session, source, length, chunk, progress, Operation, ct).ConfigureAwait(false);
+        var location = (await _uploader.SendChunksAsync(session, source, length, chunk, progress, Operation, ct).ConfigureAwait(false)).Location;
         _session = location;
         return new Sent(location, AlreadyPresent: false);
     }

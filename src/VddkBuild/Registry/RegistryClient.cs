@@ -466,9 +466,20 @@ public sealed class RegistryClient
                 $"{operation}: registry {Registry} redirected this request (HTTP {(int)status}) to {target}; a redirect of a streamed upload, or one that would change the method, is not followed. Point VddkRegistry at the address the registry redirects to.",
                 Registry);
         }
+        var hint = status == HttpStatusCode.NotFound && context.Purpose == RegistryPurpose.Push && RepositoryMissing(summary)
+            ? $" The repository does not exist, and this registry does not create repositories on push: create it first (AWS ECR: aws ecr create-repository --repository-name {context.Repository}; Harbor, OpenShift: the project; Quay: the organization), or correct VddkRepository."
+            : string.Empty;
         throw new VddkException(ErrorCodes.RegistryRequestFailed,
-            $"{operation}: registry {Registry} answered HTTP {(int)status} {status}{quoted}.", Registry);
+            $"{operation}: registry {Registry} answered HTTP {(int)status} {status}{quoted}.{hint}", Registry);
     }
+
+    /// <summary>
+    /// A 404 that means the repository itself is missing: the spec's <c>NAME_UNKNOWN</c> (AWS ECR, which never creates
+    /// repositories on push), or Harbor's <c>NOT_FOUND</c> naming a project that does not exist.
+    /// </summary>
+    internal static bool RepositoryMissing(string errorSummary) =>
+        errorSummary.Contains("NAME_UNKNOWN", StringComparison.Ordinal)
+        || (errorSummary.Contains("NOT_FOUND", StringComparison.Ordinal) && errorSummary.Contains("project", StringComparison.OrdinalIgnoreCase));
 
     internal static string? HeaderValue(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault()

@@ -15,6 +15,9 @@ public sealed record RegistryRequestContext(IReadOnlyList<string> Scopes, Regist
 
     public static RegistryRequestContext Mount(string repository, string from) => new([PushScope(repository), PullScope(from)], RegistryPurpose.Push);
 
+    /// <summary>The repository the request is for (that of the first scope), for messages.</summary>
+    public string? Repository => Scopes.Count > 0 && Scopes[0].Split(':') is [_, var name, _] ? name : null;
+
     public static string PullScope(string repository) => $"repository:{repository}:pull";
 
     public static string PushScope(string repository) => $"repository:{repository}:pull,push";
