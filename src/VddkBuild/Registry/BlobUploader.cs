@@ -270,7 +270,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
                 // cannot rewind, so the upload starts over.
                 throw new TransientRegistryException($"the registry rejected chunk {offset}-{end} (HTTP 416)", response.StatusCode);
             }
-            if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge && length > MinChunkSize)
+            if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge)
             {
                 throw new ChunkTooLargeException(size);
             }

@@ -1,0 +1,226 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using VddkBuild.Images;
+using VddkBuild.Oci;
+using VddkBuild.Registry;
+using VddkBuild.TestSupport.Registry;
+using Xunit.Abstractions;
+
+namespace VddkBuild.IntegrationTests.Registry;
+
+/// <summary>
+/// Documented behaviours of real registries and the proxies in front of them, imitated by a proxy in front of a real
+/// docker-registry (or a small fake): each push completes, or fails with a coded error that says what to change.
+/// </summary>
+public sealed class RegistryQuirkTests(ITestOutputHelper output)
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    /// <summary>A proxy in front of <paramref name="registry"/>; <paramref name="quirk"/> answers a request itself (true) or lets it through.</summary>
+    private static Task<LoopbackWebServer> ProxyAsync(DockerRegistryProcess registry, Func<HttpContext, Task<bool>> quirk, Action<HttpContext>? beforeForward = null)
+    {
+        var forwarder = new ReverseProxyForwarder(registry.BaseUri);
+        return LoopbackWebServer.StartAsync(async http =>
+        {
+            if (await quirk(http))
+            {
+                return;
+            }
+            beforeForward?.Invoke(http);
+            await forwarder.ForwardAsync(http);
+        });
+    }
+
+    private static async Task<byte[]> PulledLayerAsync(RegistrySession session, string authority, string repository, string tag, Descriptor layer)
+    {
+        var source = new RegistryImageSource(session, ImageReference.Parse($"{authority}/{repository}:{tag}"));
+        await using var stream = await source.OpenBlobAsync(layer, None);
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        return copy.ToArray();
+    }
+
+    /// <summary>
+    /// nginx in front of a registry (Nexus, Harbor, a self-hosted distribution) refuses bodies over
+    /// client_max_body_size, 1 MiB unless raised, with 413: the single-request upload and the 16 MiB chunks are
+    /// refused, smaller chunks get through.
+    /// </summary>
+    [SkippableFact]
+    public async Task ProxyCappingRequestBodies_BelowTheChunkSize_GetsTheBlobInSmallerChunks()
+    {
+        const int limit = 100_000;
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var largestForwarded = 0L;
+        var proxy = context.Own(await ProxyAsync(registry, async http =>
+        {
+            if (http.Request.ContentLength is > limit)
+            {
+                await http.Request.Body.CopyToAsync(Stream.Null);
+                http.Response.StatusCode = 413;
+                http.Response.ContentType = "text/html";
+                await http.Response.WriteAsync("<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>");
+                return true;
+            }
+            InterlockedMax(ref largestForwarded, http.Request.ContentLength ?? 0);
+            return false;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority, registry.Authority));
+        var (baseImage, baseSource) = await RegistryPushPullTests.PushBaseAsync(context, session, registry.Authority, "base/capped", 21);
+        var image = context.Derive(baseImage, 22, size: 600 * 1024);
+
+        var result = await new ImagePusher(session).PushAsync(image, baseSource, RegistryTestContext.Reference(proxy.Authority, "vddk/capped"), ["1"], new PushOptions(), context.Log, None);
+
+        Assert.Equal(image.Digest, result.Digest);
+        Assert.InRange(largestForwarded, 1, limit);
+        Assert.Equal(await File.ReadAllBytesAsync(image.VddkLayer.FilePath), await PulledLayerAsync(session, registry.Authority, "vddk/capped", "1", image.VddkLayer.Descriptor));
+        Assert.Contains("(HTTP 413); uploading in chunks of", context.Log.AllText, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task ProxyCappingRequestBodies_BelowTheSmallestChunk_FailsWithVddk3009_NamingTheProxyLimit()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var proxy = context.Own(await ProxyAsync(registry, async http =>
+        {
+            if (http.Request.ContentLength is > 1000)
+            {
+                await http.Request.Body.CopyToAsync(Stream.Null);
+                http.Response.StatusCode = 413;
+                return true;
+            }
+            return false;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority));
+        var (image, blobs) = context.MakeBase("tiny-limit", 23);
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            new ImagePusher(session).PushAsync(image, blobs, RegistryTestContext.Reference(proxy.Authority, "vddk/tiny-limit"), ["1"], new PushOptions(), context.Log, None));
+
+        Assert.Equal(ErrorCodes.RegistryRequestFailed, error.Code);
+        Assert.Contains("413", error.Message, StringComparison.Ordinal);
+        Assert.Contains("client_max_body_size", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// AWS ECR's PATCH answers keep the Range of the first chunk (aws/containers-roadmap#2831); zot gave the current
+    /// chunk's range alone (regclient#961). The bytes are stored all the same, and the commit's digest check proves it.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("stays-at-first-chunk")]
+    [InlineData("current-chunk-only")]
+    public async Task ChunkedUpload_ThroughARegistryWhoseRangeAnswerDisagrees_Completes(string rangeQuirk)
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var firstRange = new ConcurrentDictionary<string, string>();
+        var proxy = context.Own(await ProxyAsync(registry, _ => Task.FromResult(false), http =>
+        {
+            if (!HttpMethods.IsPatch(http.Request.Method))
+            {
+                return;
+            }
+            var session = http.Request.Path.Value!;
+            var length = http.Request.ContentLength ?? 0;
+            http.Response.OnStarting(() =>
+            {
+                if (http.Response.StatusCode == 202 && http.Response.Headers.TryGetValue("Range", out var range))
+                {
+                    http.Response.Headers["Range"] = rangeQuirk == "stays-at-first-chunk" ? firstRange.GetOrAdd(session, range.ToString()) : $"0-{length - 1}";
+                }
+                return Task.CompletedTask;
+            });
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority));
+        var (image, blobs) = context.MakeBase("range-" + rangeQuirk, 24);
+
+        var result = await new ImagePusher(session).PushAsync(image, blobs, RegistryTestContext.Reference(proxy.Authority, "vddk/range"), ["1"],
+            new PushOptions { ForceChunkedUpload = true, ChunkSize = 10_000 }, context.Log, None);
+
+        Assert.Equal(image.Digest, result.Digest);
+        var pulled = await new RegistryImageSource(session, ImageReference.Parse($"{proxy.Authority}/vddk/range:1")).ResolveAsync(Platform.LinuxAmd64, None);
+        Assert.Equal(image.ManifestBytes, pulled.ManifestBytes);
+        Assert.DoesNotContain("retrying", context.Log.AllText, StringComparison.Ordinal);
+    }
+
+    /// <summary>A chunk the registry really lost (its Range says so, then the digest check fails): the upload starts over.</summary>
+    [SkippableFact]
+    public async Task ChunkLostByTheRegistry_RangeShort_ThenCommitRefused_IsUploadedAgain()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var dropped = 0;
+        var proxy = context.Own(await ProxyAsync(registry, async http =>
+        {
+            // The last chunk of the first session never reaches the registry; the answer looks like a stale Range.
+            if (HttpMethods.IsPatch(http.Request.Method) && http.Request.Headers["Content-Range"].ToString() == "20000-29999"
+                && Interlocked.CompareExchange(ref dropped, 1, 0) == 0)
+            {
+                await http.Request.Body.CopyToAsync(Stream.Null);
+                http.Response.StatusCode = 202;
+                http.Response.Headers.Location = http.Features.Get<IHttpRequestFeature>()!.RawTarget;
+                http.Response.Headers["Range"] = "0-9999";
+                return true;
+            }
+            return false;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority, registry.Authority));
+        var content = new byte[30_000];
+        new Random(25).NextBytes(content);
+        var blob = new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = Digest.Compute(content), Size = content.Length };
+
+        var result = await new BlobUploader(session.GetClient(proxy.Authority), "vddk/lost", new PushOptions { ForceChunkedUpload = true, ChunkSize = 10_000 }, context.Log)
+            .PushAsync(blob, "test blob", _ => Task.FromResult<Stream>(new MemoryStream(content)), mountFrom: null, None);
+
+        Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
+        Assert.Equal(1, dropped);
+        Assert.Contains("refused to commit the upload", context.Log.AllText, StringComparison.Ordinal);
+        Assert.True(await session.GetClient(registry.Authority).BlobExistsAsync("vddk/lost", blob.Digest, RegistryPurpose.Pull, None));
+    }
+
+    /// <summary>
+    /// AWS ECR never creates a repository on push (404 NAME_UNKNOWN, aws/containers-roadmap#853), nor does Harbor a
+    /// project: the error says to create it.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("NAME_UNKNOWN", "The repository with name 'team/vddk' does not exist in the registry with id '123456789012'")]
+    [InlineData("NOT_FOUND", "project team not found")]
+    public async Task PushToARepositoryTheRegistryDoesNotCreate_FailsWithVddk3009_SayingToCreateIt(string code, string message)
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            http.Response.StatusCode = 404;
+            if (!HttpMethods.IsHead(http.Request.Method))
+            {
+                http.Response.ContentType = "application/json";
+                await http.Response.WriteAsync($"{{\"errors\":[{{\"code\":\"{code}\",\"message\":\"{message}\"}}]}}");
+            }
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority));
+        var content = Encoding.ASCII.GetBytes("a blob for a repository that does not exist");
+        var blob = new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = Digest.Compute(content), Size = content.Length };
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => new BlobUploader(session.GetClient(registry.Authority), "team/vddk", new PushOptions(), context.Log)
+            .PushAsync(blob, "test blob", _ => Task.FromResult<Stream>(new MemoryStream(content)), mountFrom: null, None));
+
+        Assert.Equal(ErrorCodes.RegistryRequestFailed, error.Code);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Assert.Contains("create it first", error.Message, StringComparison.Ordinal);
+        Assert.Contains("aws ecr create-repository --repository-name team/vddk", error.Message, StringComparison.Ordinal);
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        for (var current = Interlocked.Read(ref target); value > current; current = Interlocked.Read(ref target))
+        {
+            if (Interlocked.CompareExchange(ref target, value, current) == current)
+            {
+                return;
+            }
+        }
+    }
+}
