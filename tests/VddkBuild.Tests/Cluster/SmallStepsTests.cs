@@ -357,3 +357,59 @@ public sealed class RegistryRouteTests : IAsyncLifetime
         Assert.Equal("default-route-openshift-image-registry.apps.example.test", host);
     }
 }
+
+/// <summary>
+/// A kubeconfig pointing at plain Kubernetes (kind, minikube, EKS...): the OpenShift API groups are not served, and
+/// kube-apiserver answers their paths with a plain-text "404 page not found".
+/// </summary>
+public sealed class NotOpenShiftTests : IAsyncLifetime
+{
+    private readonly ClusterTestContext _cluster = new();
+
+    public async Task InitializeAsync()
+    {
+        await _cluster.InitializeAsync();
+        foreach (var group in new[] { "route.openshift.io", "config.openshift.io", "imageregistry.operator.openshift.io", "operator.openshift.io", "objectbucket.io", "forklift.konveyor.io" })
+        {
+            _cluster.Server.Unserve(group);
+        }
+    }
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Publishing_to_the_cluster_says_it_is_not_openshift_instead_of_asking_for_a_default_route()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterNotOpenShift, error.Code);
+        Assert.Contains("not OpenShift", error.Message);
+        Assert.Contains("routes.route.openshift.io/v1", error.Message);
+        Assert.Contains("VddkRegistry", error.Message);
+        Assert.DoesNotContain("PrepareVddkRegistry", error.Message);
+    }
+
+    [Fact]
+    public async Task Preparing_the_registry_says_it_is_not_openshift_before_anything_is_written()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryPreparation.RunAsync(_cluster.Session(), new RegistryPreparationOptions(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterNotOpenShift, error.Code);
+        Assert.Contains("not OpenShift", error.Message);
+        Assert.DoesNotContain("Install the operator", error.Message);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
+    [Fact]
+    public async Task A_provider_update_without_forklift_installed_says_so()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            ForkliftProviderUpdate.RunAsync(_cluster.Session(), ForkliftProviderUpdate.ParseProvider("vcenter"),
+                "image-registry.openshift-image-registry.svc:5000/openshift-mtv/vddk@sha256:" + new string('0', 64), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ForkliftProviderNotFound, error.Code);
+        Assert.Contains("Forklift", error.Message);
+        Assert.Contains("not installed", error.Message);
+    }
+}
