@@ -353,8 +353,35 @@ public sealed class RegistryRouteTests : IAsyncLifetime
         var host = await RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None);
 
         Assert.Equal(ErrorCodes.RegistryRouteNotFound, missing.Code);
-        Assert.Contains("PrepareVddkRegistry", missing.Message);
+        Assert.Contains("oc patch configs.imageregistry.operator.openshift.io/cluster --type merge -p '{\"spec\":{\"defaultRoute\":true}}'", missing.Message);
+        Assert.Contains("VddkRegistry", missing.Message);
         Assert.Equal("default-route-openshift-image-registry.apps.example.test", host);
+    }
+
+    [Fact]
+    public async Task Without_a_default_route_a_custom_route_the_operator_publishes_is_used_and_named()
+    {
+        _cluster.Seed(KubeResources.ImageConfigs, null, "cluster", JsonNode.Parse("""
+            {"spec":{},"status":{"internalRegistryHostname":"image-registry.openshift-image-registry.svc:5000",
+              "externalRegistryHostnames":["registry.apps.example.test"]}}
+            """)!.AsObject());
+
+        var host = await RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None);
+
+        Assert.Equal("registry.apps.example.test", host);
+        Assert.Contains(_cluster.Log.Lines, l => l.Contains("no default route", StringComparison.Ordinal) && l.Contains("VddkRegistryCaBundle", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_ci_account_that_may_not_read_the_image_config_still_gets_the_missing_route_explained()
+    {
+        _cluster.Server.Forbid(new KubeForbiddenRule("get", KubeResources.ImageConfigs) { User = "developer" });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.DeveloperSession(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryRouteNotFound, error.Code);
+        Assert.Contains("defaultRoute", error.Message);
+        Assert.Contains("images.config.openshift.io \"cluster\" could not be read either", error.Message);
     }
 }
 
