@@ -1,5 +1,6 @@
 using k8s;
 using k8s.Exceptions;
+using VddkBuild.Registry;
 
 namespace VddkBuild.Cluster;
 
@@ -66,7 +67,26 @@ public sealed class ClusterConnection : IDisposable
             throw new VddkException(ErrorCodes.ClusterConfigInvalid,
                 $"The kubeconfig '{described}' cannot be read: {FirstLine(ex.Message)}. Check VddkKubeconfig.", described, ex);
         }
+        UseEnvironmentProxy(configuration);
         return FromConfiguration(configuration);
+    }
+
+    /// <summary>
+    /// As client-go: HTTPS_PROXY/NO_PROXY as Go reads them, unless the kubeconfig's proxy-url already decided
+    /// (KubernetesClient would otherwise apply .NET's NO_PROXY reading, which knows no CIDR ranges).
+    /// </summary>
+    internal static void UseEnvironmentProxy(KubernetesClientConfiguration configuration, Func<string, string?>? getEnvironmentVariable = null)
+    {
+        if (configuration.FirstMessageHandlerSetup is not null)
+        {
+            return;
+        }
+        var proxy = EnvironmentProxy.FromEnvironment(getEnvironmentVariable);
+        configuration.FirstMessageHandlerSetup = handler =>
+        {
+            handler.Proxy = proxy;
+            handler.UseProxy = proxy is not null;
+        };
     }
 
     public static ClusterConnection FromConfiguration(KubernetesClientConfiguration configuration) =>
