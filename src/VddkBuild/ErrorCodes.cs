@@ -85,6 +85,7 @@ public static class ErrorCodes
     public const string RegistryUnmanaged = "VDDK4022";
     public const string BucketClaimFailed = "VDDK4023";
     public const string RegistryPodStuck = "VDDK4024";
+    public const string ClusterNotOpenShift = "VDDK4025";
 
     public const string BucketClaimWarningEvent = "VDDK4901";     // warning
     public const string BucketClaimSettingsDiffer = "VDDK4902";   // warning

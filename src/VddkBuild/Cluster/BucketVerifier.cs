@@ -7,6 +7,7 @@ using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 using VddkBuild.Diagnostics;
+using VddkBuild.Registry;
 using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
@@ -153,7 +154,8 @@ public static class BucketVerifier
     {
         public override HttpClient CreateHttpClient(IClientConfig clientConfig)
         {
-            var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) };
+            var proxy = EnvironmentProxy.FromEnvironment();
+            var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2), Proxy = proxy, UseProxy = proxy is not null };
             if (trusted is { Count: > 0 })
             {
                 handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => Validate(certificate, errors);

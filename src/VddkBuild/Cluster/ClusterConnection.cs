@@ -1,5 +1,6 @@
 using k8s;
 using k8s.Exceptions;
+using VddkBuild.Registry;
 
 namespace VddkBuild.Cluster;
 
@@ -10,11 +11,12 @@ namespace VddkBuild.Cluster;
 /// </summary>
 public sealed class ClusterConnection : IDisposable
 {
-    private ClusterConnection(Kubernetes api, KubernetesClientConfiguration configuration)
+    private ClusterConnection(Kubernetes api, KubernetesClientConfiguration configuration, InClusterServiceAccount? inCluster)
     {
         Api = api;
         Server = configuration.Host;
         Namespace = configuration.Namespace;
+        InCluster = inCluster;
     }
 
     public IKubernetes Api { get; }
@@ -25,11 +27,20 @@ public sealed class ClusterConnection : IDisposable
     /// <summary>The namespace of the kubeconfig context (or the pod's namespace in-cluster), if any.</summary>
     public string? Namespace { get; }
 
+    /// <summary>The pod's service account when no kubeconfig was found and this runs in a pod.</summary>
+    public InClusterServiceAccount? InCluster { get; }
+
     /// <param name="kubeconfigPath">VddkKubeconfig; null for the usual search.</param>
     /// <param name="context">VddkKubeContext; null for the current context.</param>
-    public static ClusterConnection Open(string? kubeconfigPath = null, string? context = null)
+    public static ClusterConnection Open(string? kubeconfigPath = null, string? context = null) =>
+        Open(kubeconfigPath, context, null, InClusterServiceAccount.DefaultDirectory);
+
+    /// <param name="getEnvironmentVariable">Tests replace the environment...</param>
+    /// <param name="serviceAccountDirectory">...and the pod's service account folder.</param>
+    internal static ClusterConnection Open(string? kubeconfigPath, string? context, Func<string, string?>? getEnvironmentVariable, string serviceAccountDirectory)
     {
-        var paths = kubeconfigPath is not null ? [kubeconfigPath] : FindKubeconfigs();
+        var paths = kubeconfigPath is not null ? [kubeconfigPath] : FindKubeconfigs(getEnvironmentVariable);
+        InClusterServiceAccount? inCluster = null;
         var described = paths.Count == 0 ? "in-cluster" : string.Join(Path.PathSeparator, paths);
         KubernetesClientConfiguration configuration;
         try
@@ -43,9 +54,10 @@ public sealed class ClusterConnection : IDisposable
                 }
                 configuration = KubeconfigFiles.Load(paths, context);
             }
-            else if (context is null && KubernetesClientConfiguration.IsInCluster())
+            else if (context is null && InClusterServiceAccount.Detect(getEnvironmentVariable, serviceAccountDirectory) is { } pod)
             {
-                configuration = KubernetesClientConfiguration.InClusterConfig();
+                inCluster = pod;
+                configuration = pod.Configuration();
             }
             else
             {
@@ -66,11 +78,30 @@ public sealed class ClusterConnection : IDisposable
             throw new VddkException(ErrorCodes.ClusterConfigInvalid,
                 $"The kubeconfig '{described}' cannot be read: {FirstLine(ex.Message)}. Check VddkKubeconfig.", described, ex);
         }
-        return FromConfiguration(configuration);
+        UseEnvironmentProxy(configuration, getEnvironmentVariable);
+        return new ClusterConnection(new Kubernetes(configuration), configuration, inCluster);
+    }
+
+    /// <summary>
+    /// As client-go: HTTPS_PROXY/NO_PROXY as Go reads them, unless the kubeconfig's proxy-url already decided
+    /// (KubernetesClient would otherwise apply .NET's NO_PROXY reading, which knows no CIDR ranges).
+    /// </summary>
+    internal static void UseEnvironmentProxy(KubernetesClientConfiguration configuration, Func<string, string?>? getEnvironmentVariable = null)
+    {
+        if (configuration.FirstMessageHandlerSetup is not null)
+        {
+            return;
+        }
+        var proxy = EnvironmentProxy.FromEnvironment(getEnvironmentVariable);
+        configuration.FirstMessageHandlerSetup = handler =>
+        {
+            handler.Proxy = proxy;
+            handler.UseProxy = proxy is not null;
+        };
     }
 
     public static ClusterConnection FromConfiguration(KubernetesClientConfiguration configuration) =>
-        new(new Kubernetes(configuration), configuration);
+        new(new Kubernetes(configuration), configuration, null);
 
     /// <summary>
     /// The existing files of KUBECONFIG (a path list, merged as kubectl merges it; files that do not exist are skipped,

@@ -41,7 +41,7 @@ public static class ClusterDetection
         {
             return (true, $"{defaultPath} exists");
         }
-        if (!string.IsNullOrEmpty(get("KUBERNETES_SERVICE_HOST")) && KubernetesClientConfiguration.IsInCluster())
+        if (InClusterServiceAccount.Detect(get) is not null)
         {
             return (true, "running in a pod with a service account");
         }

@@ -86,9 +86,7 @@ public static partial class ClusterErrors
                 HttpStatusCode.Forbidden => new VddkException(ErrorCodes.ClusterForbidden,
                     $"The cluster refused to {verb} {target}: {DescribeMissingPermission(detail, verb, target)} " +
                     $"Ask a cluster administrator to grant it, or use a kubeconfig whose user has it. (API server said: {detail})", target.ToString(), exception),
-                HttpStatusCode.NotFound when IsMissingResourceType(http) => new VddkException(ErrorCodes.ClusterObjectNotFound,
-                    $"The cluster does not serve {target.Resource.QualifiedName}/{target.Resource.Version}, needed to {verb} {target}. " +
-                    $"Install the operator that provides {target.Resource.Kind} (see the documentation of this step).", target.ToString(), exception),
+                HttpStatusCode.NotFound when IsMissingResourceType(http) => MissingResourceType(exception, verb, target, server),
                 HttpStatusCode.NotFound => new VddkException(ErrorCodes.ClusterObjectNotFound,
                     $"Cannot {verb} {target}: {detail}. Check the name and namespace.", target.ToString(), exception),
                 HttpStatusCode.Conflict => new VddkException(ErrorCodes.ClusterConflict,
@@ -134,11 +132,63 @@ public static partial class ClusterErrors
     private static bool IsApiFailure(Exception ex, CancellationToken cancellationToken) =>
         ex is HttpOperationException or HttpRequestException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
 
-    /// <summary>A 404 whose Status names no object: the resource type itself is not served (CRD not installed).</summary>
+    /// <summary>
+    /// A 404 whose Status names no object: the resource type itself is not served (CRD not installed). For an API group
+    /// it does not serve at all, kube-apiserver answers the plain text "404 page not found", not a Status object.
+    /// </summary>
     private static bool IsMissingResourceType(HttpOperationException ex)
     {
-        var (_, message) = ReadStatus(ex.Response?.Content);
-        return message is null || message.Contains("could not find the requested resource", StringComparison.Ordinal) || string.IsNullOrEmpty(ex.Response?.Content);
+        var content = ex.Response?.Content;
+        if (string.IsNullOrWhiteSpace(content) || !IsJsonObject(content))
+        {
+            return true;
+        }
+        var (_, message) = ReadStatus(content);
+        return message is null || message.Contains("could not find the requested resource", StringComparison.Ordinal);
+    }
+
+    private static bool IsJsonObject(string content)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(content);
+            return document.RootElement.ValueKind == JsonValueKind.Object;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// What a missing resource type means depends on whose it is: without route.openshift.io or config.openshift.io
+    /// the cluster is not OpenShift at all (telling the user to install an operator would send them the wrong way);
+    /// without Forklift's providers MTV is not installed.
+    /// </summary>
+    private static VddkException MissingResourceType(Exception exception, string verb, ClusterObjectRef target, string server)
+    {
+        var resource = target.Resource;
+        var served = $"{resource.QualifiedName}/{resource.Version}";
+        if (resource.Group is "route.openshift.io" or "config.openshift.io" or "imageregistry.operator.openshift.io" or "operator.openshift.io")
+        {
+            var capability = resource.Group == "imageregistry.operator.openshift.io"
+                ? " (or OpenShift installed without the ImageRegistry capability: see 'oc get clusterversion version -o jsonpath={.status.capabilities.enabledCapabilities}')"
+                : "";
+            return new VddkException(ErrorCodes.ClusterNotOpenShift,
+                $"The cluster at {server} does not serve {served}, needed to {verb} {target}: it is not OpenShift{capability}. " +
+                "The cluster's image registry, its route and its operator exist only on OpenShift. Check that VddkKubeconfig/VddkKubeContext " +
+                "(or KUBECONFIG, or the pod's service account) point at the OpenShift cluster; on another Kubernetes, push to a registry of your own " +
+                "with VddkRegistry and set VddkUseCluster=false.", target.ToString(), exception);
+        }
+        if (resource == ClusterResource.ForkliftProviders)
+        {
+            return new VddkException(ErrorCodes.ForkliftProviderNotFound,
+                $"The cluster at {server} does not serve {served}, needed to {verb} {target}: the Migration Toolkit for Virtualization (Forklift) is not installed. " +
+                "Install its operator, or leave VddkForkliftProvider empty and set the provider's vddkInitImage yourself.", target.ToString(), exception);
+        }
+        return new VddkException(ErrorCodes.ClusterObjectNotFound,
+            $"The cluster does not serve {served}, needed to {verb} {target}. " +
+            $"Install the operator that provides {resource.Kind} (see the documentation of this step).", target.ToString(), exception);
     }
 
     private static (string? Reason, string? Message) ReadStatus(string? content)

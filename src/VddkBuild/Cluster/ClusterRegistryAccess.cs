@@ -5,33 +5,34 @@ using VddkBuild.Threading;
 namespace VddkBuild.Cluster;
 
 /// <summary>
-/// How PublishVddk reaches the cluster's own registry without oc or podman login: the default route's host, the
-/// ingress CA that signs it (no disabled TLS verification), and credentials from a 10-minute TokenRequest for a
-/// service account of the repository's namespace (VddkServiceAccount, default <c>builder</c>).
+/// How PublishVddk reaches the cluster's own registry without oc or podman login: from outside, the default route's
+/// host and the ingress CA that signs it; in a pod of the cluster, the registry's service
+/// (<c>image-registry.openshift-image-registry.svc:5000</c>) and the service CA mounted in the pod (no route, no
+/// ingress, no permission to read either); no disabled TLS verification. Credentials come from a 10-minute
+/// TokenRequest for a service account of the repository's namespace (VddkServiceAccount, default <c>builder</c>).
 /// </summary>
 public sealed class ClusterRegistryAccess
 {
     public const string DefaultServiceAccount = "builder";
 
-    private ClusterRegistryAccess(string registry, string ns, string serviceAccount, IngressCa ca, ServiceAccountCredentialProvider credentials)
+    private ClusterRegistryAccess(string registry, string ns, string serviceAccount, X509Certificate2Collection trusted, ServiceAccountCredentialProvider credentials)
     {
         Registry = registry;
         Namespace = ns;
         ServiceAccount = serviceAccount;
-        IngressCa = ca;
+        TrustedCertificates = trusted;
         Credentials = credentials;
     }
 
-    /// <summary>The default route's host[:port]: where to push.</summary>
+    /// <summary>Where to push: the default route's host[:port], or the registry's service in a pod.</summary>
     public string Registry { get; }
 
     public string Namespace { get; }
 
     public string ServiceAccount { get; }
 
-    public IngressCa IngressCa { get; }
-
-    public X509Certificate2Collection TrustedCertificates => IngressCa.Certificates;
+    /// <summary>The CA that signs the registry's certificate: the ingress CA for the route, the service CA for the service.</summary>
+    public X509Certificate2Collection TrustedCertificates { get; }
 
     public ServiceAccountCredentialProvider Credentials { get; }
 
@@ -56,13 +57,30 @@ public sealed class ClusterRegistryAccess
     {
         var ns = NamespaceOf(repository);
         var account = string.IsNullOrWhiteSpace(serviceAccount) ? DefaultServiceAccount : serviceAccount.Trim();
-        var host = await RegistryRoute.DiscoverHostAsync(session, cancellationToken).ConfigureAwait(false);
-        var ca = await IngressCaStep.ReadAsync(session, cancellationToken).ConfigureAwait(false);
+        string host;
+        X509Certificate2Collection trusted;
+        string trustSource;
+        if (session.InCluster is { } pod && File.Exists(pod.ServiceCaPath))
+        {
+            // In a pod the service is the registry's own address: the route may not even resolve from inside (no
+            // hairpin through the ingress), and reading it or the ingress CA needs permissions a pipeline's account lacks.
+            host = RegistryRoute.InternalHost;
+            trusted = InClusterServiceAccount.LoadPem(pod.ServiceCaPath);
+            trustSource = pod.ServiceCaPath;
+        }
+        else
+        {
+            host = await RegistryRoute.DiscoverHostAsync(session, cancellationToken).ConfigureAwait(false);
+            var ca = await IngressCaStep.ReadAsync(session, cancellationToken).ConfigureAwait(false);
+            (trusted, trustSource) = (ca.Certificates, $"the ingress CA from {ca.Source}");
+        }
         var tokens = new ServiceAccountTokenSource(session, ns, account, ServiceAccountTokens.DefaultLifetime);
         await tokens.GetAsync(refresh: false, cancellationToken).ConfigureAwait(false);
         var credentials = new ServiceAccountCredentialProvider(host, tokens, $"system:serviceaccount:{ns}:{account}");
-        session.Log.Info($"Pushing to the cluster's registry route {host} as system:serviceaccount:{ns}:{account}, trusting the ingress CA from {ca.Source}.");
-        return new ClusterRegistryAccess(host, ns, account, ca, credentials);
+        session.Log.Info(host == RegistryRoute.InternalHost
+            ? $"Pushing to the cluster's registry service {host} as system:serviceaccount:{ns}:{account}, trusting the service CA {trustSource}."
+            : $"Pushing to the cluster's registry route {host} as system:serviceaccount:{ns}:{account}, trusting {trustSource}.");
+        return new ClusterRegistryAccess(host, ns, account, trusted, credentials);
     }
 
     /// <summary>

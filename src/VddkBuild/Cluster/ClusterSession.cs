@@ -12,6 +12,7 @@ public sealed class ClusterSession
     public ClusterSession(ClusterConnection connection, IBuildLog log, bool dryRun = false, TimeProvider? clock = null)
         : this(connection.Api, connection.Server, log, dryRun, clock)
     {
+        InCluster = connection.InCluster;
     }
 
     public ClusterSession(IKubernetes api, string server, IBuildLog log, bool dryRun = false, TimeProvider? clock = null)
@@ -27,6 +28,9 @@ public sealed class ClusterSession
     public IKubernetes Api { get; }
 
     public string Server { get; }
+
+    /// <summary>The pod's service account when the connection is the in-cluster one (no kubeconfig).</summary>
+    public InClusterServiceAccount? InCluster { get; init; }
 
     public IBuildLog Log { get; }
 

@@ -17,6 +17,9 @@ public static class RegistryPreparation
         var steps = options.Steps;
         bool Has(RegistryPreparationSteps step) => (steps & step) != 0;
         session.Log.Info($"Preparing the image registry of {session.Server}{(session.DryRun ? " (dry run: nothing is written)" : "")}.");
+        // The registry's own config first: on a cluster that is not OpenShift its type is not served, which says so
+        // (VDDK4025), where the first step's ObjectBucketClaim would only ask for an operator to be installed.
+        await ClusterObjects.GetAsync(session, RegistryConfigStep.Config, cancellationToken).ConfigureAwait(false);
 
         if (Has(RegistryPreparationSteps.Credentials | RegistryPreparationSteps.RegistryConfig))
         {

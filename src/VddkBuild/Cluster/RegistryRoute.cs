@@ -14,26 +14,42 @@ public static class RegistryRoute
 
     private static readonly ClusterObjectRef ImageConfig = new(new ClusterResource("config.openshift.io", "v1", "images", "Image", false), null, "cluster");
 
-    /// <summary>The default route's host (<c>default-route-openshift-image-registry.apps.DOMAIN</c>).</summary>
+    /// <summary>
+    /// The default route's host (<c>default-route-openshift-image-registry.apps.DOMAIN</c>); without it, the first
+    /// route host the registry operator publishes (<c>images.config.openshift.io/cluster</c>
+    /// <c>status.externalRegistryHostnames</c>: the registry's custom <c>spec.routes[]</c> when <c>spec.defaultRoute</c>
+    /// is false). The default route is never switched on here: exposing the registry is an administrator's choice.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<string> DiscoverHostAsync(ClusterSession session, CancellationToken cancellationToken)
     {
         var route = await ClusterObjects.GetAsync(session, DefaultRoute, cancellationToken).ConfigureAwait(false);
         var host = ClusterObjects.String(route, "spec", "host")
             ?? ClusterObjects.String((route?["status"]?["ingress"] as JsonArray)?.FirstOrDefault(), "host");
-        if (host is null)
+        if (host is not null)
         {
-            // The operator also publishes the route's host as the first external registry hostname.
-            var images = await ClusterObjects.GetAsync(session, ImageConfig, cancellationToken).ConfigureAwait(false);
-            host = (images?["status"]?["externalRegistryHostnames"] as JsonArray)?.FirstOrDefault()?.GetValue<string>();
+            session.Log.Detail($"Image registry route: {host}");
+            return host;
         }
-        if (string.IsNullOrEmpty(host))
+        // A CI account may read the default route and nothing cluster-scoped: a refused read only means "no hint".
+        var images = await ClusterObjects.GetOrRefusedAsync(session, ImageConfig, cancellationToken).ConfigureAwait(false);
+        host = (images.Value?["status"]?["externalRegistryHostnames"] as JsonArray)?
+            .Select(h => h is JsonValue value && value.TryGetValue<string>(out var name) ? name : null)
+            .FirstOrDefault(h => !string.IsNullOrWhiteSpace(h));
+        if (host is not null)
         {
-            throw new VddkException(ErrorCodes.RegistryRouteNotFound,
-                $"The image registry has no default route ({DefaultRoute} does not exist). Run PrepareVddkRegistry (it sets spec.defaultRoute: true), " +
-                "or set VddkRegistry to a registry host reachable from this machine.", DefaultRoute.ToString());
+            session.Log.Info($"The image registry has no default route ({DefaultRoute} does not exist); pushing through its route {host}, the first of " +
+                $"{ImageConfig} status.externalRegistryHostnames. If that route has a certificate of its own (spec.routes[].secretName), set VddkRegistryCaBundle to its CA.");
+            return host;
         }
-        session.Log.Detail($"Image registry route: {host}");
-        return host;
+        var refused = images.Refused is { } r ? $" ({r.Target} could not be read either: {r.Permission.TrimEnd('.')})" : "";
+        throw new VddkException(ErrorCodes.RegistryRouteNotFound,
+            $"The image registry has no route to push through: {DefaultRoute} does not exist, and the registry operator publishes no other route host{refused}. " +
+            "The default route is off (spec.defaultRoute: false in configs.imageregistry.operator.openshift.io/cluster); exposing the registry is an " +
+            "administrator's choice, so this build does not switch it on. Either an administrator enables it: " +
+            "oc patch configs.imageregistry.operator.openshift.io/cluster --type merge -p '{\"spec\":{\"defaultRoute\":true}}' " +
+            "(PrepareVddkRegistry also does), or set VddkRegistry to a route of the registry that this machine can reach, " +
+            "or run the build in a pod of the cluster, where it pushes to the registry's service.",
+            DefaultRoute.ToString());
     }
 }

@@ -20,6 +20,8 @@ internal sealed class HostTransport : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             ConnectTimeout = options.ConnectTimeout,
+            Proxy = options.Proxy,
+            UseProxy = options.Proxy is not null,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             PooledConnectionLifetime = TimeSpan.FromMinutes(10),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,

@@ -32,6 +32,9 @@ public sealed record RegistryTransportOptions
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The proxy, from HTTPS_PROXY/HTTP_PROXY/NO_PROXY read as Go reads them (as oc, podman and skopeo do); null: direct.</summary>
+    public EnvironmentProxy? Proxy { get; init; } = EnvironmentProxy.FromEnvironment();
+
     public RetrySettings Retry { get; init; } = new();
 
     /// <summary>Adds the hosts listed in <c>DOTNET_CONTAINER_INSECURE_REGISTRIES</c>.</summary>

@@ -160,7 +160,8 @@ public sealed class ClusterPublishVddkTests(CephRgw ceph, ITestOutputHelper outp
 
         Assert.False(result.Succeeded);
         Assert.Contains("error VDDK4015", result.Output);
-        Assert.Contains("Run PrepareVddkRegistry", result.Output);
+        Assert.Contains("oc patch configs.imageregistry.operator.openshift.io/cluster --type merge -p '{\"spec\":{\"defaultRoute\":true}}'", result.Output);
+        Assert.Contains("PrepareVddkRegistry also does", result.Output);
         Assert.Empty(_cluster.Api.MutatingRequests);
         Assert.DoesNotContain("no VddkRegistry set, so the image was written to", result.Output);
     }

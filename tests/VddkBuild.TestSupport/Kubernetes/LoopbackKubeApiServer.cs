@@ -32,6 +32,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
     private readonly List<KubeRequest> _requests = [];
     private readonly List<KubeFault> _faults = [];
     private readonly List<KubeForbiddenRule> _forbidden = [];
+    private readonly HashSet<string> _unservedGroups = new(StringComparer.Ordinal);
     private readonly List<(KubeResource Resource, Func<KubeObjectChange, CancellationToken, Task> Handler)> _controllers = [];
     private readonly List<Exception> _controllerErrors = [];
     private readonly Channel<KubeObjectChange> _changes = Channel.CreateUnbounded<KubeObjectChange>(new UnboundedChannelOptions { SingleReader = true });
@@ -158,6 +159,27 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops serving an API group, as a cluster without it (plain Kubernetes: no route.openshift.io; no Forklift CRD)
+    /// answers: 404 with kube-apiserver's plain-text body "404 page not found", not a Status object.
+    /// </summary>
+    public void Unserve(string group)
+    {
+        lock (_unservedGroups)
+        {
+            _unservedGroups.Add(group);
+        }
+    }
+
+    private bool IsUnserved(string path)
+    {
+        var segments = path.Trim('/').Split('/');
+        lock (_unservedGroups)
+        {
+            return segments.Length >= 2 && segments[0] == "apis" && _unservedGroups.Contains(segments[1]);
+        }
+    }
+
     public void ClearRequestLog()
     {
         lock (_requests)
@@ -252,6 +274,17 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         var status = HttpStatusCode.OK;
         try
         {
+            if (IsUnserved(path))
+            {
+                lock (_requests)
+                {
+                    _requests.Add(new KubeRequest(request.Method, path, "", null, null, null, null, user ?? "system:anonymous", 404));
+                }
+                context.Response.StatusCode = 404;
+                context.Response.ContentType = "text/plain; charset=utf-8";
+                await context.Response.WriteAsync("404 page not found\n", context.RequestAborted);
+                return;
+            }
             if (path == "/version")
             {
                 body = new JsonObject { ["major"] = "1", ["minor"] = "31", ["gitVersion"] = "v1.31.0-vddkbuild-loopback", ["platform"] = "linux/amd64" };

@@ -353,7 +353,90 @@ public sealed class RegistryRouteTests : IAsyncLifetime
         var host = await RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None);
 
         Assert.Equal(ErrorCodes.RegistryRouteNotFound, missing.Code);
-        Assert.Contains("PrepareVddkRegistry", missing.Message);
+        Assert.Contains("oc patch configs.imageregistry.operator.openshift.io/cluster --type merge -p '{\"spec\":{\"defaultRoute\":true}}'", missing.Message);
+        Assert.Contains("VddkRegistry", missing.Message);
         Assert.Equal("default-route-openshift-image-registry.apps.example.test", host);
+    }
+
+    [Fact]
+    public async Task Without_a_default_route_a_custom_route_the_operator_publishes_is_used_and_named()
+    {
+        _cluster.Seed(KubeResources.ImageConfigs, null, "cluster", JsonNode.Parse("""
+            {"spec":{},"status":{"internalRegistryHostname":"image-registry.openshift-image-registry.svc:5000",
+              "externalRegistryHostnames":["registry.apps.example.test"]}}
+            """)!.AsObject());
+
+        var host = await RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None);
+
+        Assert.Equal("registry.apps.example.test", host);
+        Assert.Contains(_cluster.Log.Lines, l => l.Contains("no default route", StringComparison.Ordinal) && l.Contains("VddkRegistryCaBundle", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_ci_account_that_may_not_read_the_image_config_still_gets_the_missing_route_explained()
+    {
+        _cluster.Server.Forbid(new KubeForbiddenRule("get", KubeResources.ImageConfigs) { User = "developer" });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.DeveloperSession(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryRouteNotFound, error.Code);
+        Assert.Contains("defaultRoute", error.Message);
+        Assert.Contains("images.config.openshift.io \"cluster\" could not be read either", error.Message);
+    }
+}
+
+/// <summary>
+/// A kubeconfig pointing at plain Kubernetes (kind, minikube, EKS...): the OpenShift API groups are not served, and
+/// kube-apiserver answers their paths with a plain-text "404 page not found".
+/// </summary>
+public sealed class NotOpenShiftTests : IAsyncLifetime
+{
+    private readonly ClusterTestContext _cluster = new();
+
+    public async Task InitializeAsync()
+    {
+        await _cluster.InitializeAsync();
+        foreach (var group in new[] { "route.openshift.io", "config.openshift.io", "imageregistry.operator.openshift.io", "operator.openshift.io", "objectbucket.io", "forklift.konveyor.io" })
+        {
+            _cluster.Server.Unserve(group);
+        }
+    }
+
+    public Task DisposeAsync() => _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Publishing_to_the_cluster_says_it_is_not_openshift_instead_of_asking_for_a_default_route()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterNotOpenShift, error.Code);
+        Assert.Contains("not OpenShift", error.Message);
+        Assert.Contains("routes.route.openshift.io/v1", error.Message);
+        Assert.Contains("VddkRegistry", error.Message);
+        Assert.DoesNotContain("PrepareVddkRegistry", error.Message);
+    }
+
+    [Fact]
+    public async Task Preparing_the_registry_says_it_is_not_openshift_before_anything_is_written()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryPreparation.RunAsync(_cluster.Session(), new RegistryPreparationOptions(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterNotOpenShift, error.Code);
+        Assert.Contains("not OpenShift", error.Message);
+        Assert.DoesNotContain("Install the operator", error.Message);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
+    [Fact]
+    public async Task A_provider_update_without_forklift_installed_says_so()
+    {
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            ForkliftProviderUpdate.RunAsync(_cluster.Session(), ForkliftProviderUpdate.ParseProvider("vcenter"),
+                "image-registry.openshift-image-registry.svc:5000/openshift-mtv/vddk@sha256:" + new string('0', 64), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ForkliftProviderNotFound, error.Code);
+        Assert.Contains("Forklift", error.Message);
+        Assert.Contains("not installed", error.Message);
     }
 }
