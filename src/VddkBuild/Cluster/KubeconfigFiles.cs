@@ -105,16 +105,79 @@ public static class KubeconfigFiles
         {
             if (!Uri.TryCreate(proxyUrl, UriKind.Absolute, out var proxy) || proxy.Scheme is not ("http" or "https" or "socks5"))
             {
-                throw new KubeConfigException($"cluster \"{cluster.Name}\" has proxy-url '{proxyUrl}', which is not an http, https or socks5 URL");
+                throw new KubeConfigException($"cluster \"{cluster.Name}\" has proxy-url '{WithoutUserInfo(proxyUrl)}', which is not an http, https or socks5 URL");
             }
-            // kubectl sends everything for this cluster through proxy-url, whatever HTTPS_PROXY and NO_PROXY say.
+            // kubectl sends everything for this cluster through proxy-url, whatever HTTPS_PROXY and NO_PROXY say, and
+            // authenticates to the proxy with the URL's user and password. The address handed on has none: .NET puts
+            // the proxy's address into its error messages.
+            var proxyCredentials = ProxyCredentials(proxy);
+            var address = new UriBuilder(proxy) { UserName = "", Password = "" }.Uri;
             configuration.FirstMessageHandlerSetup = handler =>
             {
-                handler.Proxy = new WebProxy(proxy);
+                handler.Proxy = new WebProxy(address) { Credentials = proxyCredentials };
                 handler.UseProxy = true;
             };
         }
         return configuration;
+    }
+
+    /// <summary>A URL as it can be shown: any user and password before the host replaced by <c>***</c>.</summary>
+    private static string WithoutUserInfo(string url)
+    {
+        var scheme = url.IndexOf("://", StringComparison.Ordinal);
+        var start = scheme < 0 ? 0 : scheme + 3;
+        var end = url.IndexOfAny(['/', '?', '#'], start);
+        var at = url.LastIndexOf('@', end < 0 ? url.Length - 1 : end - 1);
+        return at < start ? url : string.Concat(url.AsSpan(0, start), "***", url.AsSpan(at));
+    }
+
+    private static NetworkCredential? ProxyCredentials(Uri proxy)
+    {
+        if (string.IsNullOrEmpty(proxy.UserInfo))
+        {
+            return null;
+        }
+        var colon = proxy.UserInfo.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0
+            ? new NetworkCredential(Uri.UnescapeDataString(proxy.UserInfo), "")
+            : new NetworkCredential(Uri.UnescapeDataString(proxy.UserInfo[..colon]), Uri.UnescapeDataString(proxy.UserInfo[(colon + 1)..]));
+    }
+
+    /// <summary>
+    /// An argument as Process joins and splits them again (the rules of CommandLineToArgvW, which .NET also applies on
+    /// Unix): quoted when it is empty or has whitespace or a quote; inside quotes, backslashes are doubled only before
+    /// a quote or the closing quote, where they would otherwise escape it.
+    /// </summary>
+    private static string QuotedArgument(string argument)
+    {
+        if (argument.Length > 0 && !argument.Any(char.IsWhiteSpace) && !argument.Contains('"', StringComparison.Ordinal))
+        {
+            return argument;
+        }
+        var quoted = new System.Text.StringBuilder("\"");
+        for (var i = 0; i < argument.Length; i++)
+        {
+            var backslashes = 0;
+            while (i < argument.Length && argument[i] == '\\')
+            {
+                backslashes++;
+                i++;
+            }
+            if (i == argument.Length)
+            {
+                quoted.Append('\\', backslashes * 2);
+                break;
+            }
+            if (argument[i] == '"')
+            {
+                quoted.Append('\\', (backslashes * 2) + 1).Append('"');
+            }
+            else
+            {
+                quoted.Append('\\', backslashes).Append(argument[i]);
+            }
+        }
+        return quoted.Append('"').ToString();
     }
 
     private static IEnumerable<T> Named<T>(IEnumerable<T>? items, Func<T, string?> name) =>
@@ -222,8 +285,6 @@ public static class KubeconfigFiles
         environment.Add(new Dictionary<string, string> { ["name"] = "KUBERNETES_EXEC_INFO", ["value"] = execInfo });
         exec.EnvironmentVariables = environment;
         // KubernetesClient joins the arguments with spaces: an argument with a space must arrive as one.
-        exec.Arguments = exec.Arguments?.Select(a => a.Length > 0 && !a.Any(char.IsWhiteSpace) && !a.Contains('"', StringComparison.Ordinal)
-            ? a
-            : "\"" + a.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"").ToList();
+        exec.Arguments = exec.Arguments?.Select(QuotedArgument).ToList();
     }
 }
