@@ -100,7 +100,17 @@ public static class KubeconfigFiles
                 PrepareExec(exec, cluster, extras.GetValueOrDefault(("user", user.Name, "interactiveMode")), user.Name);
             }
         }
-        var configuration = KubernetesClientConfiguration.BuildConfigFromConfigObject(single, name);
+        KubernetesClientConfiguration configuration;
+        try
+        {
+            configuration = KubernetesClientConfiguration.BuildConfigFromConfigObject(single, name);
+        }
+        catch (KubeConfigException ex) when (user?.UserCredentials?.ExternalExecution is { } exec && ex.Message.StartsWith("external exec", StringComparison.Ordinal))
+        {
+            // The exec plugin failed (it runs here first); its output is never quoted, its installHint is.
+            var hint = extras.GetValueOrDefault(("user", user.Name, "installHint"));
+            throw new KubeConfigException($"user \"{user.Name}\" gets its credentials from the exec plugin '{exec.Command}': {Describe(ex, hint)}");
+        }
         if (extras.TryGetValue(("cluster", cluster.Name, "proxy-url"), out var proxyUrl))
         {
             if (!Uri.TryCreate(proxyUrl, UriKind.Absolute, out var proxy) || proxy.Scheme is not ("http" or "https" or "socks5"))
@@ -119,6 +129,29 @@ public static class KubeconfigFiles
             };
         }
         return configuration;
+    }
+
+    /// <summary>
+    /// KubernetesClient's message for a failed exec plugin or token file, fit for a log: the first line, without the
+    /// names of wrapped exception types. System.Text.Json quotes the text it could not parse, and that text is the
+    /// plugin's standard output (a token printed as it is, or as YAML): such a failure is described, never quoted. A
+    /// plugin that could not be started gets the kubeconfig's installHint, as kubectl shows it.
+    /// </summary>
+    public static string Describe(KubeConfigException exception, string? installHint = null)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var message = exception.Message;
+        if (message.Contains("deserialization", StringComparison.Ordinal) || message.Contains("JsonException", StringComparison.Ordinal))
+        {
+            return "it did not print an ExecCredential (JSON with apiVersion, kind and status.token) on its standard output; "
+                + "what it printed is not shown, as it may be a credential. Run the plugin by hand to see its output and errors";
+        }
+        var first = message.Split('\n', 2)[0].TrimEnd('\r').Replace("k8s.Exceptions.KubeConfigException: ", "", StringComparison.Ordinal).TrimEnd().TrimEnd('.');
+        if (!string.IsNullOrWhiteSpace(installHint) && message.StartsWith("external exec failed due to: ", StringComparison.Ordinal))
+        {
+            first += $". {installHint.Trim().TrimEnd('.')}";
+        }
+        return first;
     }
 
     /// <summary>A URL as it can be shown: any user and password before the host replaced by <c>***</c>.</summary>
@@ -228,7 +261,7 @@ public static class KubeconfigFiles
                 }
             }
         }
-        Collect("users", "user", "user", (["tokenFile"], true), (["exec", "interactiveMode"], false));
+        Collect("users", "user", "user", (["tokenFile"], true), (["exec", "interactiveMode"], false), (["exec", "installHint"], false));
         Collect("clusters", "cluster", "cluster", (["proxy-url"], false));
         return result;
     }

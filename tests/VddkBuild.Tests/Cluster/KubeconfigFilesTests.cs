@@ -246,6 +246,57 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void An_exec_plugin_that_prints_its_token_in_another_form_is_refused_without_quoting_it()
+    {
+        // A home-made plugin that prints the token itself (or as YAML) instead of an ExecCredential.
+        var path = ExecKubeconfig("echo 'token: sha256~S3cretPluginToken'\n", "Never");
+
+        var error = Assert.Throws<VddkException>(() => ClusterConnection.Open(path));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+        Assert.Contains("credential-plugin", error.Message);
+        Assert.Contains("did not print an ExecCredential", error.Message);
+        Assert.DoesNotContain("S3cretPluginToken", error.Message);
+        Assert.DoesNotContain("S3cretPluginToken", error.ToString());
+        Assert.DoesNotContain("S3cretPluginToken", error.InnerException?.ToString() ?? "");
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task An_exec_plugin_whose_renewed_token_is_unreadable_fails_with_a_code_and_without_quoting_it()
+    {
+        var runs = Path.Combine(_root, "runs");
+        var expired = "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"" + _cluster.Server.AdminToken + "\",\"expirationTimestamp\":\"2020-01-01T00:00:00Z\"}}";
+        var path = ExecKubeconfig($"""
+            echo run >> {runs}
+            if [ "$(wc -l < {runs})" -le 1 ]; then echo '{expired}'; else echo 'sha256~S3cretRenewedToken'; fi
+            """, "Never");
+
+        using var connection = ClusterConnection.Open(path);
+        var session = new ClusterSession(connection, _cluster.Log);
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+        Assert.Contains("could not be renewed", error.Message);
+        Assert.DoesNotContain("S3cretRenewedToken", error.Message);
+        Assert.DoesNotContain("S3cretRenewedToken", error.InnerException?.ToString() ?? "");
+        Assert.DoesNotContain("S3cretRenewedToken", _cluster.Log.All);
+    }
+
+    [Fact]
+    public void An_exec_plugin_that_is_not_installed_is_reported_with_its_install_hint()
+    {
+        var path = Write("config", $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: {Server}}}\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: vddk-no-such-credential-plugin\n      interactiveMode: Never\n      installHint: 'Install kubelogin: https://example.invalid/kubelogin'\n");
+
+        var error = Assert.Throws<VddkException>(() => ClusterConnection.Open(path));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+        Assert.Contains("vddk-no-such-credential-plugin", error.Message);
+        Assert.Contains("Install kubelogin: https://example.invalid/kubelogin", error.Message);
+    }
+
+    [Fact]
     public async Task A_proxy_url_with_a_user_and_password_authenticates_to_the_proxy_as_kubectl_does()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
