@@ -296,6 +296,19 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
         Assert.Contains("Install kubelogin: https://example.invalid/kubelogin", error.Message);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("# nothing yet\n")]
+    [InlineData("---\n")]
+    [InlineData("apiVersion: v1\nkind: Config\nclusters: null\nusers: []\ncontexts:\npreferences: {}\n")]
+    public async Task An_empty_file_in_the_list_is_skipped_as_kubectl_skips_it(string empty)
+    {
+        var blank = Write("blank", empty);
+        var real = Write("real", $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: {Server}, certificate-authority-data: {CaData}}}\nusers:\n- name: u\n  user: {{token: {_cluster.Server.AdminToken}}}\n");
+
+        await AssertConnectsAsync(KubeconfigFiles.Load([blank, real], context: null));
+    }
+
     [Fact]
     public async Task A_proxy_url_with_a_user_and_password_authenticates_to_the_proxy_as_kubectl_does()
     {
