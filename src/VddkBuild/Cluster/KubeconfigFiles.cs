@@ -160,8 +160,8 @@ public static class KubeconfigFiles
         var scheme = url.IndexOf("://", StringComparison.Ordinal);
         var start = scheme < 0 ? 0 : scheme + 3;
         var end = url.IndexOfAny(['/', '?', '#'], start);
-        var at = url.LastIndexOf('@', end < 0 ? url.Length - 1 : end - 1);
-        return at < start ? url : string.Concat(url.AsSpan(0, start), "***", url.AsSpan(at));
+        var at = url.AsSpan(start, (end < 0 ? url.Length : end) - start).LastIndexOf('@');
+        return at < 0 ? url : string.Concat(url.AsSpan(0, start), "***", url.AsSpan(start + at));
     }
 
     private static NetworkCredential? ProxyCredentials(Uri proxy)

@@ -138,9 +138,9 @@ public static class RegistryRolloutWaiter
             var scheduled = pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled");
             if (scheduled is { Status: "False", Reason: "Unschedulable" })
             {
-                if (!await NoScaleUpForAsync(session, pod, cancellationToken).ConfigureAwait(false))
+                if (WaitsForANodeToReturn(scheduled.Message) || !await NoScaleUpForAsync(session, pod, cancellationToken).ConfigureAwait(false))
                 {
-                    continue; // a node is being added for it, which takes minutes; the rollout timeout still applies
+                    continue; // a node is coming back or being added for it, which takes minutes; the rollout timeout still applies
                 }
                 stuck.Add(new StuckPod($"{pod.Metadata.Uid}/Unschedulable", pod.Metadata.Name, $"{name} cannot be scheduled ({scheduled.Message})",
                     "Free or add nodes that satisfy it; on a single-node or one-worker cluster set VddkRegistryReplicas=1 (for 2 replicas the operator requires them on different nodes)."));
@@ -205,6 +205,18 @@ public static class RegistryRolloutWaiter
         }
         return ownerRevision == revision;
     }
+
+    /// <summary>
+    /// The scheduler counts a node that is cordoned (drained for an update: "node(s) were unschedulable", taint
+    /// node.kubernetes.io/unschedulable) or rebooting (not-ready, unreachable): during a cluster upgrade nodes go and come
+    /// back one by one, and on a small cluster the pod may have nowhere else to go for longer than the grace.
+    /// </summary>
+    private static bool WaitsForANodeToReturn(string? schedulerMessage) =>
+        schedulerMessage is not null
+        && (schedulerMessage.Contains("were unschedulable", StringComparison.Ordinal)
+            || schedulerMessage.Contains("node.kubernetes.io/unschedulable", StringComparison.Ordinal)
+            || schedulerMessage.Contains("node.kubernetes.io/not-ready", StringComparison.Ordinal)
+            || schedulerMessage.Contains("node.kubernetes.io/unreachable", StringComparison.Ordinal));
 
     /// <summary>
     /// False when the cluster autoscaler has started adding a node for this unschedulable pod (event TriggeredScaleUp),

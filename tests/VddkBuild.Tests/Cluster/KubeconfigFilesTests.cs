@@ -346,6 +346,8 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
     [Theory]
     [InlineData("socks4://proxy-user:s3cret-proxy-pw@proxy.example:1080")]
     [InlineData("ftp://proxy-user:s3cret-proxy-pw@proxy.example")]
+    [InlineData("proxy-user:s3cret-proxy-pw@proxy.example:3128")] // no scheme
+    [InlineData("/proxy.example")]
     public void A_proxy_url_that_cannot_be_used_is_refused_without_its_password(string proxyUrl)
     {
         var path = Write("config", $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: {Server}, proxy-url: '{proxyUrl}'}}\nusers:\n- name: u\n  user: {{token: t}}\n");
@@ -356,6 +358,7 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
         Assert.Contains("proxy-url", error.Message);
         Assert.Contains("proxy.example", error.Message);
         Assert.DoesNotContain("s3cret-proxy-pw", error.ToString());
+        Assert.DoesNotContain("s3cret-proxy-pw", _cluster.Log.All);
     }
 
     /// <summary>The smallest HTTP CONNECT proxy: records each CONNECT line and tunnels the bytes.</summary>

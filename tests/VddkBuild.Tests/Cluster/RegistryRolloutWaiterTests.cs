@@ -264,6 +264,30 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
         Assert.Contains("image-registry-7d9c8b6f5-new01", error.Message);
     }
 
+    [Theory]
+    [InlineData("0/3 nodes are available: 1 node(s) were unschedulable, 2 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")]
+    [InlineData("0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 node(s) didn't match pod anti-affinity rules.")]
+    public async Task A_pod_unschedulable_while_a_node_is_drained_or_rebooting_for_an_upgrade_does_not_end_the_wait(string schedulerMessage)
+    {
+        SeedRollingOut();
+        var pod = "image-registry-7d9c8b6f5-drain";
+        var status = JsonNode.Parse("""{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable"}]}""")!.AsObject();
+        status["conditions"]![0]!["message"] = schedulerMessage;
+        SeedRegistryPod(pod, status);
+        var waiting = RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromMilliseconds(200));
+        await Task.Delay(1500);
+        Assert.False(waiting.IsCompleted, waiting.Exception?.InnerException?.Message);
+
+        _cluster.Store.UpdateStatus(KubeResources.Pods, "openshift-image-registry", pod, s =>
+        {
+            s["phase"] = "Running";
+            s["conditions"] = new JsonArray(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" });
+        });
+        _cluster.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, "cluster", s => { s["readyReplicas"] = 2; s["conditions"] = Conditions(Healthy); });
+        _cluster.Store.UpdateStatus(KubeResources.ClusterOperators, null, "image-registry", s => s["conditions"] = Conditions(Healthy));
+        await waiting;
+    }
+
     [Fact]
     public async Task An_unschedulable_pod_for_which_the_autoscaler_adds_a_node_does_not_end_the_wait()
     {
