@@ -69,7 +69,7 @@ public sealed class ClusterConnection : IDisposable
         catch (KubeConfigException ex)
         {
             throw new VddkException(ErrorCodes.ClusterConfigInvalid,
-                $"The kubeconfig '{described}' cannot be used{(context is null ? "" : $" with context '{context}'")}: {FirstLine(ex.Message)}. " +
+                $"The kubeconfig '{described}' cannot be used{(context is null ? "" : $" with context '{context}'")}: {KubeconfigFiles.Describe(ex)}. " +
                 "Check VddkKubeconfig and VddkKubeContext.", described, ex);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or YamlDotNet.Core.YamlException

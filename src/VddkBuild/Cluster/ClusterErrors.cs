@@ -73,6 +73,14 @@ public static partial class ClusterErrors
         {
             return vddk;
         }
+        if (exception is k8s.Exceptions.KubeConfigException credentials)
+        {
+            // An exec plugin run again for a token that expired, or a token file re-read, failed during the build.
+            // Not kept as the inner exception: its message and stack can quote the plugin's output.
+            return new VddkException(ErrorCodes.ClusterConfigInvalid,
+                $"The kubeconfig's credentials could not be renewed to {verb} {target}: {KubeconfigFiles.Describe(credentials)}. " +
+                "Check that the credential plugin still works (log in again if it needs that), or use a kubeconfig with a token.", target.ToString());
+        }
         if (exception is HttpOperationException http && http.Response is not null)
         {
             var (reason, message) = ReadStatus(http.Response.Content);
@@ -130,7 +138,8 @@ public static partial class ClusterErrors
         && ReadStatus(http.Response.Content).Reason == "AlreadyExists";
 
     private static bool IsApiFailure(Exception ex, CancellationToken cancellationToken) =>
-        ex is HttpOperationException or HttpRequestException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
+        ex is HttpOperationException or HttpRequestException or k8s.Exceptions.KubeConfigException
+        || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
 
     /// <summary>
     /// A 404 whose Status names no object: the resource type itself is not served (CRD not installed). For an API group

@@ -18,6 +18,7 @@ public sealed record ClusterResource(string Group, string Version, string Plural
     public static readonly ClusterResource ClusterOperators = new("config.openshift.io", "v1", "clusteroperators", "ClusterOperator", false);
     public static readonly ClusterResource IngressControllers = new("operator.openshift.io", "v1", "ingresscontrollers", "IngressController", true);
     public static readonly ClusterResource Deployments = new("apps", "v1", "deployments", "Deployment", true);
+    public static readonly ClusterResource ReplicaSets = new("apps", "v1", "replicasets", "ReplicaSet", true);
     public static readonly ClusterResource ForkliftProviders = new("forklift.konveyor.io", "v1beta1", "providers", "Provider", true);
 }
 

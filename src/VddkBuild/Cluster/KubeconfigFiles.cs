@@ -100,21 +100,117 @@ public static class KubeconfigFiles
                 PrepareExec(exec, cluster, extras.GetValueOrDefault(("user", user.Name, "interactiveMode")), user.Name);
             }
         }
-        var configuration = KubernetesClientConfiguration.BuildConfigFromConfigObject(single, name);
+        KubernetesClientConfiguration configuration;
+        try
+        {
+            configuration = KubernetesClientConfiguration.BuildConfigFromConfigObject(single, name);
+        }
+        catch (KubeConfigException ex) when (user?.UserCredentials?.ExternalExecution is { } exec && ex.Message.StartsWith("external exec", StringComparison.Ordinal))
+        {
+            // The exec plugin failed (it runs here first); its output is never quoted, its installHint is.
+            var hint = extras.GetValueOrDefault(("user", user.Name, "installHint"));
+            throw new KubeConfigException($"user \"{user.Name}\" gets its credentials from the exec plugin '{exec.Command}': {Describe(ex, hint)}");
+        }
         if (extras.TryGetValue(("cluster", cluster.Name, "proxy-url"), out var proxyUrl))
         {
             if (!Uri.TryCreate(proxyUrl, UriKind.Absolute, out var proxy) || proxy.Scheme is not ("http" or "https" or "socks5"))
             {
-                throw new KubeConfigException($"cluster \"{cluster.Name}\" has proxy-url '{proxyUrl}', which is not an http, https or socks5 URL");
+                throw new KubeConfigException($"cluster \"{cluster.Name}\" has proxy-url '{WithoutUserInfo(proxyUrl)}', which is not an http, https or socks5 URL");
             }
-            // kubectl sends everything for this cluster through proxy-url, whatever HTTPS_PROXY and NO_PROXY say.
+            // kubectl sends everything for this cluster through proxy-url, whatever HTTPS_PROXY and NO_PROXY say, and
+            // authenticates to the proxy with the URL's user and password. The address handed on has none: .NET puts
+            // the proxy's address into its error messages.
+            var proxyCredentials = ProxyCredentials(proxy);
+            var address = new UriBuilder(proxy) { UserName = "", Password = "" }.Uri;
             configuration.FirstMessageHandlerSetup = handler =>
             {
-                handler.Proxy = new WebProxy(proxy);
+                handler.Proxy = new WebProxy(address) { Credentials = proxyCredentials };
                 handler.UseProxy = true;
             };
         }
         return configuration;
+    }
+
+    /// <summary>
+    /// KubernetesClient's message for a failed exec plugin or token file, fit for a log: the first line, without the
+    /// names of wrapped exception types. System.Text.Json quotes the text it could not parse, and that text is the
+    /// plugin's standard output (a token printed as it is, or as YAML): such a failure is described, never quoted. A
+    /// plugin that could not be started gets the kubeconfig's installHint, as kubectl shows it.
+    /// </summary>
+    public static string Describe(KubeConfigException exception, string? installHint = null)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var message = exception.Message;
+        if (message.Contains("deserialization", StringComparison.Ordinal) || message.Contains("JsonException", StringComparison.Ordinal))
+        {
+            return "it did not print an ExecCredential (JSON with apiVersion, kind and status.token) on its standard output; "
+                + "what it printed is not shown, as it may be a credential. Run the plugin by hand to see its output and errors";
+        }
+        var first = message.Split('\n', 2)[0].TrimEnd('\r').Replace("k8s.Exceptions.KubeConfigException: ", "", StringComparison.Ordinal).TrimEnd().TrimEnd('.');
+        if (!string.IsNullOrWhiteSpace(installHint) && message.StartsWith("external exec failed due to: ", StringComparison.Ordinal))
+        {
+            first += $". {installHint.Trim().TrimEnd('.')}";
+        }
+        return first;
+    }
+
+    /// <summary>A URL as it can be shown: any user and password before the host replaced by <c>***</c>.</summary>
+    private static string WithoutUserInfo(string url)
+    {
+        var scheme = url.IndexOf("://", StringComparison.Ordinal);
+        var start = scheme < 0 ? 0 : scheme + 3;
+        var end = url.IndexOfAny(['/', '?', '#'], start);
+        var at = url.AsSpan(start, (end < 0 ? url.Length : end) - start).LastIndexOf('@');
+        return at < 0 ? url : string.Concat(url.AsSpan(0, start), "***", url.AsSpan(start + at));
+    }
+
+    private static NetworkCredential? ProxyCredentials(Uri proxy)
+    {
+        if (string.IsNullOrEmpty(proxy.UserInfo))
+        {
+            return null;
+        }
+        var colon = proxy.UserInfo.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0
+            ? new NetworkCredential(Uri.UnescapeDataString(proxy.UserInfo), "")
+            : new NetworkCredential(Uri.UnescapeDataString(proxy.UserInfo[..colon]), Uri.UnescapeDataString(proxy.UserInfo[(colon + 1)..]));
+    }
+
+    /// <summary>
+    /// An argument as Process joins and splits them again (the rules of CommandLineToArgvW, which .NET also applies on
+    /// Unix): quoted when it is empty or has whitespace or a quote; inside quotes, backslashes are doubled only before
+    /// a quote or the closing quote, where they would otherwise escape it.
+    /// </summary>
+    private static string QuotedArgument(string argument)
+    {
+        if (argument.Length > 0 && !argument.Any(char.IsWhiteSpace) && !argument.Contains('"', StringComparison.Ordinal))
+        {
+            return argument;
+        }
+        var quoted = new System.Text.StringBuilder("\"");
+        for (var i = 0; i < argument.Length; i++)
+        {
+            var backslashes = 0;
+            while (i < argument.Length && argument[i] == '\\')
+            {
+                backslashes++;
+                i++;
+            }
+            if (i == argument.Length)
+            {
+                quoted.Append('\\', backslashes * 2);
+                break;
+            }
+            if (argument[i] == '"')
+            {
+                quoted.Append('\\', (backslashes * 2) + 1).Append('"');
+            }
+            else
+            {
+                quoted.Append('\\', backslashes).Append(argument[i]);
+            }
+        }
+        return quoted.Append('"').ToString();
     }
 
     private static IEnumerable<T> Named<T>(IEnumerable<T>? items, Func<T, string?> name) =>
@@ -165,7 +261,7 @@ public static class KubeconfigFiles
                 }
             }
         }
-        Collect("users", "user", "user", (["tokenFile"], true), (["exec", "interactiveMode"], false));
+        Collect("users", "user", "user", (["tokenFile"], true), (["exec", "interactiveMode"], false), (["exec", "installHint"], false));
         Collect("clusters", "cluster", "cluster", (["proxy-url"], false));
         return result;
     }
@@ -222,8 +318,6 @@ public static class KubeconfigFiles
         environment.Add(new Dictionary<string, string> { ["name"] = "KUBERNETES_EXEC_INFO", ["value"] = execInfo });
         exec.EnvironmentVariables = environment;
         // KubernetesClient joins the arguments with spaces: an argument with a space must arrive as one.
-        exec.Arguments = exec.Arguments?.Select(a => a.Length > 0 && !a.Any(char.IsWhiteSpace) && !a.Contains('"', StringComparison.Ordinal)
-            ? a
-            : "\"" + a.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"").ToList();
+        exec.Arguments = exec.Arguments?.Select(QuotedArgument).ToList();
     }
 }

@@ -126,12 +126,22 @@ public static class RegistryRolloutWaiter
             return [];
         }
         var stuck = new List<StuckPod>();
+        var revision = deployment?["metadata"]?["annotations"]?[RevisionAnnotation]?.GetValue<string>();
+        var revisions = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var pod in pods.Items.Where(p => p.Metadata.DeletionTimestamp is null))
         {
+            if (!await OfCurrentRevisionAsync(session, pod, revision, revisions, cancellationToken).ConfigureAwait(false))
+            {
+                continue; // the old ReplicaSet's: the rollout replaces it, whatever state it is in
+            }
             var name = $"pod \"{pod.Metadata.Name}\" in namespace \"{ns}\"";
             var scheduled = pod.Status?.Conditions?.FirstOrDefault(c => c.Type == "PodScheduled");
             if (scheduled is { Status: "False", Reason: "Unschedulable" })
             {
+                if (WaitsForANodeToReturn(scheduled.Message) || !await NoScaleUpForAsync(session, pod, cancellationToken).ConfigureAwait(false))
+                {
+                    continue; // a node is coming back or being added for it, which takes minutes; the rollout timeout still applies
+                }
                 stuck.Add(new StuckPod($"{pod.Metadata.Uid}/Unschedulable", pod.Metadata.Name, $"{name} cannot be scheduled ({scheduled.Message})",
                     "Free or add nodes that satisfy it; on a single-node or one-worker cluster set VddkRegistryReplicas=1 (for 2 replicas the operator requires them on different nodes)."));
                 continue;
@@ -158,6 +168,76 @@ public static class RegistryRolloutWaiter
             }
         }
         return stuck;
+    }
+
+    private const string RevisionAnnotation = "deployment.kubernetes.io/revision";
+
+    /// <summary>
+    /// Whether the pod belongs to the Deployment's current ReplicaSet (the one with the Deployment's revision). A pod
+    /// of an older one (a registry that was failing before the new configuration, kept until new pods are available)
+    /// says nothing about the rollout. A pod whose ReplicaSet cannot be read or is gone counts as old: a false VDDK4024
+    /// would abort a healthy rollout, a missed one only waits for the timeout.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<bool> OfCurrentRevisionAsync(ClusterSession session, V1Pod pod, string? revision, Dictionary<string, string?> revisions, CancellationToken cancellationToken)
+    {
+        var owner = pod.Metadata.OwnerReferences?.FirstOrDefault(o => o.Kind == "ReplicaSet");
+        if (revision is null || owner is null)
+        {
+            return true;
+        }
+        if (!revisions.TryGetValue(owner.Name, out var ownerRevision))
+        {
+            var ns = Deployment.Namespace!;
+            var target = new ClusterObjectRef(ClusterResource.ReplicaSets, ns, owner.Name);
+            try
+            {
+                var replicaSet = await ClusterErrors.GetOrNullAsync(session, target,
+                    ct => session.Api.AppsV1.ReadNamespacedReplicaSetAsync(owner.Name, ns, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+                ownerRevision = replicaSet?.Metadata.Annotations?.TryGetValue(RevisionAnnotation, out var value) == true ? value : null;
+            }
+            catch (VddkException ex) when (ex.Code == ErrorCodes.ClusterForbidden)
+            {
+                session.Log.Detail($"Not judging pod \"{pod.Metadata.Name}\": {ex.Message}");
+                ownerRevision = null;
+            }
+            revisions[owner.Name] = ownerRevision;
+        }
+        return ownerRevision == revision;
+    }
+
+    /// <summary>
+    /// The scheduler counts a node that is cordoned (drained for an update: "node(s) were unschedulable", taint
+    /// node.kubernetes.io/unschedulable) or rebooting (not-ready, unreachable): during a cluster upgrade nodes go and come
+    /// back one by one, and on a small cluster the pod may have nowhere else to go for longer than the grace.
+    /// </summary>
+    private static bool WaitsForANodeToReturn(string? schedulerMessage) =>
+        schedulerMessage is not null
+        && (schedulerMessage.Contains("were unschedulable", StringComparison.Ordinal)
+            || schedulerMessage.Contains("node.kubernetes.io/unschedulable", StringComparison.Ordinal)
+            || schedulerMessage.Contains("node.kubernetes.io/not-ready", StringComparison.Ordinal)
+            || schedulerMessage.Contains("node.kubernetes.io/unreachable", StringComparison.Ordinal));
+
+    /// <summary>
+    /// False when the cluster autoscaler has started adding a node for this unschedulable pod (event TriggeredScaleUp),
+    /// or when the pod's events cannot be read to tell: a new machine takes several minutes to join.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<bool> NoScaleUpForAsync(ClusterSession session, V1Pod pod, CancellationToken cancellationToken)
+    {
+        var ns = Deployment.Namespace!;
+        var selector = $"involvedObject.name={pod.Metadata.Name}";
+        try
+        {
+            var events = await ClusterErrors.CallAsync(session, "list", new ClusterObjectRef(ClusterResource.Events, ns, selector),
+                ct => session.Api.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: selector, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+            return !events.Items.Any(e => e.Reason == "TriggeredScaleUp" && (e.InvolvedObject?.Uid is null || e.InvolvedObject.Uid == pod.Metadata.Uid));
+        }
+        catch (VddkException ex) when (ex.Code == ErrorCodes.ClusterForbidden)
+        {
+            session.Log.Detail($"Not judging unschedulable pod \"{pod.Metadata.Name}\": {ex.Message}");
+            return false;
+        }
     }
 
     /// <summary>Waiting reasons kubelet reports for a container that keeps failing, not for one that is merely starting.</summary>

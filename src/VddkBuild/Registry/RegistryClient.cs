@@ -335,8 +335,15 @@ public sealed class RegistryClient
         }
         catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.ConfigurationLimitExceeded)
         {
-            // A body without Content-Length that grew past the limit: no connection failure, and no retry mends it.
-            response?.Dispose();
+            // A body without Content-Length that grew past the limit (the response is there), or headers past .NET's
+            // limit (no response yet): no connection failure, and no retry mends it.
+            if (response is null)
+            {
+                throw new VddkException(ErrorCodes.RegistryResponseInvalid,
+                    $"Registry {Registry} answered with headers larger than this client accepts ({VddkException.Reason(ex)}), which no registry sends. Check that nothing between this machine and the registry (a proxy, a login page setting many cookies) answers in its place.",
+                    Registry, ex);
+            }
+            response.Dispose();
             throw TooLarge(null, ex);
         }
         catch (Exception ex) when (ex is not VddkException and not TransientRegistryException)

@@ -236,6 +236,28 @@ public sealed class RegistryEndpointTests(ITestOutputHelper output)
         Assert.Equal(1, requests);
     }
 
+    [SkippableFact]
+    public async Task An_answer_whose_headers_exceed_the_limit_is_VDDK3010_about_its_headers_not_its_body()
+    {
+        await using var context = new RegistryTestContext(output);
+        var requests = 0;
+        var registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            Interlocked.Increment(ref requests);
+            http.Response.ContentType = MediaTypes.OciManifest;
+            http.Response.Headers["X-Filler"] = new string('x', 200 * 1024);
+            await http.Response.WriteAsync("{}");
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority), CredentialsFor(registry.Authority));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => session.GetClient(registry.Authority).GetManifestAsync("base", "1.0", RegistryPurpose.Pull, None));
+
+        Assert.Equal(ErrorCodes.RegistryResponseInvalid, error.Code);
+        Assert.Contains("headers", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("8 MiB", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, requests);
+    }
+
     [SkippableTheory]
     [InlineData(400, "BLOB_UPLOAD_INVALID")]
     [InlineData(404, "BLOB_UPLOAD_UNKNOWN")]

@@ -36,12 +36,13 @@ public static class KubeResources
     public static readonly KubeResource ImageConfigs = new("config.openshift.io", "v1", "images", "Image", Namespaced: false, HasStatus: true);
     public static readonly KubeResource IngressControllers = new("operator.openshift.io", "v1", "ingresscontrollers", "IngressController", Namespaced: true, HasStatus: true);
     public static readonly KubeResource Deployments = new("apps", "v1", "deployments", "Deployment", Namespaced: true, HasStatus: true);
+    public static readonly KubeResource ReplicaSets = new("apps", "v1", "replicasets", "ReplicaSet", Namespaced: true, HasStatus: true);
     public static readonly KubeResource ForkliftProviders = new("forklift.konveyor.io", "v1beta1", "providers", "Provider", Namespaced: true, HasStatus: true);
 
     public static IReadOnlyList<KubeResource> All { get; } =
     [
         Namespaces, Secrets, ConfigMaps, ServiceAccounts, Pods, Events, Services, RoleBindings, Routes, ObjectBucketClaims,
         ObjectBuckets, ImageRegistryConfigs, ClusterOperators, IngressConfigs, ImageConfigs, IngressControllers,
-        Deployments, ForkliftProviders,
+        Deployments, ReplicaSets, ForkliftProviders,
     ];
 }

@@ -129,7 +129,7 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
     }
 
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // the plugin is a shell script
-    private string ExecKubeconfig(string script, string interactiveMode, bool provideClusterInfo = false)
+    private string ExecKubeconfig(string script, string interactiveMode, bool provideClusterInfo = false, string args = "[\"--label\", \"two words\"]")
     {
         var plugin = Write("bin/credential-plugin", "#!/bin/sh\n" + script);
         File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -149,7 +149,7 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
                 exec:
                   apiVersion: client.authentication.k8s.io/v1
                   command: ./bin/credential-plugin
-                  args: ["--label", "two words"]
+                  args: {args}
                   interactiveMode: {interactiveMode}
                   provideClusterInfo: {(provideClusterInfo ? "true" : "false")}
             """);
@@ -228,8 +228,141 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
         await proxy;
     }
 
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task An_exec_plugins_arguments_arrive_as_written_backslashes_and_quotes_included()
+    {
+        var arguments = Path.Combine(_root, "arguments");
+        string[] expected = [@"C:\Program Files\oc", @"a b\", "say \"hi\"", @"x\\""y", "", @"plain\path"];
+        var yamlList = "[" + string.Join(", ", expected.Select(a => "'" + a.Replace("'", "''", StringComparison.Ordinal) + "'")) + "]";
+        var path = ExecKubeconfig($"""
+            printf '%s\n' "$@" > {arguments}
+            echo '{"{"}"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"{"}"token":"{_cluster.Server.AdminToken}"{"}"}{"}"}'
+            """, "Never", args: yamlList);
+
+        await AssertConnectsAsync(KubeconfigFiles.Load([path], context: null));
+
+        Assert.Equal(expected, File.ReadAllLines(arguments));
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void An_exec_plugin_that_prints_its_token_in_another_form_is_refused_without_quoting_it()
+    {
+        // A home-made plugin that prints the token itself (or as YAML) instead of an ExecCredential.
+        var path = ExecKubeconfig("echo 'token: sha256~S3cretPluginToken'\n", "Never");
+
+        var error = Assert.Throws<VddkException>(() => ClusterConnection.Open(path));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+        Assert.Contains("credential-plugin", error.Message);
+        Assert.Contains("did not print an ExecCredential", error.Message);
+        Assert.DoesNotContain("S3cretPluginToken", error.Message);
+        Assert.DoesNotContain("S3cretPluginToken", error.ToString());
+        Assert.DoesNotContain("S3cretPluginToken", error.InnerException?.ToString() ?? "");
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task An_exec_plugin_whose_renewed_token_is_unreadable_fails_with_a_code_and_without_quoting_it()
+    {
+        var runs = Path.Combine(_root, "runs");
+        var expired = "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"" + _cluster.Server.AdminToken + "\",\"expirationTimestamp\":\"2020-01-01T00:00:00Z\"}}";
+        var path = ExecKubeconfig($"""
+            echo run >> {runs}
+            if [ "$(wc -l < {runs})" -le 1 ]; then echo '{expired}'; else echo 'sha256~S3cretRenewedToken'; fi
+            """, "Never");
+
+        using var connection = ClusterConnection.Open(path);
+        var session = new ClusterSession(connection, _cluster.Log);
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+        Assert.Contains("could not be renewed", error.Message);
+        Assert.DoesNotContain("S3cretRenewedToken", error.Message);
+        Assert.DoesNotContain("S3cretRenewedToken", error.InnerException?.ToString() ?? "");
+        Assert.DoesNotContain("S3cretRenewedToken", _cluster.Log.All);
+    }
+
+    [Fact]
+    public void An_exec_plugin_that_is_not_installed_is_reported_with_its_install_hint()
+    {
+        var path = Write("config", $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: {Server}}}\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: vddk-no-such-credential-plugin\n      interactiveMode: Never\n      installHint: 'Install kubelogin: https://example.invalid/kubelogin'\n");
+
+        var error = Assert.Throws<VddkException>(() => ClusterConnection.Open(path));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+        Assert.Contains("vddk-no-such-credential-plugin", error.Message);
+        Assert.Contains("Install kubelogin: https://example.invalid/kubelogin", error.Message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("# nothing yet\n")]
+    [InlineData("---\n")]
+    [InlineData("apiVersion: v1\nkind: Config\nclusters: null\nusers: []\ncontexts:\npreferences: {}\n")]
+    public async Task An_empty_file_in_the_list_is_skipped_as_kubectl_skips_it(string empty)
+    {
+        var blank = Write("blank", empty);
+        var real = Write("real", $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: {Server}, certificate-authority-data: {CaData}}}\nusers:\n- name: u\n  user: {{token: {_cluster.Server.AdminToken}}}\n");
+
+        await AssertConnectsAsync(KubeconfigFiles.Load([blank, real], context: null));
+    }
+
+    [Fact]
+    public async Task A_proxy_url_with_a_user_and_password_authenticates_to_the_proxy_as_kubectl_does()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var connects = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var proxy = RunConnectProxyAsync(listener, connects, stop.Token, requireAuthorization: "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("proxy-user:pa ss@word")));
+        var path = Write("config", $"""
+            apiVersion: v1
+            kind: Config
+            current-context: prod
+            contexts:
+            - name: prod
+              context: {"{"}cluster: c, user: u{"}"}
+            clusters:
+            - name: c
+              cluster:
+                server: {Server}
+                certificate-authority-data: {CaData}
+                proxy-url: http://proxy-user:pa%20ss%40word@127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}
+            users:
+            - name: u
+              user: {"{"}token: {_cluster.Server.AdminToken}{"}"}
+            """);
+
+        await AssertConnectsAsync(KubeconfigFiles.Load([path], context: null));
+
+        Assert.Contains($"CONNECT {_cluster.Server.BaseUri.Authority}", connects);
+        await stop.CancelAsync();
+        listener.Stop();
+        await proxy;
+    }
+
+    [Theory]
+    [InlineData("socks4://proxy-user:s3cret-proxy-pw@proxy.example:1080")]
+    [InlineData("ftp://proxy-user:s3cret-proxy-pw@proxy.example")]
+    [InlineData("proxy-user:s3cret-proxy-pw@proxy.example:3128")] // no scheme
+    [InlineData("/proxy.example")]
+    public void A_proxy_url_that_cannot_be_used_is_refused_without_its_password(string proxyUrl)
+    {
+        var path = Write("config", $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: {Server}, proxy-url: '{proxyUrl}'}}\nusers:\n- name: u\n  user: {{token: t}}\n");
+
+        var error = Assert.Throws<VddkException>(() => ClusterConnection.Open(path));
+
+        Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+        Assert.Contains("proxy-url", error.Message);
+        Assert.Contains("proxy.example", error.Message);
+        Assert.DoesNotContain("s3cret-proxy-pw", error.ToString());
+        Assert.DoesNotContain("s3cret-proxy-pw", _cluster.Log.All);
+    }
+
     /// <summary>The smallest HTTP CONNECT proxy: records each CONNECT line and tunnels the bytes.</summary>
-    private static async Task RunConnectProxyAsync(System.Net.Sockets.TcpListener listener, System.Collections.Concurrent.ConcurrentQueue<string> connects, CancellationToken cancellationToken)
+    private static async Task RunConnectProxyAsync(System.Net.Sockets.TcpListener listener, System.Collections.Concurrent.ConcurrentQueue<string> connects, CancellationToken cancellationToken, string? requireAuthorization = null)
     {
         var tunnels = new List<Task>();
         try
@@ -248,6 +381,11 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
                         header.Append((char)one[0]);
                     }
                     var requestLine = header.ToString().Split("\r\n")[0];
+                    if (requireAuthorization is not null && !header.ToString().Split("\r\n").Contains($"Proxy-Authorization: {requireAuthorization}", StringComparer.OrdinalIgnoreCase))
+                    {
+                        await stream.WriteAsync("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"proxy\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), cancellationToken);
+                        return;
+                    }
                     connects.Enqueue(requestLine[..requestLine.LastIndexOf(' ')]);
                     var target = requestLine.Split(' ')[1].Split(':');
                     using var upstream = new System.Net.Sockets.TcpClient();

@@ -141,10 +141,17 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
     }
 
     /// <summary>A registry pod as the API server shows it: the operator's label, scheduling and container state in status.</summary>
-    private void SeedRegistryPod(string name, JsonObject status) =>
+    private void SeedRegistryPod(string name, JsonObject status, string templateHash = "7d9c8b6f5") =>
         _cluster.Seed(KubeResources.Pods, "openshift-image-registry", name, new JsonObject
         {
-            ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["docker-registry"] = "default", ["pod-template-hash"] = "7d9c8b6f5" } },
+            ["metadata"] = new JsonObject
+            {
+                ["labels"] = new JsonObject { ["docker-registry"] = "default", ["pod-template-hash"] = templateHash },
+                ["ownerReferences"] = new JsonArray(new JsonObject
+                {
+                    ["apiVersion"] = "apps/v1", ["kind"] = "ReplicaSet", ["name"] = $"image-registry-{templateHash}", ["uid"] = Guid.NewGuid().ToString(), ["controller"] = true,
+                }),
+            },
             ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "registry", ["image"] = "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0" }) },
             ["status"] = status,
         });
@@ -188,6 +195,128 @@ public sealed class RegistryRolloutWaiterTests : IAsyncLifetime
         Assert.Equal(ErrorCodes.RegistryPodStuck, error.Code);
         Assert.Contains("container \"registry\" of pod \"image-registry-7d9c8b6f5-k8s2d\" in namespace \"openshift-image-registry\" is CrashLoopBackOff", error.Message);
         Assert.Contains("last exit code 2: panic: s3aws: x509: certificate signed by unknown authority", error.Message);
+    }
+
+    /// <summary>The registry Deployment at <paramref name="revision"/> mid-rollout, with a ReplicaSet per revision.</summary>
+    private void SeedDeploymentRevisions(int revision, params (string Hash, int Revision)[] replicaSets)
+    {
+        _cluster.Seed(KubeResources.Deployments, "openshift-image-registry", "image-registry", new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { ["deployment.kubernetes.io/revision"] = $"{revision}" } },
+            ["spec"] = new JsonObject { ["replicas"] = 2, ["selector"] = new JsonObject { ["matchLabels"] = new JsonObject { ["docker-registry"] = "default" } } },
+            ["status"] = new JsonObject { ["observedGeneration"] = 1, ["replicas"] = 3, ["updatedReplicas"] = 1, ["readyReplicas"] = 1, ["availableReplicas"] = 1 },
+        });
+        foreach (var (hash, replicaSetRevision) in replicaSets)
+        {
+            _cluster.Seed(KubeResources.ReplicaSets, "openshift-image-registry", $"image-registry-{hash}", new JsonObject
+            {
+                ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { ["deployment.kubernetes.io/revision"] = $"{replicaSetRevision}" } },
+            });
+        }
+    }
+
+    private static JsonObject CrashLooping(string pod) => JsonNode.Parse("""
+        {"phase":"Running","conditions":[{"type":"PodScheduled","status":"True"},{"type":"Ready","status":"False","reason":"ContainersNotReady"}],
+         "containerStatuses":[{"name":"registry","ready":false,"restartCount":40,"image":"quay.io/x","imageID":"",
+           "state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 5m0s restarting failed container=registry pod=POD_openshift-image-registry"}},
+           "lastState":{"terminated":{"exitCode":1,"reason":"Error","message":"panic: Invalid s3 bucket"}}}]}
+        """.Replace("POD", pod, StringComparison.Ordinal))!.AsObject();
+
+    private void CompleteRollout()
+    {
+        _cluster.Store.UpdateStatus(KubeResources.Deployments, "openshift-image-registry", "image-registry", s =>
+        {
+            s["replicas"] = 2;
+            s["updatedReplicas"] = 2;
+            s["readyReplicas"] = 2;
+            s["availableReplicas"] = 2;
+        });
+        _cluster.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, "cluster", s => { s["readyReplicas"] = 2; s["conditions"] = Conditions(Healthy); });
+        _cluster.Store.UpdateStatus(KubeResources.ClusterOperators, null, "image-registry", s => s["conditions"] = Conditions(Healthy));
+    }
+
+    [Fact]
+    public async Task A_crash_looping_pod_of_the_old_replica_set_does_not_end_a_rollout_that_replaces_it()
+    {
+        // The registry was failing on its old storage (the reason for preparing it); the new pods are still starting.
+        SeedRollingOut();
+        SeedDeploymentRevisions(4, ("5c6b7d8e9", 3), ("7d9c8b6f5", 4));
+        SeedRegistryPod("image-registry-5c6b7d8e9-old01", CrashLooping("image-registry-5c6b7d8e9-old01"), templateHash: "5c6b7d8e9");
+        var waiting = RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromMilliseconds(200));
+        await Task.Delay(1500);
+        Assert.False(waiting.IsCompleted, waiting.Exception?.InnerException?.Message);
+
+        CompleteRollout();
+        await waiting;
+    }
+
+    [Fact]
+    public async Task A_crash_looping_pod_of_the_current_replica_set_still_ends_the_wait_early()
+    {
+        SeedRollingOut();
+        SeedDeploymentRevisions(4, ("5c6b7d8e9", 3), ("7d9c8b6f5", 4));
+        SeedRegistryPod("image-registry-7d9c8b6f5-new01", CrashLooping("image-registry-7d9c8b6f5-new01"));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromMilliseconds(200)));
+
+        Assert.Equal(ErrorCodes.RegistryPodStuck, error.Code);
+        Assert.Contains("image-registry-7d9c8b6f5-new01", error.Message);
+    }
+
+    [Theory]
+    [InlineData("0/3 nodes are available: 1 node(s) were unschedulable, 2 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")]
+    [InlineData("0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 node(s) didn't match pod anti-affinity rules.")]
+    public async Task A_pod_unschedulable_while_a_node_is_drained_or_rebooting_for_an_upgrade_does_not_end_the_wait(string schedulerMessage)
+    {
+        SeedRollingOut();
+        var pod = "image-registry-7d9c8b6f5-drain";
+        var status = JsonNode.Parse("""{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable"}]}""")!.AsObject();
+        status["conditions"]![0]!["message"] = schedulerMessage;
+        SeedRegistryPod(pod, status);
+        var waiting = RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromMilliseconds(200));
+        await Task.Delay(1500);
+        Assert.False(waiting.IsCompleted, waiting.Exception?.InnerException?.Message);
+
+        _cluster.Store.UpdateStatus(KubeResources.Pods, "openshift-image-registry", pod, s =>
+        {
+            s["phase"] = "Running";
+            s["conditions"] = new JsonArray(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" });
+        });
+        _cluster.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, "cluster", s => { s["readyReplicas"] = 2; s["conditions"] = Conditions(Healthy); });
+        _cluster.Store.UpdateStatus(KubeResources.ClusterOperators, null, "image-registry", s => s["conditions"] = Conditions(Healthy));
+        await waiting;
+    }
+
+    [Fact]
+    public async Task An_unschedulable_pod_for_which_the_autoscaler_adds_a_node_does_not_end_the_wait()
+    {
+        SeedRollingOut();
+        var pod = "image-registry-7d9c8b6f5-scale";
+        SeedRegistryPod(pod, JsonNode.Parse("""
+            {"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available: 3 Insufficient cpu."}]}
+            """)!.AsObject());
+        var uid = _cluster.Store.Get(KubeResources.Pods, "openshift-image-registry", pod)!["metadata"]!["uid"]!.GetValue<string>();
+        _cluster.Seed(KubeResources.Events, "openshift-image-registry", $"{pod}.17a2b3c4d5e6f708", new JsonObject
+        {
+            ["involvedObject"] = new JsonObject { ["kind"] = "Pod", ["namespace"] = "openshift-image-registry", ["name"] = pod, ["uid"] = uid },
+            ["reason"] = "TriggeredScaleUp",
+            ["message"] = "pod triggered scale-up: [{openshift-machine-api/ocp-worker-us-east-1a 2->3 (max: 6)}]",
+            ["type"] = "Normal",
+            ["source"] = new JsonObject { ["component"] = "cluster-autoscaler" },
+        });
+        var waiting = RegistryRolloutWaiter.WaitAsync(_cluster.Session(), TimeSpan.FromSeconds(30), CancellationToken.None, stuckAfter: TimeSpan.FromMilliseconds(200));
+        await Task.Delay(1500);
+        Assert.False(waiting.IsCompleted, waiting.Exception?.InnerException?.Message);
+
+        _cluster.Store.UpdateStatus(KubeResources.Pods, "openshift-image-registry", pod, s =>
+        {
+            s["phase"] = "Running";
+            s["conditions"] = new JsonArray(new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" });
+        });
+        _cluster.Store.UpdateStatus(KubeResources.ImageRegistryConfigs, null, "cluster", s => { s["readyReplicas"] = 2; s["conditions"] = Conditions(Healthy); });
+        _cluster.Store.UpdateStatus(KubeResources.ClusterOperators, null, "image-registry", s => s["conditions"] = Conditions(Healthy));
+        await waiting;
     }
 
     [Fact]
