@@ -46,7 +46,11 @@ public sealed class PublishVddkImage : VddkImageTask
                 + $"{pushed.Uploaded} blob(s) uploaded, {pushed.Mounted} mounted, {pushed.Skipped} already there");
             Announce($"VddkBuild: VddkImageDigest = {pushed.Digest}");
             Announce($"VddkBuild: VddkImageReference = {ImageReference}");
-            Announce($"VddkBuild: VddkClusterImageReference = {ClusterImageReference}  (Forklift vddkInitImage, when this registry is the cluster's)");
+            // The in-cluster reference is only right for the cluster's own registry: a user pushing to Quay or Harbor
+            // must not be shown an image-registry.openshift-image-registry.svc:5000 name as what to give Forklift.
+            Announce(VddkBuild.Cluster.RegistryRoute.NamesClusterRegistry(target.Registry)
+                ? $"VddkBuild: VddkClusterImageReference = {ClusterImageReference}  (Forklift vddkInitImage)"
+                : $"VddkBuild: Forklift vddkInitImage: VddkImageReference; VddkClusterImageReference = {ClusterImageReference} only if {target.Registry} is a route of the OpenShift cluster's own registry");
         }
     }
 }

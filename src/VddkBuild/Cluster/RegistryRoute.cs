@@ -12,6 +12,17 @@ public static class RegistryRoute
 
     public static readonly ClusterObjectRef DefaultRoute = new(ClusterResource.Routes, "openshift-image-registry", "default-route");
 
+    /// <summary>
+    /// Whether a registry host (<c>host[:port]</c>) is by its name the cluster's internal registry: its service
+    /// (<c>image-registry.openshift-image-registry.svc[.cluster.local]:5000</c>) or its default route
+    /// (<c>default-route-openshift-image-registry.apps.DOMAIN</c>). A custom route cannot be told from any other registry
+    /// by its name.
+    /// </summary>
+    public static bool NamesClusterRegistry(string registry) =>
+        registry.Equals(InternalHost, StringComparison.OrdinalIgnoreCase)
+        || registry.Equals("image-registry.openshift-image-registry.svc.cluster.local:5000", StringComparison.OrdinalIgnoreCase)
+        || registry.StartsWith("default-route-openshift-image-registry.", StringComparison.OrdinalIgnoreCase);
+
     private static readonly ClusterObjectRef ImageConfig = new(new ClusterResource("config.openshift.io", "v1", "images", "Image", false), null, "cluster");
 
     /// <summary>

@@ -142,7 +142,7 @@ public sealed class ClusterPublishVddkTests(CephRgw ceph, ITestOutputHelper outp
         });
 
         Assert.True(result.Succeeded, result.ToString());
-        Assert.Contains("no VddkRegistry set, so the image was written to", result.Output);
+        Assert.Contains("nothing was pushed (no VddkRegistry set; VddkUseCluster=false), so the image was written to", result.Output);
         Assert.Empty(_cluster.Api.Requests);
     }
 
@@ -163,7 +163,7 @@ public sealed class ClusterPublishVddkTests(CephRgw ceph, ITestOutputHelper outp
         Assert.Contains("oc patch configs.imageregistry.operator.openshift.io/cluster --type merge -p '{\"spec\":{\"defaultRoute\":true}}'", result.Output);
         Assert.Contains("PrepareVddkRegistry also does", result.Output);
         Assert.Empty(_cluster.Api.MutatingRequests);
-        Assert.DoesNotContain("no VddkRegistry set, so the image was written to", result.Output);
+        Assert.DoesNotContain("nothing was pushed (no VddkRegistry set; ", result.Output);
     }
 
     [SkippableFact]

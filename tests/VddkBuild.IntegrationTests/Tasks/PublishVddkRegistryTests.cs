@@ -100,6 +100,22 @@ public sealed class PublishVddkRegistryTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task A_push_to_a_registry_that_is_not_the_clusters_gives_VddkImageReference_as_Forklifts_image()
+    {
+        var properties = await PushInputsAsync();
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunAsync("PublishVddk", properties);
+
+        Assert.True(result.Succeeded, result.ToString());
+        var digest = System.Text.RegularExpressions.Regex.Match(result.Output, @"VddkImageDigest = (sha256:[0-9a-f]{64})").Groups[1].Value;
+        Assert.Contains($"VddkImageReference = {_proxy!.Authority}/openshift-mtv/vddk@{digest}", result.Output);
+        // The image-registry.openshift-image-registry.svc:5000 name is no image of this registry: it is offered only conditionally.
+        Assert.Contains($"Forklift vddkInitImage: VddkImageReference; VddkClusterImageReference = image-registry.openshift-image-registry.svc:5000/openshift-mtv/vddk@{digest} only if {_proxy.Authority} is a route of the OpenShift cluster's own registry", result.Output);
+        Assert.DoesNotContain("(Forklift vddkInitImage)", result.Output);
+    }
+
+    [SkippableFact]
     public async Task A_dry_run_with_a_registry_builds_and_pushes_nothing()
     {
         var properties = await PushInputsAsync();

@@ -36,7 +36,12 @@ public sealed class PublishVddkSampleTests : IDisposable
         Assert.Contains("skopeo copy oci-archive:", result.Output);
         using var sandbox = new ContainerToolsSandbox();
         using var inspect = await new Skopeo(sandbox).InspectAsync($"oci-archive:{imageArchive}:8.0.1");
-        Assert.Contains(inspect.RootElement.GetProperty("Digest").GetString()!, result.Output);
+        var digest = inspect.RootElement.GetProperty("Digest").GetString()!;
+        Assert.Contains($"nothing was pushed (no VddkRegistry set; VddkUseCluster=false), so the image was written to {imageArchive} only.", result.Output);
+        // What to give Forklift after the printed skopeo copy: skopeo keeps the manifest, so the digest is the archive's.
+        Assert.Contains($"then Forklift's vddkInitImage is <registry>/openshift-mtv/vddk@{digest}", result.Output);
+        // The digest is printed once by BuildVddkImage and once in the Forklift reference, not a third time.
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(result.Output, digest));
         Assert.Equal("8.0.1", inspect.RootElement.GetProperty("Labels").GetProperty("org.opencontainers.image.version").GetString());
         var opt = await ForkliftCheck.RunInitContainerAsync(new Podman(sandbox), $"oci-archive:{imageArchive}:8.0.1");
         ForkliftCheck.AssertVddkTree(opt);
