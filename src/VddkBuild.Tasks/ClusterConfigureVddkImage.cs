@@ -17,6 +17,15 @@ public sealed class ClusterConfigureVddkImage : ClusterTask
     /// <summary>VddkClusterImageReference: image-registry.openshift-image-registry.svc:5000/ns/name@sha256:...</summary>
     public string? ClusterImageReference { get; set; }
 
+    /// <summary>VddkRegistry, when the push went to an explicit registry (empty after a push to the cluster).</summary>
+    public string? Registry { get; set; }
+
+    /// <summary>VddkImageReference: the pushed image by digest, under the name it was pushed to.</summary>
+    public string? ImageReference { get; set; }
+
+    /// <summary>'true' when PublishVddk pushed to the cluster's registry itself (no VddkRegistry).</summary>
+    public string? ClusterPublished { get; set; }
+
     /// <summary>VddkGrantImagePullers (default true).</summary>
     public string? GrantImagePullers { get; set; }
 
@@ -46,16 +55,42 @@ public sealed class ClusterConfigureVddkImage : ClusterTask
             }
             if (provider is not null)
             {
-                var image = TaskProperties.Required(ClusterImageReference, "VddkClusterImageReference", "It is set by PublishVddk after a push.");
+                var (image, property) = await ProviderImageAsync(session, cancellationToken).ConfigureAwait(false);
                 if (!image.Contains("@sha256:", StringComparison.Ordinal))
                 {
                     throw new VddkException(ErrorCodes.PropertyInvalid,
-                        $"VddkClusterImageReference '{image}' is not pinned by digest; Forklift must get the image by digest so that nodes never run a stale tag.", "VddkClusterImageReference");
+                        $"{property} '{image}' is not pinned by digest; Forklift must get the image by digest so that nodes never run a stale tag.", property);
                 }
                 var target = ForkliftProviderUpdate.ParseProvider(provider, ns);
                 await ForkliftProviderUpdate.RunAsync(session, target, image, cancellationToken).ConfigureAwait(false);
                 Announce($"VddkBuild: {target} uses {image}.");
             }
         }
+    }
+
+    /// <summary>
+    /// The reference Forklift's pods pull: the registry's in-cluster name after a push to the cluster's own registry
+    /// (through its route or service); after a push to another registry (Quay, Harbor...), the pushed reference, since
+    /// the service name would point at an image that is not there.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private async Task<(string Image, string Property)> ProviderImageAsync(ClusterSession session, CancellationToken cancellationToken)
+    {
+        var cluster = (TaskProperties.Required(ClusterImageReference, "VddkClusterImageReference", "It is set by PublishVddk after a push."), "VddkClusterImageReference");
+        var registry = ClusterTaskProperties.NullIfBlank(Registry);
+        if (TaskProperties.Flag(ClusterPublished, "_VddkClusterPublished") || registry is null)
+        {
+            return cluster;
+        }
+        var (matches, unreadable) = await RegistryRoute.IsClusterRegistryAsync(session, registry, cancellationToken).ConfigureAwait(false);
+        if (matches)
+        {
+            return cluster;
+        }
+        var pushed = TaskProperties.Required(ImageReference, "VddkImageReference", "It is set by PublishVddk after a push.");
+        Announce($"VddkBuild: {registry} is not a name of this cluster's image registry (its service, default route or published routes"
+            + (unreadable is null ? ")" : $"; {unreadable} could not be read)")
+            + $", so the provider gets the pushed reference {pushed}. The cluster's nodes must be able to pull it: add the registry's credentials to the cluster's global pull secret or to the migration namespace, and its CA to image.config.openshift.io additionalTrustedCA if it has a private one.");
+        return (pushed, "VddkImageReference");
     }
 }

@@ -63,4 +63,30 @@ public static class RegistryRoute
             "or run the build in a pod of the cluster, where it pushes to the registry's service.",
             DefaultRoute.ToString());
     }
+
+    /// <summary>
+    /// Whether <paramref name="registry"/> (<c>host[:port]</c>, as in VddkRegistry) is one of the names the cluster's
+    /// own registry answers to: its service, the default route's host, or a host the registry operator publishes
+    /// (<c>status.externalRegistryHostnames</c>, <c>status.internalRegistryHostname</c>). A read the account may not
+    /// make counts as no match; <paramref name="unreadable"/> names it, so the caller can say why.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    public static async Task<(bool Matches, string? Unreadable)> IsClusterRegistryAsync(ClusterSession session, string registry, CancellationToken cancellationToken)
+    {
+        var name = registry.EndsWith(":443", StringComparison.Ordinal) ? registry[..^4] : registry;
+        if (NamesClusterRegistry(name))
+        {
+            return (true, null);
+        }
+        var hosts = new List<string?>();
+        var route = await ClusterObjects.GetOrRefusedAsync(session, DefaultRoute, cancellationToken).ConfigureAwait(false);
+        hosts.Add(ClusterObjects.String(route.Value, "spec", "host"));
+        hosts.AddRange((route.Value?["status"]?["ingress"] as JsonArray ?? []).Select(i => ClusterObjects.String(i, "host")));
+        var images = await ClusterObjects.GetOrRefusedAsync(session, ImageConfig, cancellationToken).ConfigureAwait(false);
+        hosts.AddRange((images.Value?["status"]?["externalRegistryHostnames"] as JsonArray ?? []).Select(h => h is JsonValue v && v.TryGetValue<string>(out var host) ? host : null));
+        hosts.Add(ClusterObjects.String(images.Value, "status", "internalRegistryHostname"));
+        var matches = hosts.Any(h => h is not null && (h.EndsWith(":443", StringComparison.Ordinal) ? h[..^4] : h).Equals(name, StringComparison.OrdinalIgnoreCase));
+        var refused = new[] { route.Refused, images.Refused }.OfType<RefusedRead>().Select(r => r.Target.ToString()).ToList();
+        return (matches, refused.Count == 0 ? null : string.Join(" and ", refused));
+    }
 }

@@ -130,6 +130,27 @@ public sealed class ClusterPublishVddkTests(CephRgw ceph, ITestOutputHelper outp
     }
 
     [SkippableFact]
+    public async Task A_push_to_a_registry_that_is_not_the_clusters_gives_the_provider_the_pushed_reference_not_the_service_name()
+    {
+        await using var registry = await VddkBuild.TestSupport.Registry.DockerRegistryProcess.StartAsync();
+        var sample = new SampleProject(_work);
+
+        var result = await sample.RunForPropertiesAsync("PublishVddk", new Dictionary<string, string>
+        {
+            ["VddkKubeconfig"] = _cluster!.KubeconfigPath,
+            ["VddkRegistry"] = registry.Authority,
+            ["VddkRegistryInsecure"] = "true",
+            ["VddkForkliftProvider"] = "vcenter",
+            ["VddkArchive"] = SampleVddkArchive.WriteTo(Path.Combine(_work, "in"), SampleVddkArchiveOptions.Small),
+            ["VddkBaseImage"] = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Reference,
+        }, "VddkImageReference", "VddkImageDigest");
+
+        Assert.Equal($"{registry.Authority}/openshift-mtv/vddk@{result["VddkImageDigest"]}", result["VddkImageReference"]);
+        var provider = _cluster.Api.Store.GetRequired(KubeResources.ForkliftProviders, "openshift-mtv", "vcenter");
+        Assert.Equal(result["VddkImageReference"], provider["spec"]!["settings"]!["vddkInitImage"]!.GetValue<string>());
+    }
+
+    [SkippableFact]
     public async Task With_VddkUseCluster_false_PublishVddk_ignores_the_cluster_and_writes_the_archive()
     {
         var sample = new SampleProject(_work);
