@@ -140,6 +140,14 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
                 _standIns.Add(path);
             }
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The entry's content reports the archive's own failures as VddkExceptions: what is left is the layer
+            // file (a full disk in VddkIntermediateDirectory, a quota, a file system gone read-only).
+            _faulted = true;
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write the layer file in '{_directory}': {VddkException.Reason(ex)}. Check free space and permissions.", _directory, ex);
+        }
         catch
         {
             _faulted = true; // part of an entry may be in the tar: this layer must never be published

@@ -110,3 +110,50 @@ public sealed class VddkLayerFactoryTests : IDisposable
         Assert.Equal(ErrorCodes.ArchiveNotFound, error.Code);
     }
 }
+
+/// <summary>The intermediate folder on a small tmpfs, as CI machines have it (needs root, like the integration tests).</summary>
+public sealed class VddkLayerFactoryFullDiskTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose()
+    {
+        CliToolOrNothing("umount", _temp.Sub("work"));
+        _temp.Dispose();
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_full_intermediate_folder_is_VDDK2007_leaves_nothing_and_the_next_build_succeeds(bool useArchiveAsLayer)
+    {
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small with { TargetUnpackedBytes = 8_000_000 });
+        var work = _temp.Sub("work");
+        CliTool.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", work);
+        var options = new LayerWriterOptions { UseArchiveAsLayer = useArchiveAsLayer };
+
+        var ex = await Assert.ThrowsAsync<VddkException>(() =>
+            VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, options, work, new RecordingBuildLog(), CancellationToken.None));
+        Assert.Equal(ErrorCodes.OutputWriteFailed, ex.Code);
+        Assert.Contains("No space left on device", ex.Message);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(work, "layers")));
+
+        CliTool.Run("mount", "-o", "remount,size=64m", work);
+        var layer = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, options, work, new RecordingBuildLog(), CancellationToken.None);
+        Assert.NotEqual(LayerOrigin.Cache, layer.Origin);
+        Assert.Equal(layer.Layer.Descriptor.Size, new FileInfo(layer.Layer.FilePath).Length);
+        CliTool.Run("gzip", "-t", layer.Layer.FilePath);
+    }
+
+    private static void CliToolOrNothing(string fileName, string arg)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.Start(fileName, [arg]);
+            process.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+        }
+    }
+}
