@@ -14,14 +14,19 @@ public static class CredentialHelperProcess
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    public static async Task<RegistryCredential?> GetAsync(string helperName, string registry, CancellationToken cancellationToken)
+    public static Task<RegistryCredential?> GetAsync(string helperName, string registry, CancellationToken cancellationToken)
     {
         if (helperName.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
         {
             throw new VddkException(ErrorCodes.CredentialHelperFailed, $"The credential helper name '{helperName}' is not valid.", helperName);
         }
-        var executable = "docker-credential-" + helperName;
+        return RunAsync("docker-credential-" + helperName, registry, Timeout, cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="executable"/> (a name looked up in PATH, or a path: tests) as a credential helper.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    internal static async Task<RegistryCredential?> RunAsync(string executable, string registry, TimeSpan timeout, CancellationToken cancellationToken)
+    {
         // Docker Hub credentials are stored under the v1 index URL by docker login.
         var serverUrl = registry == ImageReference.DockerHub ? "https://index.docker.io/v1/" : registry;
         var startInfo = new ProcessStartInfo(executable, "get")
@@ -44,15 +49,15 @@ public static class CredentialHelperProcess
         }
         using (process)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(Timeout);
+            using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeoutSource.CancelAfter(timeout);
             try
             {
-                await process.StandardInput.WriteAsync(serverUrl.AsMemory(), timeout.Token).ConfigureAwait(false);
+                await process.StandardInput.WriteAsync(serverUrl.AsMemory(), timeoutSource.Token).ConfigureAwait(false);
                 process.StandardInput.Close();
-                var outputTask = process.StandardOutput.ReadToEndAsync(timeout.Token);
-                var errorTask = process.StandardError.ReadToEndAsync(timeout.Token);
-                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                var outputTask = process.StandardOutput.ReadToEndAsync(timeoutSource.Token);
+                var errorTask = process.StandardError.ReadToEndAsync(timeoutSource.Token);
+                await process.WaitForExitAsync(timeoutSource.Token).ConfigureAwait(false);
                 var output = await outputTask.ConfigureAwait(false);
                 var error = await errorTask.ConfigureAwait(false);
                 if (process.ExitCode != 0)
@@ -71,7 +76,7 @@ public static class CredentialHelperProcess
             {
                 TryKill(process);
                 throw new VddkException(ErrorCodes.CredentialHelperFailed,
-                    $"The credential helper '{executable}' did not answer within {Timeout.TotalSeconds:0} s (it may be waiting for an unlock prompt).", executable);
+                    $"The credential helper '{executable}' did not answer within {timeout.TotalSeconds:0} s (it may be waiting for an unlock prompt).", executable);
             }
             catch (OperationCanceledException)
             {
@@ -106,7 +111,9 @@ public static class CredentialHelperProcess
     {
         try
         {
-            process.Kill();
+            // The whole tree: helpers are often scripts (docker-credential-gcloud, -pass) whose children would
+            // otherwise live on after the build, holding the pipes.
+            process.Kill(entireProcessTree: true);
         }
         catch (InvalidOperationException)
         {

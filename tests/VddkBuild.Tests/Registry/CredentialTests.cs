@@ -237,3 +237,48 @@ public sealed class CredentialChainTests : IDisposable
 
     public void Dispose() => Directory.Delete(_home, recursive: true);
 }
+
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // a shell-script helper and /proc
+public sealed class CredentialHelperProcessTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("vddk-helper-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task A_helper_that_hangs_is_VDDK3012_and_nothing_it_started_outlives_it()
+    {
+        // A script helper whose child hangs (gcloud, pass and the like are scripts around other programs).
+        var pidFile = Path.Combine(_directory, "child.pid");
+        var helper = Path.Combine(_directory, "docker-credential-hangs");
+        File.WriteAllText(helper, $"#!/bin/sh\nsleep 300 &\necho $! > '{pidFile}'\nwait\n");
+        File.SetUnixFileMode(helper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+        var ex = await Assert.ThrowsAsync<VddkException>(() =>
+            CredentialHelperProcess.RunAsync(helper, "registry.example.com", TimeSpan.FromSeconds(2), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.CredentialHelperFailed, ex.Code);
+        Assert.Contains("did not answer within 2 s", ex.Message);
+        var child = int.Parse(File.ReadAllText(pidFile).Trim());
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (IsRunning(child) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+        Assert.False(IsRunning(child), $"the helper's child {child} still runs");
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            // Field 3 of /proc/PID/stat is the state; a killed child not yet reaped is a zombie (Z).
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+    }
+}
