@@ -65,6 +65,7 @@ public static class VddkLayerFactory
             // VddkIntermediateDirectory on a read-only or pseudo file system, or a file where a folder must be.
             throw LayerFolderUnwritable(layerDirectory, ex);
         }
+        RemoveAbandonedTemporaries(layerDirectory, log);
 
         LayerCache? cache = null;
         LayerCacheKey? key = null;
@@ -319,6 +320,50 @@ public static class VddkLayerFactory
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Superseded: by the cache's layer, or by the error being reported.
+        }
+    }
+
+    /// <summary>How long a temporary layer file must have been left alone before a build takes it for abandoned.</summary>
+    internal static readonly TimeSpan AbandonedAfter = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Deletes the temporary layer files of builds that were killed (<c>kill -9</c>, an OOM kill, a cancelled CI job):
+    /// nothing else removes them, and each is as large as a layer. A file is taken for abandoned only when nobody holds
+    /// it open (a writing build holds it with a shared lock, which the exclusive open here is refused) and it has not
+    /// been written for <see cref="AbandonedAfter"/> (a build may close its copy and wait for the base image before
+    /// renaming it).
+    /// </summary>
+    internal static void RemoveAbandonedTemporaries(string layerDirectory, IBuildLog log)
+    {
+        IEnumerable<FileInfo> candidates;
+        try
+        {
+            candidates = new DirectoryInfo(layerDirectory).EnumerateFiles(".*.tar.gz.tmp").ToList();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return; // housekeeping only
+        }
+        var cutoff = DateTime.UtcNow - AbandonedAfter;
+        foreach (var file in candidates)
+        {
+            if (!(file.Name.StartsWith(".layer-", StringComparison.Ordinal) || file.Name.StartsWith(".archive-layer-", StringComparison.Ordinal))
+                || file.LastWriteTimeUtc > cutoff)
+            {
+                continue;
+            }
+            try
+            {
+                using (new FileStream(file.FullName, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+                {
+                    File.Delete(file.FullName);
+                }
+                log.Detail($"Deleted '{file.FullName}', a temporary layer file an interrupted build left behind.");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // In use by a running build, or already gone.
+            }
         }
     }
 

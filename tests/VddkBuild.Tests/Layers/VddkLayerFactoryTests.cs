@@ -54,6 +54,40 @@ public sealed class VddkLayerFactoryTests : IDisposable
     }
 
     [Fact]
+    public async Task Temporary_layer_files_of_killed_builds_are_deleted_but_not_those_in_use_or_recent()
+    {
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
+        var work = _temp.Sub("work");
+        var layers = Directory.CreateDirectory(Path.Combine(work, "layers")).FullName;
+        string Leftover(string name, TimeSpan age)
+        {
+            var path = Path.Combine(layers, name);
+            File.WriteAllBytes(path, new byte[1000]);
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow - age);
+            return path;
+        }
+        var killedWriter = Leftover(".layer-0123456789abcdef0123456789abcdef.tar.gz.tmp", TimeSpan.FromHours(2));
+        var killedCopy = Leftover(".archive-layer-0123456789abcdef0123456789abcdef.tar.gz.tmp", TimeSpan.FromDays(3));
+        var recent = Leftover(".layer-fedcba9876543210fedcba9876543210.tar.gz.tmp", TimeSpan.FromMinutes(5));
+        var held = Leftover(".archive-layer-fedcba9876543210fedcba9876543210.tar.gz.tmp", TimeSpan.FromHours(2));
+        var someoneElses = Leftover(".notes.tar.gz.tmp", TimeSpan.FromDays(3));
+        var log = new RecordingBuildLog();
+
+        // A build still writing holds its file open (shared lock), however old its last write.
+        using (new FileStream(held, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete))
+        {
+            await MakeAsync(archive, work, log);
+        }
+
+        Assert.False(File.Exists(killedWriter));
+        Assert.False(File.Exists(killedCopy));
+        Assert.True(File.Exists(recent));
+        Assert.True(File.Exists(held));
+        Assert.True(File.Exists(someoneElses));
+        Assert.Contains(log.Lines, l => l.Message.Contains(killedWriter, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Without_the_cache_every_build_writes_the_same_layer()
     {
         var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
