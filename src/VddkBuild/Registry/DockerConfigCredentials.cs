@@ -14,13 +14,15 @@ public sealed class DockerConfigCredentials
 {
     private readonly Dictionary<string, (string User, string Secret)> _auths;
     private readonly Dictionary<string, string> _helpers;
+    private readonly HashSet<string> _unreadableAuths;
 
-    private DockerConfigCredentials(string path, Dictionary<string, (string, string)> auths, Dictionary<string, string> helpers, string? store)
+    private DockerConfigCredentials(string path, Dictionary<string, (string, string)> auths, Dictionary<string, string> helpers, string? store, HashSet<string> unreadableAuths)
     {
         Path = path;
         _auths = auths;
         _helpers = helpers;
         CredsStore = store;
+        _unreadableAuths = unreadableAuths;
     }
 
     public string Path { get; }
@@ -32,6 +34,7 @@ public sealed class DockerConfigCredentials
     {
         var auths = new Dictionary<string, (string, string)>(StringComparer.OrdinalIgnoreCase);
         var helpers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var unreadable = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         string? store = null;
         try
         {
@@ -39,7 +42,8 @@ public sealed class DockerConfigCredentials
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                throw new JsonException("the top level is not an object");
+                throw new VddkException(ErrorCodes.CredentialHelperFailed,
+                    $"The credential file '{path}' is not a JSON object (it holds a {root.ValueKind.ToString().ToLowerInvariant()}). Fix or remove it, or log in again.", path);
             }
             if (root.TryGetProperty("auths", out var authsElement) && authsElement.ValueKind == JsonValueKind.Object)
             {
@@ -48,6 +52,12 @@ public sealed class DockerConfigCredentials
                     if (entry.Value.ValueKind == JsonValueKind.Object && TryReadEntry(entry.Value, out var user, out var secret))
                     {
                         auths[NormalizeKey(entry.Name)] = (user, secret);
+                    }
+                    else if (entry.Value.ValueKind == JsonValueKind.Object && entry.Value.TryGetProperty("auth", out var auth)
+                        && auth.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(auth.GetString()))
+                    {
+                        // Docker and podman refuse such an entry rather than going on without credentials.
+                        unreadable.Add(NormalizeKey(entry.Name));
                     }
                 }
             }
@@ -73,7 +83,7 @@ public sealed class DockerConfigCredentials
             throw new VddkException(ErrorCodes.CredentialHelperFailed,
                 $"The credential file '{path}' is not valid JSON (line {ex.LineNumber + 1}). Fix or remove it, or log in again.", path, ex);
         }
-        return new DockerConfigCredentials(path, auths, helpers, store);
+        return new DockerConfigCredentials(path, auths, helpers, store, unreadable);
     }
 
     public static DockerConfigCredentials? TryLoad(string path)
@@ -94,9 +104,24 @@ public sealed class DockerConfigCredentials
         return Parse(json, path);
     }
 
-    /// <summary>The stored user name and secret for <paramref name="registry"/>, if an <c>auths</c> entry has them.</summary>
-    public (string User, string Secret)? FindAuth(string registry) =>
-        _auths.TryGetValue(NormalizeKey(registry), out var value) ? value : null;
+    /// <summary>
+    /// The stored user name and secret for <paramref name="registry"/>, if an <c>auths</c> entry has them. An entry
+    /// whose <c>auth</c> is not base64 of <c>user:password</c> is VDDK3012 (naming the file and registry, not the value).
+    /// </summary>
+    public (string User, string Secret)? FindAuth(string registry)
+    {
+        var key = NormalizeKey(registry);
+        if (_auths.TryGetValue(key, out var value))
+        {
+            return value;
+        }
+        if (_unreadableAuths.Contains(key))
+        {
+            throw new VddkException(ErrorCodes.CredentialHelperFailed,
+                $"The credential file '{Path}' has an entry for {key} whose 'auth' is not the base64 of 'user:password'. Log in again (podman login / docker login), or fix or remove that entry.", Path);
+        }
+        return null;
+    }
 
     /// <summary>The credential helper for <paramref name="registry"/> (<c>credHelpers</c> first, then <c>credsStore</c>).</summary>
     public string? FindHelper(string registry) =>

@@ -40,12 +40,39 @@ public sealed class DockerConfigCredentialsTests
     }
 
     [Fact]
-    public void Parse_IgnoresUndecodableAuth()
+    public void Parse_UndecodableAuth_IsVDDK3012ForThatRegistry_NamingTheFileButNotTheValue()
     {
-        var file = DockerConfigCredentials.Parse("""{"auths":{"r.example":{"auth":"!!!not-base64"},"s.example":{"auth":"bm9jb2xvbg=="}}}""", "c");
+        // As docker and podman do: not "no credentials found", which sends the user looking in the wrong place.
+        var file = DockerConfigCredentials.Parse("""{"auths":{"r.example":{"auth":"!!!not-base64-s3cret"},"s.example":{"auth":"bm9jb2xvbg=="},"t.example":{},"u.example":{"auth":""}}}""", "/home/u/.docker/config.json");
 
-        Assert.Null(file.FindAuth("r.example"));
-        Assert.Null(file.FindAuth("s.example"));
+        foreach (var registry in new[] { "r.example", "https://S.example/v1/" })
+        {
+            var error = Assert.Throws<VddkException>(() => file.FindAuth(registry));
+            Assert.Equal(ErrorCodes.CredentialHelperFailed, error.Code);
+            Assert.Contains("/home/u/.docker/config.json", error.Message);
+            Assert.Contains(DockerConfigCredentials.NormalizeKey(registry), error.Message);
+            Assert.DoesNotContain("s3cret", error.ToString());
+            Assert.DoesNotContain("bm9jb2xvbg", error.ToString());
+        }
+        // Entries docker writes next to a credsStore ({}), or empty, are no credentials, not an error.
+        Assert.Null(file.FindAuth("t.example"));
+        Assert.Null(file.FindAuth("u.example"));
+        Assert.Null(file.FindAuth("other.example"));
+    }
+
+    [Theory]
+    [InlineData("[1,2,\"s3cret\"]", "array")]
+    [InlineData("\"s3cret\"", "string")]
+    [InlineData("null", "null")]
+    public void Parse_ATopLevelThatIsNotAnObject_SaysSo(string json, string kind)
+    {
+        var error = Assert.Throws<VddkException>(() => DockerConfigCredentials.Parse(json, "/run/user/0/containers/auth.json"));
+
+        Assert.Equal(ErrorCodes.CredentialHelperFailed, error.Code);
+        Assert.Contains("'/run/user/0/containers/auth.json' is not a JSON object", error.Message);
+        Assert.Contains(kind, error.Message);
+        Assert.DoesNotContain("(line )", error.Message);
+        Assert.DoesNotContain("s3cret", error.ToString());
     }
 
     [Fact]
