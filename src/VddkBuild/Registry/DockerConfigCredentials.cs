@@ -43,7 +43,7 @@ public sealed class DockerConfigCredentials
             if (root.ValueKind != JsonValueKind.Object)
             {
                 throw new VddkException(ErrorCodes.CredentialHelperFailed,
-                    $"The credential file '{path}' is not a JSON object (it holds a {root.ValueKind.ToString().ToLowerInvariant()}). Fix or remove it, or log in again.", path);
+                    $"The credential file '{path}' is not a JSON object (its top level is a JSON {root.ValueKind.ToString().ToLowerInvariant()}). Fix or remove it, or log in again.", path);
             }
             if (root.TryGetProperty("auths", out var authsElement) && authsElement.ValueKind == JsonValueKind.Object)
             {
