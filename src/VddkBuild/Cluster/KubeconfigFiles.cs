@@ -4,6 +4,7 @@ using k8s;
 using k8s.Exceptions;
 using k8s.KubeConfigModels;
 using YamlDotNet.RepresentationModel;
+using VddkBuild.Registry;
 using KubeCluster = k8s.KubeConfigModels.Cluster;
 
 namespace VddkBuild.Cluster;
@@ -120,8 +121,8 @@ public static class KubeconfigFiles
             // kubectl sends everything for this cluster through proxy-url, whatever HTTPS_PROXY and NO_PROXY say, and
             // authenticates to the proxy with the URL's user and password. The address handed on has none: .NET puts
             // the proxy's address into its error messages.
-            var proxyCredentials = ProxyCredentials(proxy);
-            var address = new UriBuilder(proxy) { UserName = "", Password = "" }.Uri;
+            var proxyCredentials = EnvironmentProxy.CredentialsOf(proxy);
+            var address = EnvironmentProxy.WithoutUserInfo(proxy)!;
             configuration.FirstMessageHandlerSetup = handler =>
             {
                 handler.Proxy = new WebProxy(address) { Credentials = proxyCredentials };
@@ -162,18 +163,6 @@ public static class KubeconfigFiles
         var end = url.IndexOfAny(['/', '?', '#'], start);
         var at = url.AsSpan(start, (end < 0 ? url.Length : end) - start).LastIndexOf('@');
         return at < 0 ? url : string.Concat(url.AsSpan(0, start), "***", url.AsSpan(start + at));
-    }
-
-    private static NetworkCredential? ProxyCredentials(Uri proxy)
-    {
-        if (string.IsNullOrEmpty(proxy.UserInfo))
-        {
-            return null;
-        }
-        var colon = proxy.UserInfo.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0
-            ? new NetworkCredential(Uri.UnescapeDataString(proxy.UserInfo), "")
-            : new NetworkCredential(Uri.UnescapeDataString(proxy.UserInfo[..colon]), Uri.UnescapeDataString(proxy.UserInfo[(colon + 1)..]));
     }
 
     /// <summary>

@@ -35,8 +35,7 @@ public static class RegistryRoute
     public static async Task<string> DiscoverHostAsync(ClusterSession session, CancellationToken cancellationToken)
     {
         var route = await ClusterObjects.GetAsync(session, DefaultRoute, cancellationToken).ConfigureAwait(false);
-        var host = ClusterObjects.String(route, "spec", "host")
-            ?? ClusterObjects.String((route?["status"]?["ingress"] as JsonArray)?.FirstOrDefault(), "host");
+        var host = RouteHosts(route).FirstOrDefault();
         if (host is not null)
         {
             session.Log.Detail($"Image registry route: {host}");
@@ -44,9 +43,7 @@ public static class RegistryRoute
         }
         // A CI account may read the default route and nothing cluster-scoped: a refused read only means "no hint".
         var images = await ClusterObjects.GetOrRefusedAsync(session, ImageConfig, cancellationToken).ConfigureAwait(false);
-        host = (images.Value?["status"]?["externalRegistryHostnames"] as JsonArray)?
-            .Select(h => h is JsonValue value && value.TryGetValue<string>(out var name) ? name : null)
-            .FirstOrDefault(h => !string.IsNullOrWhiteSpace(h));
+        host = PublishedHosts(images.Value).FirstOrDefault();
         if (host is not null)
         {
             session.Log.Info($"The image registry has no default route ({DefaultRoute} does not exist); pushing through its route {host}, the first of " +
@@ -73,20 +70,32 @@ public static class RegistryRoute
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<(bool Matches, string? Unreadable)> IsClusterRegistryAsync(ClusterSession session, string registry, CancellationToken cancellationToken)
     {
-        var name = registry.EndsWith(":443", StringComparison.Ordinal) ? registry[..^4] : registry;
-        if (NamesClusterRegistry(name))
+        if (NamesClusterRegistry(registry))
         {
             return (true, null);
         }
-        var hosts = new List<string?>();
         var route = await ClusterObjects.GetOrRefusedAsync(session, DefaultRoute, cancellationToken).ConfigureAwait(false);
-        hosts.Add(ClusterObjects.String(route.Value, "spec", "host"));
-        hosts.AddRange((route.Value?["status"]?["ingress"] as JsonArray ?? []).Select(i => ClusterObjects.String(i, "host")));
         var images = await ClusterObjects.GetOrRefusedAsync(session, ImageConfig, cancellationToken).ConfigureAwait(false);
-        hosts.AddRange((images.Value?["status"]?["externalRegistryHostnames"] as JsonArray ?? []).Select(h => h is JsonValue v && v.TryGetValue<string>(out var host) ? host : null));
-        hosts.Add(ClusterObjects.String(images.Value, "status", "internalRegistryHostname"));
-        var matches = hosts.Any(h => h is not null && (h.EndsWith(":443", StringComparison.Ordinal) ? h[..^4] : h).Equals(name, StringComparison.OrdinalIgnoreCase));
+        var name = WithoutHttpsPort(registry);
+        var matches = RouteHosts(route.Value).Concat(PublishedHosts(images.Value))
+            .Append(ClusterObjects.String(images.Value, "status", "internalRegistryHostname"))
+            .Any(h => h is not null && WithoutHttpsPort(h).Equals(name, StringComparison.OrdinalIgnoreCase));
         var refused = new[] { route.Refused, images.Refused }.OfType<RefusedRead>().Select(r => r.Target.ToString()).ToList();
         return (matches, refused.Count == 0 ? null : string.Join(" and ", refused));
     }
+
+    /// <summary>The default route's host: <c>spec.host</c>, then what the routers admitted it under.</summary>
+    private static IEnumerable<string> RouteHosts(JsonObject? route) =>
+        new[] { ClusterObjects.String(route, "spec", "host") }
+            .Concat((route?["status"]?["ingress"] as JsonArray ?? []).Select(i => ClusterObjects.String(i, "host")))
+            .OfType<string>();
+
+    /// <summary>The route hosts the registry operator publishes (<c>status.externalRegistryHostnames</c>).</summary>
+    private static IEnumerable<string> PublishedHosts(JsonObject? images) =>
+        (images?["status"]?["externalRegistryHostnames"] as JsonArray ?? [])
+            .Select(h => h is JsonValue value && value.TryGetValue<string>(out var name) ? name : null)
+            .Where(h => !string.IsNullOrWhiteSpace(h))
+            .OfType<string>();
+
+    private static string WithoutHttpsPort(string host) => host.EndsWith(":443", StringComparison.Ordinal) ? host[..^4] : host;
 }

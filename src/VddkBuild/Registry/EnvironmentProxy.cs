@@ -22,8 +22,9 @@ public sealed class EnvironmentProxy : IWebProxy
 
     private EnvironmentProxy(Uri? httpsProxy, Uri? httpProxy, string? noProxy)
     {
-        _httpsProxy = httpsProxy;
-        _httpProxy = httpProxy;
+        // The addresses handed to .NET carry no user and password: its proxy errors quote the address.
+        _httpsProxy = WithoutUserInfo(httpsProxy);
+        _httpProxy = WithoutUserInfo(httpProxy);
         Credentials = new ProxyCredentials(httpsProxy, httpProxy);
         foreach (var raw in (noProxy ?? "").Split(','))
         {
@@ -184,16 +185,30 @@ public sealed class EnvironmentProxy : IWebProxy
     private static IPAddress Normalize(IPAddress address) =>
         address.AddressFamily == AddressFamily.InterNetworkV6 && address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
+    /// <summary>The user and password of a proxy URL (<c>http://user:pass@proxy:3128</c>), for the proxy's login.</summary>
+    internal static NetworkCredential? CredentialsOf(Uri proxy)
+    {
+        if (string.IsNullOrEmpty(proxy.UserInfo))
+        {
+            return null;
+        }
+        var parts = proxy.UserInfo.Split(':', 2);
+        return new NetworkCredential(Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
+    }
+
+    /// <summary>A proxy URL without its user and password.</summary>
+    internal static Uri? WithoutUserInfo(Uri? proxy) =>
+        proxy is null || string.IsNullOrEmpty(proxy.UserInfo) ? proxy : new UriBuilder(proxy) { UserName = "", Password = "" }.Uri;
+
     private sealed class ProxyCredentials(Uri? httpsProxy, Uri? httpProxy) : ICredentials
     {
         public NetworkCredential? GetCredential(Uri uri, string authType)
         {
             foreach (var proxy in new[] { httpsProxy, httpProxy })
             {
-                if (proxy is { UserInfo.Length: > 0 } && string.Equals(proxy.Host, uri.Host, StringComparison.OrdinalIgnoreCase) && proxy.Port == uri.Port)
+                if (proxy is not null && string.Equals(proxy.Host, uri.Host, StringComparison.OrdinalIgnoreCase) && proxy.Port == uri.Port && CredentialsOf(proxy) is { } credential)
                 {
-                    var parts = proxy.UserInfo.Split(':', 2);
-                    return new NetworkCredential(Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
+                    return credential;
                 }
             }
             return null;

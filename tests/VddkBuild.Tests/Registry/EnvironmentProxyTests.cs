@@ -98,6 +98,8 @@ public sealed class EnvironmentProxyTests
         Assert.Equal("ci@corp", credential!.UserName);
         Assert.Equal("p:ss", credential.Password);
         Assert.Null(proxy.Credentials.GetCredential(new Uri("http://other:3128/"), "Basic"));
+        // The address .NET gets (and quotes in its proxy errors) has no user and password.
+        Assert.Equal("http://proxy.corp.example:3128/", proxy.GetProxy(new Uri("https://registry.example/"))!.AbsoluteUri);
     }
 
     [Fact]
