@@ -29,6 +29,24 @@ public sealed record AuthChallenge(string Scheme, IReadOnlyDictionary<string, st
         IsBearer && Realm is not null && Uri.TryCreate(Realm, UriKind.Absolute, out var realm)
         && realm.AbsolutePath.TrimEnd('/').EndsWith("/openshift/token", StringComparison.Ordinal);
 
+    /// <summary>
+    /// The challenge with a relative realm (zot names <c>/zot/auth/token</c>; a registry behind a path-mapping proxy
+    /// may too) made absolute against the URI that was challenged, as regclient and containerd resolve it. An absolute
+    /// realm is kept as it is. (On Unix, .NET would read <c>/path</c> as an absolute <c>file:</c> URI.)
+    /// </summary>
+    public AuthChallenge ResolveRealm(Uri challenged)
+    {
+        ArgumentNullException.ThrowIfNull(challenged);
+        if (Realm is not { Length: > 0 } realm
+            || (!realm.StartsWith('/') && Uri.TryCreate(realm, UriKind.Absolute, out _))
+            || !Uri.TryCreate(challenged, realm, out var resolved))
+        {
+            return this;
+        }
+        var parameters = new Dictionary<string, string>(Parameters, StringComparer.OrdinalIgnoreCase) { ["realm"] = resolved.AbsoluteUri };
+        return this with { Parameters = parameters };
+    }
+
     /// <summary>The challenges of a 401 response, Bearer first (preferred), then Basic.</summary>
     public static IReadOnlyList<AuthChallenge> FromResponse(HttpResponseMessage response) =>
         [.. response.Headers.WwwAuthenticate.Select(FromHeader).OrderBy(c => c.IsBearer ? 0 : c.IsBasic ? 1 : 2)];

@@ -100,15 +100,30 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
                     $"The token endpoint {UriForMessages.Format(origin)} of registry {registry} redirected to {UriForMessages.Format(target)}, another host, which refused to issue a token (HTTP {(int)response.StatusCode}); the credentials of user '{credential.UserName}' are only sent to the realm the registry named. Configure the registry's token realm to {UriForMessages.Format(target)}.",
                     UriForMessages.Format(target));
             }
-            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+            if (response.StatusCode == HttpStatusCode.Forbidden)
             {
+                // 403 from a token endpoint: the account is known but may not have what was asked (Docker Hub for an
+                // access token without write permission: "requesting higher privileges than access token allows";
+                // GHCR for a token without write:packages). Not a login problem: logging in again changes nothing.
+                var reason = await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken).ConfigureAwait(false);
+                var asked = string.Join(" and ", challenge.Scopes.Concat(scopes).Distinct(StringComparer.Ordinal)
+                    .Select(scope => new RegistryRequestContext([scope], RegistryPurpose.Pull).Describe()));
+                var who = credential is null ? "anonymous access" : $"user '{credential.UserName}' (credentials from {credential.Source})";
+                throw new VddkException(ErrorCodes.RegistryDenied,
+                    $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} refused {who} a token for {(asked.Length > 0 ? asked : "the access needed")}: HTTP 403{(reason.Length > 0 ? $" ({reason})" : string.Empty)}. " +
+                    "The credentials were accepted, but this account lacks the permission: grant it (write access to the repository or project to push, read access to pull) or use credentials that have it, such as an access token created with write (push) permission.",
+                    UriForMessages.Format(realm));
+            }
+            if (response.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                var reason = await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken).ConfigureAwait(false);
                 var who = credential is null
                     ? $"No credentials were found for this registry (looked in REGISTRY_AUTH_FILE, podman's auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json; {EnvironmentCredentialProvider.PasswordVariable} serves only the registry pushed to, VddkRegistry)."
                     : credential.IsIdentityToken
                         ? $"The identity token from {credential.Source} was rejected (expired or revoked)."
                         : $"The credentials of user '{credential.UserName}' from {credential.Source} were rejected.";
                 throw new VddkException(ErrorCodes.RegistryAuthFailed,
-                    $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} refused to issue a token (HTTP {(int)response.StatusCode}). {who} Log in again or supply a valid token.",
+                    $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} refused to issue a token (HTTP 401{(reason.Length > 0 ? $": {reason}" : string.Empty)}). {who} Log in again or supply a valid token.",
                     UriForMessages.Format(realm));
             }
             if (TransientRegistryException.IsRetryableStatus(response.StatusCode))

@@ -49,7 +49,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
             return response;
         }
 
-        var challenge = AuthChallenge.FromResponse(response).FirstOrDefault(ch => ch.IsBearer || ch.IsBasic);
+        var challenge = AuthChallenge.FromResponse(response).FirstOrDefault(ch => ch.IsBearer || ch.IsBasic)?.ResolveRealm(request.RequestUri!);
         if (challenge is null)
         {
             // Nothing says how to authenticate: the message must not claim credentials are missing.

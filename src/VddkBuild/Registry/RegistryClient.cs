@@ -114,6 +114,7 @@ public sealed class RegistryClient
             var header = HeaderValue(response, "Docker-Content-Digest");
             if (header is null)
             {
+                await EnsureManifestStoredAsync(repository, reference, expected, context, operation, ct).ConfigureAwait(false);
                 return expected;
             }
             if (Digest.TryParse(header, out var other) && other.Algorithm != expected.Algorithm && SameContent(other, content))
@@ -128,6 +129,41 @@ public sealed class RegistryClient
             }
             return stored;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// A manifest PUT answered without <c>Docker-Content-Digest</c> (a SHOULD of the spec; some registries, and proxies
+    /// in front of them, drop it: distribution/distribution#3848) does not say under which digest the registry stored
+    /// the manifest. One HEAD by our digest does: a registry that rewrote it (converted its format, re-serialized the
+    /// JSON) does not have it, and the pinned reference the build reports would not pull (VDDK3005). Any answer other
+    /// than 404 leaves the push as it is: only a 404 proves the rewrite.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
+    private async Task EnsureManifestStoredAsync(string repository, string reference, Digest expected, RegistryRequestContext context, string operation, CancellationToken ct)
+    {
+        using var response = await SendAsync(baseUri =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Head, ManifestUri(baseUri, repository, expected.Value));
+            foreach (var mediaType in MediaTypes.ManifestAccept)
+            {
+                request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
+            }
+            return request;
+        }, context, operation, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new VddkException(ErrorCodes.ManifestDigestMismatch,
+                $"The registry accepted manifest {Registry}/{repository}:{reference} without saying under which digest it stored it (no Docker-Content-Digest), and it has no manifest {expected}, the digest of what was sent. The registry rewrote the manifest (for example converted its format); the pushed image would not be the one built. Push to an OCI-conformant registry.",
+                $"{Registry}/{repository}:{reference}");
+        }
+        if (TransientRegistryException.IsRetryableStatus(response.StatusCode))
+        {
+            await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
+        }
+        if (!response.IsSuccessStatusCode)
+        {
+            _session.Log.Detail($"{operation}: the registry sent no Docker-Content-Digest, and answered HTTP {(int)response.StatusCode} when asked for manifest {expected}; taking the push as stored under that digest.");
+        }
     }
 
     private static bool SameContent(Digest digest, byte[] content) => digest.Algorithm switch

@@ -13,6 +13,9 @@ public static class RegistryErrorResponse
 {
     private const int MaxBodyBytes = 64 * 1024;
 
+    /// <summary>Error fields of bodies that are not the spec's <c>errors</c> list, in the order they are quoted.</summary>
+    private static readonly string[] OwnErrorFields = ["error", "error_description", "details", "detail", "message"];
+
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<string> ReadSummaryAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
@@ -65,6 +68,21 @@ public static class RegistryErrorResponse
                     parts.Add(string.Join(": ", new[] { code, message }.Where(p => !string.IsNullOrEmpty(p))));
                 }
                 return string.Join("; ", parts.Where(p => p.Length > 0));
+            }
+            // Token endpoints answer in their own shapes: Docker Hub {"details": ...}, OAuth2 {"error", "error_description"}.
+            if (document.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                var fields = OwnErrorFields
+                    .Select(name => document.RootElement.TryGetProperty(name, out var field) && field.ValueKind == JsonValueKind.String ? field.GetString() : null)
+                    .Select(text => new string([.. (text ?? string.Empty).Where(ch => !char.IsControl(ch))]).Trim())
+                    .Where(text => text.Length > 0)
+                    .Select(text => text.Length > 200 ? text[..200] : text)
+                    .ToList();
+                if (fields.Count > 0)
+                {
+                    // Quoted like any text that is not the spec's error list (no error code to act on).
+                    return $"\"{string.Join(": ", fields)}\"";
+                }
             }
         }
         catch (JsonException)

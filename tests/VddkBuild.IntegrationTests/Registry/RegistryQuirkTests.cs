@@ -213,6 +213,163 @@ public sealed class RegistryQuirkTests(ITestOutputHelper output)
         Assert.Contains("aws ecr create-repository --repository-name team/vddk", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// zot names its token endpoint by a path (<c>realm="/zot/auth/token"</c>, project-zot/zot#4033), as may a
+    /// registry behind a path-mapping proxy: a real docker-registry configured so, its token service on the same
+    /// address. The realm is resolved against the registry, as regclient and containerd do.
+    /// </summary>
+    [SkippableFact]
+    public async Task BearerRealmGivenAsAPath_IsResolvedAgainstTheRegistry_AndThePushCompletes()
+    {
+        const string user = "builder";
+        const string password = "s3cret-relative-realm";
+        await using var context = new RegistryTestContext(output);
+        var tokens = context.Own(await TestTokenServer.StartAsync(Path.Combine(context.Directory, "token"), new Dictionary<string, string> { [user] = password }));
+        var registry = context.Own(await DockerRegistryProcess.StartAsync(new DockerRegistryOptions { Token = tokens.Settings with { Realm = "/token" } }));
+        var toTokens = new ReverseProxyForwarder(new Uri(tokens.Realm));
+        var front = context.Own(await ProxyAsync(registry, async http =>
+        {
+            if (http.Request.Path == "/token")
+            {
+                await toTokens.ForwardAsync(http);
+                return true;
+            }
+            return false;
+        }));
+        context.Environment[EnvironmentCredentialProvider.PushUserVariable] = user;
+        context.Environment[EnvironmentCredentialProvider.PushPasswordVariable] = password;
+        using var session = context.Session(RegistryTestContext.Insecure(front.Authority));
+        var (image, blobs) = context.MakeBase("relative-realm", 26);
+
+        var result = await new ImagePusher(session).PushAsync(image, blobs, RegistryTestContext.Reference(front.Authority, "vddk/relative-realm"), ["1"], new PushOptions(), context.Log, None);
+
+        Assert.Equal(image.Digest, result.Digest);
+        Assert.Contains(tokens.Requests, r => r.PasswordAccepted && r.Scopes.Contains("repository:vddk/relative-realm:pull,push"));
+        Assert.DoesNotContain(password, context.Log.AllText, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Docker Hub's token endpoint answers 403 "requesting higher privileges than access token allows" for an access
+    /// token without write permission (moby/moby#45415), GHCR likewise for a token without write:packages: the
+    /// account is fine, its permission is not. VDDK3011 names the account and what it lacks, not a login problem.
+    /// </summary>
+    [SkippableFact]
+    public async Task TokenEndpointRefusingThePushScopeWith403_IsVddk3011_NamingTheAccountAndThePermission()
+    {
+        const string user = "ci-reader";
+        const string password = "s3cret-read-only-token";
+        await using var context = new RegistryTestContext(output);
+        var tokens = context.Own(await TestTokenServer.StartAsync(Path.Combine(context.Directory, "token"), new Dictionary<string, string> { [user] = password }));
+        var toTokens = new ReverseProxyForwarder(new Uri(tokens.Realm));
+        var readOnly = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (http.Request.Query["scope"].Any(scope => scope!.EndsWith(",push", StringComparison.Ordinal)))
+            {
+                http.Response.StatusCode = 403;
+                http.Response.ContentType = "application/json";
+                await http.Response.WriteAsync("{\"details\":\"requesting higher privileges than access token allows\"}");
+                return;
+            }
+            await toTokens.ForwardAsync(http);
+        }));
+        var registry = context.Own(await DockerRegistryProcess.StartAsync(new DockerRegistryOptions { Token = tokens.Settings with { Realm = new Uri(readOnly.BaseUri, "token").AbsoluteUri } }));
+        context.Environment[EnvironmentCredentialProvider.PushUserVariable] = user;
+        context.Environment[EnvironmentCredentialProvider.PushPasswordVariable] = password;
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, readOnly.Authority));
+        var (image, blobs) = context.MakeBase("read-only", 27);
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            new ImagePusher(session).PushAsync(image, blobs, RegistryTestContext.Reference(registry.Authority, "vddk/read-only"), ["1"], new PushOptions(), context.Log, None));
+
+        Assert.Equal(ErrorCodes.RegistryDenied, error.Code);
+        Assert.Contains($"user '{user}'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("push on repository 'vddk/read-only'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("requesting higher privileges than access token allows", error.Message, StringComparison.Ordinal);
+        Assert.Contains("lacks the permission", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Log in again", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(password, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(password, context.Log.AllText, StringComparison.Ordinal);
+    }
+
+    /// <summary>The manifest PUT's answer without Docker-Content-Digest, as proxies that drop it give (distribution/distribution#3848).</summary>
+    private static Action<HttpContext> DropDigestOfManifestPut(Action<HttpContext>? more = null) => http =>
+    {
+        if (!HttpMethods.IsPut(http.Request.Method) || !http.Request.Path.Value!.Contains("/manifests/", StringComparison.Ordinal))
+        {
+            return;
+        }
+        more?.Invoke(http);
+        http.Response.OnStarting(() =>
+        {
+            http.Response.Headers.Remove("Docker-Content-Digest");
+            return Task.CompletedTask;
+        });
+    };
+
+    /// <summary>
+    /// Without Docker-Content-Digest the registry does not say under which digest it stored the manifest: one HEAD by
+    /// ours confirms it, and the push completes as it would with the header.
+    /// </summary>
+    [SkippableFact]
+    public async Task ManifestPutAnsweredWithoutDigest_IsConfirmedByItsDigest_AndThePushCompletes()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var proxy = context.Own(await ProxyAsync(registry, _ => Task.FromResult(false), DropDigestOfManifestPut()));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority));
+        var (image, blobs) = context.MakeBase("no-digest", 28);
+
+        var result = await new ImagePusher(session).PushAsync(image, blobs, RegistryTestContext.Reference(proxy.Authority, "vddk/no-digest"), ["1"], new PushOptions(), context.Log, None);
+
+        Assert.Equal(image.Digest, result.Digest);
+        var pulled = await new RegistryImageSource(session, result.PinnedReference).ResolveAsync(Platform.LinuxAmd64, None);
+        Assert.Equal(image.ManifestBytes, pulled.ManifestBytes);
+    }
+
+    /// <summary>
+    /// A registry that rewrites the manifest (here: stores it re-serialized) behind a proxy that drops the digest
+    /// header: the digest the build would report does not exist there. VDDK3005, as when the header names another.
+    /// </summary>
+    [SkippableFact]
+    public async Task ManifestRewrittenByTheRegistry_AndAnsweredWithoutDigest_IsVddk3005()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var forwarder = new ReverseProxyForwarder(registry.BaseUri);
+        var proxy = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            DropDigestOfManifestPut()(http);
+            if (!HttpMethods.IsPut(http.Request.Method) || !http.Request.Path.Value!.Contains("/manifests/", StringComparison.Ordinal))
+            {
+                await forwarder.ForwardAsync(http);
+                return;
+            }
+            using var sent = new MemoryStream();
+            await http.Request.Body.CopyToAsync(sent);
+            var rewritten = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
+                System.Text.Json.JsonDocument.Parse(sent.ToArray()).RootElement, new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+            await forwarder.ForwardAsync(http, request =>
+            {
+                var content = new ByteArrayContent(rewritten);
+                content.Headers.ContentType = request.Content!.Headers.ContentType;
+                request.Content = content;
+            });
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority, registry.Authority));
+        var (image, blobs) = context.MakeBase("rewritten", 29);
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            new ImagePusher(session).PushAsync(image, blobs, RegistryTestContext.Reference(proxy.Authority, "vddk/rewritten"), ["1"], new PushOptions(), context.Log, None));
+
+        Assert.Equal(ErrorCodes.ManifestDigestMismatch, error.Code);
+        Assert.Contains("no Docker-Content-Digest", error.Message, StringComparison.Ordinal);
+        Assert.Contains(image.Digest.Value, error.Message, StringComparison.Ordinal);
+        // The registry did store something else under the tag: the check is against what it really holds.
+        var stored = await session.GetClient(registry.Authority).GetManifestAsync("vddk/rewritten", "1", RegistryPurpose.Pull, None);
+        Assert.NotNull(stored);
+        Assert.NotEqual(image.Digest, stored.Digest);
+    }
+
     private static void InterlockedMax(ref long target, long value)
     {
         for (var current = Interlocked.Read(ref target); value > current; current = Interlocked.Read(ref target))

@@ -46,6 +46,23 @@ public sealed class AuthChallengeTests
         Assert.Equal(expected, AuthChallenge.Parse(header).IsOpenShift);
     }
 
+    /// <summary>zot names its token endpoint by a path; .NET on Unix would read "/path" as a file: URI.</summary>
+    [Theory]
+    [InlineData("/zot/auth/token", "https://r.example:5000/zot/auth/token")]
+    [InlineData("token?account=x", "https://r.example:5000/v2/a/b/blobs/token?account=x")]
+    [InlineData("https://auth.example/token", "https://auth.example/token")]
+    [InlineData("file:///etc/token", "file:///etc/token")]
+    public void ResolveRealm_MakesARelativeRealmAbsoluteAgainstTheChallengedUri(string realm, string expected)
+    {
+        var challenge = AuthChallenge.Parse($"Bearer realm=\"{realm}\",service=\"zot\",scope=\"repository:a/b:pull\"");
+
+        var resolved = challenge.ResolveRealm(new Uri("https://r.example:5000/v2/a/b/blobs/sha256:00"));
+
+        Assert.Equal(expected, resolved.Realm);
+        Assert.Equal("zot", resolved.Service);
+        Assert.Equal(["repository:a/b:pull"], resolved.Scopes);
+    }
+
     [Fact]
     public void FromResponse_PrefersBearerOverBasic()
     {

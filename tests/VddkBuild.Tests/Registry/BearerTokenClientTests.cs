@@ -144,6 +144,50 @@ public sealed class BearerTokenClientTests
         Assert.Single(second.Requests);
     }
 
+    /// <summary>Answers every token request with <paramref name="status"/> and <paramref name="body"/>.</summary>
+    private sealed class RefusingEndpoint(System.Net.HttpStatusCode status, string body) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(status) { Content = new StringContent(body, Encoding.UTF8, "application/json") });
+    }
+
+    private static Task<VddkException> RefusedAsync(System.Net.HttpStatusCode status, string body, RegistryCredential? credential)
+    {
+        var invoker = new HttpMessageInvoker(new RefusingEndpoint(status, body));
+        var client = new BearerTokenClient(_ => invoker, new RegistryTransportOptions());
+        return Assert.ThrowsAsync<VddkException>(() => client.GetTokenAsync("reg.example", Challenge, ["repository:team/vddk:pull,push"], credential, CancellationToken.None));
+    }
+
+    /// <summary>
+    /// Docker Hub's 403 for an access token without write permission (moby/moby#45415): the account is known, its
+    /// permission is missing. VDDK3011 names the account, what was asked and the endpoint's reason.
+    /// </summary>
+    [Fact]
+    public async Task Forbidden_IsAccessDenied_NamingTheAccountTheScopeAndTheReason_NotACredentialsProblem()
+    {
+        var error = await RefusedAsync(System.Net.HttpStatusCode.Forbidden, "{\"details\":\"requesting higher privileges than access token allows\"}",
+            new RegistryCredential("ci-bot", "dckr_pat_secret", "config.json"));
+
+        Assert.Equal(ErrorCodes.RegistryDenied, error.Code);
+        Assert.Contains("user 'ci-bot' (credentials from config.json)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("pull+push on repository 'team/vddk'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("requesting higher privileges than access token allows", error.Message, StringComparison.Ordinal);
+        Assert.Contains("lacks the permission", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("dckr_pat_secret", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unauthorized_IsAuthenticationFailed_QuotingTheEndpointsReason()
+    {
+        var error = await RefusedAsync(System.Net.HttpStatusCode.Unauthorized, "{\"details\":\"incorrect username or password\"}",
+            new RegistryCredential("ci-bot", "wrong-secret", "config.json"));
+
+        Assert.Equal(ErrorCodes.RegistryAuthFailed, error.Code);
+        Assert.Contains("incorrect username or password", error.Message, StringComparison.Ordinal);
+        Assert.Contains("user 'ci-bot'", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("wrong-secret", error.ToString(), StringComparison.Ordinal);
+    }
+
     /// <summary>Redirects the first request to <paramref name="to"/>, answers the rest with a token; records what came.</summary>
     private sealed class RedirectingEndpoint(Uri to, System.Net.HttpStatusCode status) : HttpMessageHandler
     {

@@ -165,6 +165,18 @@ public sealed class RedactionAndResponseTests
         Assert.Equal("MANIFEST_INVALID: manifest invalid; BLOB_UNKNOWN: blob unknown to registry", RegistryErrorResponse.Summarize(Encoding.UTF8.GetBytes(body)));
     }
 
+    /// <summary>Token endpoints answer in their own shapes (Docker Hub, OAuth2): their words are quoted, still marked as no error code.</summary>
+    [Theory]
+    [InlineData("""{"details":"requesting higher privileges than access token allows"}""", "\"requesting higher privileges than access token allows\"")]
+    [InlineData("""{"error":"invalid_grant","error_description":"refresh token expired"}""", "\"invalid_grant: refresh token expired\"")]
+    public void ErrorSummary_OfATokenEndpointsOwnJson_QuotesItsReason(string body, string expected)
+    {
+        var summary = RegistryErrorResponse.Summarize(Encoding.UTF8.GetBytes(body));
+
+        Assert.Equal(expected, summary);
+        Assert.True(BlobUploader.RefusesSingleRequestUploads(summary));
+    }
+
     [Fact]
     public void ErrorSummary_OfNonJson_IsAShortExcerpt()
     {
