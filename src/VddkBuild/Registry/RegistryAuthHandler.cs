@@ -113,9 +113,11 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
         }
 
         // OpenShift issues one token per identity whatever the scope: cache it per registry. Elsewhere the request
-        // states the scopes it needs; the challenge's scope is only a fallback for requests that state none.
+        // states the scopes it needs, and the challenge's scopes are asked for too when they name more than that (a
+        // registry whose access rules use another repository name or action answers insufficient_scope naming them;
+        // go-containerregistry adds them, first, as some token services read only the first scope).
         IReadOnlyList<string> scopes = challenge.IsOpenShift ? []
-            : context.Scopes.Count > 0 ? context.Scopes
+            : context.Scopes.Count > 0 ? [.. challenge.Scopes.Where(wanted => !Covers(context.Scopes, wanted)).Distinct(StringComparer.Ordinal), .. context.Scopes]
             : challenge.Scopes;
         var unscoped = challenge with { Parameters = challenge.Parameters.Where(p => !p.Key.Equals("scope", StringComparison.OrdinalIgnoreCase)).ToDictionary(StringComparer.OrdinalIgnoreCase) };
         var key = BearerTokenCache.Key(_registry + "|" + context.Purpose, challenge.Realm, challenge.Service, scopes);
@@ -155,6 +157,33 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         request.Options.Set(SentScheme, "Bearer");
         return new Applied(key, token);
+    }
+
+    /// <summary>
+    /// True when <paramref name="scopes"/> already ask for everything <paramref name="wanted"/> names
+    /// (<c>type:name:actions</c>): the same resource with every action, or <c>*</c>.
+    /// </summary>
+    internal static bool Covers(IReadOnlyList<string> scopes, string wanted)
+    {
+        var (type, name, actions) = SplitScope(wanted);
+        if (actions is null)
+        {
+            return scopes.Contains(wanted, StringComparer.Ordinal);
+        }
+        var granted = scopes.Select(SplitScope)
+            .Where(s => s.Type == type && s.Name == name && s.Actions is not null)
+            .SelectMany(s => s.Actions!)
+            .ToHashSet(StringComparer.Ordinal);
+        return granted.Contains("*") || actions.All(granted.Contains);
+    }
+
+    private static (string Type, string Name, string[]? Actions) SplitScope(string scope)
+    {
+        var first = scope.IndexOf(':', StringComparison.Ordinal);
+        var last = scope.LastIndexOf(':');
+        return first < 0 || last <= first
+            ? (scope, string.Empty, null)
+            : (scope[..first], scope[(first + 1)..last], scope[(last + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
     protected override void Dispose(bool disposing)
