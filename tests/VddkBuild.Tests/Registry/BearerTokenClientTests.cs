@@ -188,6 +188,16 @@ public sealed class BearerTokenClientTests
         Assert.DoesNotContain("wrong-secret", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AnEndpointEchoingTheSecret_IsQuotedWithoutIt()
+    {
+        var error = await RefusedAsync(System.Net.HttpStatusCode.BadRequest, "{\"error\":\"invalid_grant\",\"error_description\":\"unknown refresh token echoed-secret-42\"}",
+            new RegistryCredential(RegistryCredential.IdentityTokenUser, "echoed-secret-42", "config.json"));
+
+        Assert.Contains("unknown refresh token ***", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("echoed-secret-42", error.ToString(), StringComparison.Ordinal);
+    }
+
     /// <summary>Redirects the first request to <paramref name="to"/>, answers the rest with a token; records what came.</summary>
     private sealed class RedirectingEndpoint(Uri to, System.Net.HttpStatusCode status) : HttpMessageHandler
     {
