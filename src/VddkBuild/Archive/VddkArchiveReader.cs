@@ -199,7 +199,7 @@ public sealed class VddkArchiveReader
         if (nameInfo?.BuildNumber is null)
         {
             _log.Warn(ErrorCodes.BuildNumberUnknown,
-                $"The VDDK archive's file name '{Path.GetFileName(_archivePath)}' does not carry the build number (VMware names it like '{new VddkArchiveName(version, "<build>").ToFileName()}'). The version {version} was read from lib64/libvixDiskLib.so.{version}; the build number stays unknown, so it cannot appear in the image's labels or default tag.");
+                $"The VDDK archive's file name '{Path.GetFileName(_archivePath)}' does not carry the build number (VMware names it like '{new VddkArchiveName(version, "<build>").ToFileName()}'). The version {version} was read from lib64/libvixDiskLib.so.{version}; the build number stays unknown, so it cannot appear in the image's labels.");
         }
         _log.Detail($"Read VDDK {version} from '{_archivePath}': {state.Entries.Count} entries, {totalBytes} bytes of file content.");
 
