@@ -28,7 +28,7 @@ internal sealed class TreeBuilder(string archivePath)
         LastPath = path;
         if (!EntryPaths.IsInsideTopFolder(path))
         {
-            if (raw.Type == SourceEntryType.File && VddkTreeChecks.IsWindowsBinary(path))
+            if (raw.Type == SourceEntryType.File && VddkTreeChecks.IsWindowsBinary(path) && LooksLikeVddk(path))
             {
                 throw VddkTreeChecks.WindowsVddk(archivePath, path);
             }
@@ -245,6 +245,11 @@ internal sealed class TreeBuilder(string archivePath)
         VddkEntryKind.Hardlink => "hard link",
         _ => kind.ToString(),
     };
+
+    /// <summary>Outside the VDDK's top folder a DLL says "Windows VDDK" only when it or the archive is named like the VDDK.</summary>
+    private bool LooksLikeVddk(string path) =>
+        new[] { "vixDiskLib", "vddk", "vixMntapi" }.Any(name => Path.GetFileName(path).Contains(name, StringComparison.OrdinalIgnoreCase))
+        || Path.GetFileName(archivePath).Contains("vix-disklib", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsArchiveFile(string path) =>
         new[] { ".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz", ".tar.bz2", ".zip" }.Any(extension => path.EndsWith(extension, StringComparison.OrdinalIgnoreCase));

@@ -184,7 +184,8 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
     /// </summary>
     public VddkEntry? Soname8Link(string version, IBuildLog log)
     {
-        var major = int.Parse(version.Split('.')[0], System.Globalization.CultureInfo.InvariantCulture);
+        // A major too large for an int (a crafted name) is certainly not older than 9.
+        var major = int.TryParse(version.Split('.')[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed : int.MaxValue;
         if (major < 9)
         {
             log.Warn(ErrorCodes.Soname8LinkNotAdded, major == 8
@@ -192,7 +193,7 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
                 : $"VddkAddSoname8Link is set, but '{Path.GetFileName(archivePath)}' is VDDK {version}, which MTV loads as libvixDiskLib.so.{major}: nothing was added. The property is for VDDK 9 and later only; remove it for this archive.");
             return null;
         }
-        var versioned = $"{VixDiskLib}.{major}";
+        var versioned = $"{VixDiskLib}.{version.Split('.')[0]}";
         if (entries.TryGetValue(Soname8, out var existing))
         {
             var resolution = _resolver.Resolve(Soname8);

@@ -108,6 +108,25 @@ public sealed class VddkVariantTests
     }
 
     [Fact]
+    public async Task Another_windows_program_is_VDDK1004_not_called_a_windows_vddk()
+    {
+        var builder = new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }
+            .AddFile("bin/putty.dll", FixtureContent.Bytes(8192, 1, "dll"))
+            .AddFile("bin/putty.exe", FixtureContent.Bytes(8192, 2, "exe"));
+
+        var error = await Fails(builder, ErrorCodes.NotAVddk, "putty.zip");
+
+        Assert.DoesNotContain("Windows", error.Message);
+    }
+
+    [Fact]
+    public async Task A_vddk9_with_a_major_version_beyond_int_gets_the_link()
+    {
+        var (_, _, sink) = await Reads(new VddkArchiveBuilder().AddMinimalVddk("99999999999.0.0.0"), "vddk.tar.gz", WithLink);
+        Assert.Equal("libvixDiskLib.so.99999999999.0.0.0", Assert.Single(sink.Entries, e => e.Path == So8).LinkTarget);
+    }
+
+    [Fact]
     public async Task A_zip_holding_the_downloaded_tar_gz_is_VDDK1004_saying_to_unpack_it()
     {
         var builder = new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }
