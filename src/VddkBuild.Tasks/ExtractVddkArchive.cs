@@ -14,6 +14,7 @@ public sealed class ExtractVddkArchive : VddkTask
     public string? MaxEntrySize { get; set; }
     public string? MaxTotalSize { get; set; }
     public string? MaxEntryCount { get; set; }
+    public string? AddSoname8Link { get; set; }
 
     [Output] public string? Version { get; private set; }
     [Output] public string? BuildNumber { get; private set; }
@@ -25,7 +26,7 @@ public sealed class ExtractVddkArchive : VddkTask
         var archive = Path.GetFullPath(TaskProperties.Required(Archive, "VddkArchive",
             "Pass the VDDK tarball: dotnet build -t:ExtractVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz"));
         var target = Path.GetFullPath(ExtractDirectory);
-        var contents = await VddkExtraction.ExtractAsync(archive, target, VddkImageTask.ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount), log, cancellationToken).ConfigureAwait(false);
+        var contents = await VddkExtraction.ExtractAsync(archive, target, VddkImageTask.ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount, AddSoname8Link), log, cancellationToken).ConfigureAwait(false);
         Version = contents.Version;
         BuildNumber = contents.BuildNumber ?? string.Empty;
         ExtractedDirectory = target;

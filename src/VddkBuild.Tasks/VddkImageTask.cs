@@ -35,6 +35,9 @@ public abstract class VddkImageTask : VddkTask
     public string? MaxTotalSize { get; set; }
     public string? MaxEntryCount { get; set; }
 
+    /// <summary>VddkAddSoname8Link: add lib64/libvixDiskLib.so.8 -> libvixDiskLib.so.9.x.y.z to a VDDK 9+ tree (default false).</summary>
+    public string? AddSoname8Link { get; set; }
+
     /// <summary>PEM file of extra CA certificates for registries (VddkRegistryCaBundle).</summary>
     public string? RegistryCaBundle { get; set; }
 
@@ -97,7 +100,7 @@ public abstract class VddkImageTask : VddkTask
                 SourceDateEpoch = TaskProperties.Epoch(SourceDateEpoch, "VddkSourceDateEpoch (SOURCE_DATE_EPOCH)"),
                 UseArchiveAsLayer = TaskProperties.Flag(LayerFromArchive, "VddkLayerFromArchive", fallback: true),
                 WorkDirectory = Path.GetFullPath(IntermediateDirectory),
-                ArchiveOptions = ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount),
+                ArchiveOptions = ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount, AddSoname8Link),
                 Labels = Labels.ToDictionary(l => l.ItemSpec, l => l.GetMetadata("Value"), StringComparer.Ordinal),
                 LayerUpload = layerUpload,
             };
@@ -134,11 +137,12 @@ public abstract class VddkImageTask : VddkTask
         }
     }
 
-    internal static VddkArchiveReadOptions ArchiveOptions(string? maxEntrySize, string? maxTotalSize, string? maxEntryCount)
+    internal static VddkArchiveReadOptions ArchiveOptions(string? maxEntrySize, string? maxTotalSize, string? maxEntryCount, string? addSoname8Link)
     {
         var defaults = VddkArchiveReadOptions.Default;
         return defaults with
         {
+            AddSoname8Link = TaskProperties.Flag(addSoname8Link, "VddkAddSoname8Link"),
             MaxEntryBytes = TaskProperties.Size(maxEntrySize, "VddkMaxEntrySize", defaults.MaxEntryBytes),
             MaxTotalBytes = TaskProperties.Size(maxTotalSize, "VddkMaxTotalSize", defaults.MaxTotalBytes),
             MaxEntryCount = TaskProperties.Count(maxEntryCount, "VddkMaxEntryCount", defaults.MaxEntryCount),

@@ -23,10 +23,13 @@ public static class ErrorCodes
     public const string ExtractTargetNoSymlinks = "VDDK1013";
     public const string DuplicateEntry = "VDDK1014";
     public const string ExtractFailed = "VDDK1015";
+    public const string WindowsVddk = "VDDK1016";
+    public const string VddkArchitectureNotX86_64 = "VDDK1017";
 
     public const string MacMetadataDropped = "VDDK1901";          // warning
     public const string BuildNumberUnknown = "VDDK1902";          // warning
     public const string ExtractCleanupFailed = "VDDK1903";        // warning
+    public const string Soname8LinkNotAdded = "VDDK1904";         // warning
 
     // ---- 2xxx: layer, image, base image, OCI archive ----
     public const string BaseReferenceInvalid = "VDDK2001";

@@ -16,11 +16,15 @@ internal sealed class EntryContentStream : ReadOnlyStream
     private readonly Stream _inner;
     private readonly string _archivePath;
     private readonly string _entryName;
+    private readonly byte[] _head;
+    private int _headLength;
     private long _remaining;
 
-    public EntryContentStream(Stream inner, long length, string archivePath, string entryName)
+    /// <param name="headBytes">How many of the first bytes to keep in <see cref="Head"/>, whoever reads them (the sink or the drain).</param>
+    public EntryContentStream(Stream inner, long length, string archivePath, string entryName, int headBytes = 0)
     {
         _inner = inner;
+        _head = headBytes == 0 ? [] : new byte[headBytes];
         _remaining = length;
         Length = length;
         _archivePath = archivePath;
@@ -28,6 +32,9 @@ internal sealed class EntryContentStream : ReadOnlyStream
     }
 
     public override long Length { get; }
+
+    /// <summary>The first bytes of the content read so far (up to the headBytes asked for).</summary>
+    public ReadOnlySpan<byte> Head => _head.AsSpan(0, _headLength);
     public override long Position { get => Length - _remaining; }
 
     public override int Read(Span<byte> buffer)
@@ -46,6 +53,7 @@ internal sealed class EntryContentStream : ReadOnlyStream
         {
             throw ArchiveFailures.Corrupt(_archivePath, $"reading the content of '{_entryName}' failed: {ex.Message}", ex);
         }
+        KeepHead(slice[..read]);
         return Account(read);
     }
 
@@ -67,7 +75,18 @@ internal sealed class EntryContentStream : ReadOnlyStream
         {
             throw ArchiveFailures.Corrupt(_archivePath, $"reading the content of '{_entryName}' failed: {ex.Message}", ex);
         }
+        KeepHead(slice.Span[..read]);
         return Account(read);
+    }
+
+    private void KeepHead(ReadOnlySpan<byte> read)
+    {
+        var take = Math.Min(read.Length, _head.Length - _headLength);
+        if (take > 0)
+        {
+            read[..take].CopyTo(_head.AsSpan(_headLength));
+            _headLength += take;
+        }
     }
 
     private int Account(int read)

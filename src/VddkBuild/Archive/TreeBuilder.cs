@@ -28,6 +28,16 @@ internal sealed class TreeBuilder(string archivePath)
         LastPath = path;
         if (!EntryPaths.IsInsideTopFolder(path))
         {
+            if (raw.Type == SourceEntryType.File && VddkTreeChecks.IsWindowsBinary(path) && LooksLikeVddk(path))
+            {
+                throw VddkTreeChecks.WindowsVddk(archivePath, path);
+            }
+            if (raw.Type == SourceEntryType.File && IsArchiveFile(path))
+            {
+                throw new VddkException(ErrorCodes.NotAVddk,
+                    $"'{archivePath}' is not a VDDK archive but holds another archive, '{EntryPaths.Printable(path)}' (a download wrapped in a zip or tar). Unpack '{Path.GetFileName(archivePath)}' and set VddkArchive to the VMware-vix-disklib-*.x86_64.tar.gz inside it.",
+                    path);
+            }
             throw new VddkException(ErrorCodes.NotAVddk,
                 $"'{archivePath}' is not a VDDK archive: the entry '{EntryPaths.Printable(path)}' is outside the single top folder '{EntryPaths.TopFolder}/' that every VDDK has. Use the VMware-vix-disklib-*.x86_64.tar.gz for Linux as downloaded, or repack it so that everything is under {EntryPaths.TopFolder}/.",
                 path);
@@ -235,6 +245,14 @@ internal sealed class TreeBuilder(string archivePath)
         VddkEntryKind.Hardlink => "hard link",
         _ => kind.ToString(),
     };
+
+    /// <summary>Outside the VDDK's top folder a DLL says "Windows VDDK" only when it or the archive is named like the VDDK.</summary>
+    private bool LooksLikeVddk(string path) =>
+        new[] { "vixDiskLib", "vddk", "vixMntapi" }.Any(name => Path.GetFileName(path).Contains(name, StringComparison.OrdinalIgnoreCase))
+        || Path.GetFileName(archivePath).Contains("vix-disklib", StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsArchiveFile(string path) =>
+        new[] { ".tar.gz", ".tgz", ".tar", ".tar.xz", ".txz", ".tar.bz2", ".zip" }.Any(extension => path.EndsWith(extension, StringComparison.OrdinalIgnoreCase));
 
     private static DateTimeOffset TruncateToSeconds(DateTimeOffset time)
     {

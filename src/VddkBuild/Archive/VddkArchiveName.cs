@@ -12,6 +12,12 @@ namespace VddkBuild.Archive;
 /// <param name="BuildNumber">The build number, e.g. "21562716"; null when the name does not carry one.</param>
 public sealed partial record VddkArchiveName(string Version, string? BuildNumber)
 {
+    /// <summary>
+    /// The architecture the name states ("x86_64", "aarch64", ...), lower case; null when it states none. Only a hint:
+    /// the library's own ELF header decides (see <see cref="VddkTreeChecks"/>).
+    /// </summary>
+    public string? Architecture { get; init; }
+
     /// <summary>First version component ("8" for 8.0.1): nbdkit dlopens <c>libvixDiskLib.so.&lt;major&gt;</c>.</summary>
     public string Major => Version.Split('.')[0];
 
@@ -24,12 +30,22 @@ public sealed partial record VddkArchiveName(string Version, string? BuildNumber
         ArgumentNullException.ThrowIfNull(fileName);
         var name = Path.GetFileName(fileName);
         var match = WithBuildNumber().Match(name);
-        if (match.Success)
+        if (!match.Success)
         {
-            return new VddkArchiveName(match.Groups["version"].Value, match.Groups["build"].Value);
+            match = WithoutBuildNumber().Match(name);
+            if (!match.Success)
+            {
+                return null;
+            }
         }
-        match = WithoutBuildNumber().Match(name);
-        return match.Success ? new VddkArchiveName(match.Groups["version"].Value, null) : null;
+        // What follows the version and build is only read for the architecture: copies and re-downloads append to
+        // it in many ways (" (1)", "(1)", " - Copy", " copy", "-2", ".1", ".part" moved away...), none of which
+        // changes what the name says about the VDDK.
+        var architecture = ArchitectureTag().Match(name, match.Length);
+        return new VddkArchiveName(match.Groups["version"].Value, match.Groups["build"].Success ? match.Groups["build"].Value : null)
+        {
+            Architecture = architecture.Success ? architecture.Value.ToLowerInvariant().Replace('-', '_') : null,
+        };
     }
 
     /// <summary>Convenience overload in Try-pattern form.</summary>
@@ -73,14 +89,16 @@ public sealed partial record VddkArchiveName(string Version, string? BuildNumber
         return true;
     }
 
-    // Build numbers have at least four digits, which keeps "9.0.0.0" from being read as version 9.0.0 build 0.
-    // Tolerated around the core: another architecture tag, the other usual archive extensions, and a browser's
-    // " (1)" copy suffix.
-    private const string Tail = @"(?:\.(?:x86_64|amd64|aarch64|arm64))?(?:\s*\(\d+\))?(?:\.tar\.gz|\.tgz|\.tar|\.tar\.xz|\.txz|\.tar\.bz2|\.tbz2?|\.zip)?(?:\s*\(\d+\))?$";
-
-    [GeneratedRegex(@"^VMware-vix-disklib-(?<version>\d+(?:\.\d+){2,3})[-.](?<build>\d{4,})" + Tail, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    // Build numbers have at least four digits, which keeps "9.0.0.0" from being read as version 9.0.0 build 0. The name
+    // must start like VMware's; anything may follow the version and build (an architecture tag, an extension, and
+    // whatever browsers, wget, file managers and users append to a copy: "x86_64 (1).tar.gz", "x86_64(1).tar.gz",
+    // "tar.gz.1", "x86_64.tar - Copy.gz"), as long as no further digit continues the build number or the version.
+    [GeneratedRegex(@"^VMware-vix-disklib-(?<version>\d+(?:\.\d+){2,3})[-.](?<build>\d{4,})(?![\d])", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex WithBuildNumber();
 
-    [GeneratedRegex(@"^VMware-vix-disklib-(?<version>\d+(?:\.\d+){2,3})" + Tail, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^VMware-vix-disklib-(?<version>\d+(?:\.\d+){2,3})(?![\d]|\.\d)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex WithoutBuildNumber();
+
+    [GeneratedRegex(@"(?<![A-Za-z0-9])(?:x86_64|x86-64|amd64|aarch64|arm64|i386|i686)(?![A-Za-z0-9])", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex ArchitectureTag();
 }

@@ -22,6 +22,14 @@ public sealed record VddkArchiveReadOptions
     public int MaxEntryCount { get; init; } = DefaultMaxEntryCount;
 
     /// <summary>
+    /// The VDDK 9 field fix for older MTV releases, whose nbdkit loads lib64/libvixDiskLib.so.8: the tree gets the
+    /// relative link <c>lib64/libvixDiskLib.so.8 -> libvixDiskLib.so.9.x.y.z</c> (the real file) when the archive is
+    /// VDDK 9 or later and has no libvixDiskLib.so.8 of its own. On an older VDDK it adds nothing (warning VDDK1904).
+    /// Changes the tree, so it is part of the layer's identity.
+    /// </summary>
+    public bool AddSoname8Link { get; init; }
+
+    /// <summary>
     /// Decompress on a thread of its own, a few buffers ahead of the parsing and hashing (two cores at work); false
     /// does it all on the reading thread. Changes nothing in what is read or checked.
     /// </summary>

@@ -46,6 +46,7 @@ public sealed class VddkArchiveReader
         var macAttributes = 0;
         var entryCount = 0;
         long totalBytes = 0;
+        var libraryHeads = new Dictionary<string, byte[]>(StringComparer.Ordinal);
 
         await using (var source = await OpenAsync(verbatim, cancellationToken).ConfigureAwait(false))
         {
@@ -137,9 +138,14 @@ public sealed class VddkArchiveReader
                 }
                 if (entry.Kind == VddkEntryKind.File)
                 {
-                    var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path);
+                    var isLibrary = VddkTreeChecks.IsVixDiskLibFile(path);
+                    var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path, isLibrary ? VddkTreeChecks.LibraryHeadBytes : 0);
                     await sink.WriteEntryAsync(entry, content, cancellationToken).ConfigureAwait(false);
                     await content.DrainAsync(cancellationToken).ConfigureAwait(false);
+                    if (isLibrary)
+                    {
+                        libraryHeads[path] = content.Head.ToArray(); // its ELF header tells the architecture
+                    }
                 }
                 else
                 {
@@ -165,9 +171,24 @@ public sealed class VddkArchiveReader
             }
         }
 
-        var checks = new VddkTreeChecks(_archivePath, state.Entries);
+        var checks = new VddkTreeChecks(_archivePath, state.Entries, libraryHeads);
         checks.CheckSymlinksStayInside();
         var version = checks.CheckVixDiskLib(nameInfo);
+        var delivered = state.Delivered;
+        if (_options.AddSoname8Link && checks.Soname8Link(version, _log) is { } link)
+        {
+            if (verbatim is not null)
+            {
+                // The archive's own bytes lack the link: never the layer as they are. (That reading's sink takes no
+                // entries; the normal path reads again and gets the link.)
+                verbatim.Refuse($"VddkAddSoname8Link adds {EntryPaths.Display(link.Path)}, which the archive does not have");
+            }
+            else
+            {
+                await sink.WriteEntryAsync(link, null, cancellationToken).ConfigureAwait(false);
+            }
+            delivered = [.. delivered, link];
+        }
 
         var dropped = macAppleDouble + macOsxFolder + macAttributes;
         if (dropped > 0)
@@ -178,11 +199,11 @@ public sealed class VddkArchiveReader
         if (nameInfo?.BuildNumber is null)
         {
             _log.Warn(ErrorCodes.BuildNumberUnknown,
-                $"The VDDK archive's file name '{Path.GetFileName(_archivePath)}' does not carry the build number (VMware names it like '{new VddkArchiveName(version, "<build>").ToFileName()}'). The version {version} was read from lib64/libvixDiskLib.so.{version}; the build number stays unknown, so it cannot appear in the image's labels or default tag.");
+                $"The VDDK archive's file name '{Path.GetFileName(_archivePath)}' does not carry the build number (VMware names it like '{new VddkArchiveName(version, "<build>").ToFileName()}'). The version {version} was read from lib64/libvixDiskLib.so.{version}; the build number stays unknown, so it cannot appear in the image's labels.");
         }
         _log.Detail($"Read VDDK {version} from '{_archivePath}': {state.Entries.Count} entries, {totalBytes} bytes of file content.");
 
-        return new VddkArchiveContents(version, nameInfo?.BuildNumber, state.Delivered, state.NewestModificationTime, dropped);
+        return new VddkArchiveContents(version, nameInfo?.BuildNumber, delivered, state.NewestModificationTime, dropped);
     }
 
     /// <summary>The header walk and System.Formats.Tar must agree on every entry, or another parser might disagree too.</summary>

@@ -35,7 +35,8 @@ public sealed record LayerCacheKey(Digest Archive, string Settings)
             "archiveAsLayer=" + (layer.UseArchiveAsLayer ? "yes" : "no"),
             "maxEntry=" + read.MaxEntryBytes.ToString(CultureInfo.InvariantCulture),
             "maxTotal=" + read.MaxTotalBytes.ToString(CultureInfo.InvariantCulture),
-            "maxCount=" + read.MaxEntryCount.ToString(CultureInfo.InvariantCulture));
+            "maxCount=" + read.MaxEntryCount.ToString(CultureInfo.InvariantCulture),
+            "soname8Link=" + (read.AddSoname8Link ? "yes" : "no"));
         return new LayerCacheKey(archive, settings);
     }
 

@@ -209,6 +209,38 @@ public sealed class BadInputTests(BadInputFixture fixture, ITestOutputHelper out
         AssertFailedWithNothingWritten(await PublishAsync(Write(new VddkArchiveBuilder().AddDirectory("node-v20").AddFile("node-v20/bin/node", "x"))), ErrorCodes.NotAVddk);
 
     [Fact]
+    public async Task The_windows_vddk_zip_is_VDDK1016()
+    {
+        var windows = new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }
+            .AddDirectory(Top).AddDirectory(Distrib("bin")).AddDirectory(Distrib("lib"))
+            .AddFile(Distrib("bin/vixDiskLib.dll"), FixtureContent.Bytes(8192, 1, "dll"))
+            .AddFile(Distrib("lib/vixDiskLib.lib"), FixtureContent.Bytes(4096, 2, "lib"));
+        var (run, sample, repository) = await PublishAsync(Write(windows, "VMware-vix-disklib-8.0.1-21562716.x86_64.zip"));
+        AssertFailedWithNothingWritten((run, sample, repository), ErrorCodes.WindowsVddk);
+        Assert.Contains("VDDK for Windows", run.Output);
+    }
+
+    [Fact]
+    public async Task A_vddk_whose_library_is_built_for_aarch64_is_VDDK1017()
+    {
+        var arm = new VddkArchiveBuilder().AddMinimalVddk("9.0.0.0")
+            .Remove(Distrib("lib64/libvixDiskLib.so.9.0.0.0"))
+            .AddFile(Distrib("lib64/libvixDiskLib.so.9.0.0.0"), FixtureContent.ElfLibrary(183, 8192, 1), 0x1ED);
+        var (run, sample, repository) = await PublishAsync(Write(arm, "VMware-vix-disklib-9.0.0.0.24742305.aarch64.tar.gz"));
+        AssertFailedWithNothingWritten((run, sample, repository), ErrorCodes.VddkArchitectureNotX86_64);
+        Assert.Contains("aarch64", run.Output);
+    }
+
+    [Fact]
+    public async Task A_zip_holding_the_downloaded_archive_is_VDDK1004_saying_to_unpack_it()
+    {
+        var wrapped = new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddFile(ArchiveName, Vddk().ToBytes());
+        var (run, sample, repository) = await PublishAsync(Write(wrapped, "vddk-download.zip"));
+        AssertFailedWithNothingWritten((run, sample, repository), ErrorCodes.NotAVddk);
+        Assert.Contains($"holds another archive, '{ArchiveName}'", run.Output);
+    }
+
+    [Fact]
     public async Task Broken_libvixDiskLib_chain_is_VDDK1006() =>
         AssertFailedWithNothingWritten(await PublishAsync(Write(Vddk().Remove(Distrib("lib64/libvixDiskLib.so.8.0.1")).AddFile(Distrib("lib64/libvixDiskLib.so.8.0.1.bak"), "x"))), ErrorCodes.VixDiskLibChainBroken);
 

@@ -82,6 +82,46 @@ public sealed class PublishVddkRegistryTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task VddkAddSoname8Link_pushes_a_vddk9_image_whose_copied_tree_has_libvixDiskLib_so_8_and_a_rerun_uploads_nothing()
+    {
+        Podman.Require();
+        var properties = await PushInputsAsync();
+        properties["VddkArchive"] = SampleVddkArchive.WriteTo(Path.Combine(_work, "in9"), SampleVddkArchiveOptions.Vddk9 with { TargetUnpackedBytes = 2_000_000, DocumentationPages = 20 });
+        properties["VddkImageTags"] = "9.0.0.0";
+        properties["VddkAddSoname8Link"] = "true";
+        var sample = new SampleProject(_work);
+
+        // The archive's own gzip would be sent early while it is checked; it lacks the link, so that upload is
+        // abandoned and the written layer is pushed instead.
+        var first = await sample.RunForPropertiesAsync("PublishVddk", properties, "VddkImageDigest", "VddkVersion");
+        _proxy!.Reset();
+        var second = await sample.RunForPropertiesAsync("PublishVddk", properties, "VddkImageDigest", "VddkVersion");
+        var secondRequests = _proxy.Requests;
+        // Another project: no layer cache, the layer is written again and must be the same.
+        var fresh = await new SampleProject(Path.Combine(_work, "fresh")).RunForPropertiesAsync("PublishVddk", properties, "VddkImageDigest", "VddkVersion");
+
+        var digest = first["VddkImageDigest"];
+        Assert.Equal("9.0.0.0", first["VddkVersion"]);
+        Assert.Equal(digest, second["VddkImageDigest"]);
+        Assert.Equal(digest, fresh["VddkImageDigest"]);
+        Assert.DoesNotContain(secondRequests, r => r.Kind == RegistryRequestKind.Upload);
+        var image = $"{_registry!.Authority}/openshift-mtv/vddk@{digest}";
+        using var inspect = await new Skopeo(_sandbox!).InspectAsync($"docker://{image}", RegistryAccess.Insecure);
+        Assert.Equal(digest, inspect.RootElement.GetProperty("Digest").GetString());
+        var podman = new Podman(_sandbox!);
+        await podman.PullAsync(image, RegistryAccess.Insecure);
+        var opt = await ForkliftCheck.RunInitContainerAsync(podman, image);
+        ForkliftCheck.AssertVddkTree(opt);
+        // What older MTV's nbdkit dlopens, in the tree the init container copied to /opt as an arbitrary UID.
+        var so8 = new FileInfo(Path.Combine(opt, ForkliftCheck.TreeName, "lib64", "libvixDiskLib.so.8"));
+        Assert.Equal("libvixDiskLib.so.9.0.0.0", so8.LinkTarget);
+        var library = so8.ResolveLinkTarget(returnFinalTarget: true);
+        Assert.NotNull(library);
+        Assert.Equal(Path.Combine(opt, ForkliftCheck.TreeName, "lib64", "libvixDiskLib.so.9.0.0.0"), library.FullName);
+        Assert.True(File.Exists(library.FullName));
+    }
+
+    [SkippableFact]
     public async Task An_insecure_registry_warns_naming_the_host_on_every_run_and_a_plain_HTTP_registry_without_the_option_is_refused()
     {
         var properties = await PushInputsAsync();

@@ -121,6 +121,47 @@ public sealed class PublishVddkSampleTests : IDisposable
         Assert.Contains("error VDDK1001", missing.Output);
     }
 
+    [SkippableFact]
+    public async Task BuildVddkImage_with_VddkAddSoname8Link_passes_the_Forklift_check_and_an_older_vddk_only_warns_VDDK1904()
+    {
+        Skopeo.Require();
+        Podman.Require();
+        var (archive, baseImage) = Inputs(SampleVddkArchiveOptions.Vddk9 with { TargetUnpackedBytes = 2_000_000, DocumentationPages = 20 });
+        var vddk8 = SampleVddkArchive.WriteTo(Path.Combine(_work, "in8"), SampleVddkArchiveOptions.Small);
+        var sample = new SampleProject(_work);
+        var plain = new SampleProject(Path.Combine(_work, "plain"));
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage, ["VddkAddSoname8Link"] = "true" };
+
+        var with = await sample.RunForPropertiesAsync("BuildVddkImage", properties, "VddkImageDigest", "VddkImageArchive");
+        var without = await plain.RunForPropertiesAsync("BuildVddkImage", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage }, "VddkImageDigest");
+        var older = await sample.RunAsync("BuildVddkImage", new Dictionary<string, string> { ["VddkArchive"] = vddk8, ["VddkBaseImage"] = baseImage, ["VddkAddSoname8Link"] = "true" });
+
+        Assert.NotEqual(without["VddkImageDigest"], with["VddkImageDigest"]);
+        using var sandbox = new ContainerToolsSandbox();
+        var opt = await ForkliftCheck.RunInitContainerAsync(new Podman(sandbox), $"oci-archive:{with["VddkImageArchive"]}:9.0.0.0");
+        ForkliftCheck.AssertVddkTree(opt);
+        var so8 = new FileInfo(Path.Combine(opt, ForkliftCheck.TreeName, "lib64", "libvixDiskLib.so.8"));
+        Assert.Equal("libvixDiskLib.so.9.0.0.0", so8.LinkTarget);
+        Assert.True(File.Exists(so8.FullName), "libvixDiskLib.so.8 does not lead to the library in the copied tree");
+        Assert.True(older.Succeeded, older.ToString());
+        Assert.Contains("warning VDDK1904", older.Output);
+    }
+
+    [Fact]
+    public async Task ExtractVddk_with_VddkAddSoname8Link_adds_the_relative_link_to_a_vddk9_tree()
+    {
+        var (archive, _) = Inputs(SampleVddkArchiveOptions.Vddk9 with { TargetUnpackedBytes = 2_000_000, DocumentationPages = 20 });
+        var sample = new SampleProject(_work);
+        var target = Path.Combine(_work, "extracted");
+
+        var result = await sample.RunAsync("ExtractVddk", new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkExtractDirectory"] = target, ["VddkAddSoname8Link"] = "true" });
+
+        Assert.True(result.Succeeded, result.ToString());
+        var so8 = new FileInfo(Path.Combine(target, "vmware-vix-disklib-distrib", "lib64", "libvixDiskLib.so.8"));
+        Assert.Equal("libvixDiskLib.so.9.0.0.0", so8.LinkTarget);
+        Assert.True(File.Exists(so8.FullName));
+    }
+
     [Fact]
     public async Task ExtractVddk_unpacks_the_tree_with_its_symlink_chains()
     {

@@ -49,6 +49,7 @@ public sealed class LayerCacheTests : IDisposable
         Assert.Null(await cache.TryGetAsync(Key("a", new LayerWriterOptions { SourceDateEpoch = Time }), CancellationToken.None));
         Assert.Null(await cache.TryGetAsync(Key("a", new LayerWriterOptions { GzipChunkSize = 1 << 16 }), CancellationToken.None));
         Assert.Null(await cache.TryGetAsync(Key("a", read: new VddkArchiveReadOptions { MaxEntryCount = 10 }), CancellationToken.None));
+        Assert.Null(await cache.TryGetAsync(Key("a", read: new VddkArchiveReadOptions { AddSoname8Link = true }), CancellationToken.None));
         Assert.NotNull(await cache.TryGetAsync(Key("a"), CancellationToken.None));
     }
 
