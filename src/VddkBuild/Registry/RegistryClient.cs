@@ -110,6 +110,16 @@ public sealed class RegistryClient
                 body.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
                 return new HttpRequestMessage(HttpMethod.Put, ManifestUri(baseUri, repository, reference)) { Content = body };
             }, context, operation, ct).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode && await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false) is var body
+                && ManifestFormatRefusal.IsFormatRefusal(response.StatusCode, body))
+            {
+                // Its own code: the pusher decides whether the image may be sent in another format (ImagePusher).
+                var summary = RegistryErrorResponse.Summarize(body);
+                var detail = ManifestFormatRefusal.Detail(body) is { } d && !summary.Contains(d, StringComparison.Ordinal) ? $", detail: {d}" : string.Empty;
+                throw new VddkException(ErrorCodes.ManifestFormatRefused,
+                    $"Registry {Registry} refused a manifest of type {mediaType} for {repository}:{reference}: HTTP {(int)response.StatusCode} {response.StatusCode}{(summary.Length > 0 ? $" ({summary}{detail})" : detail)}",
+                    $"{Registry}/{repository}:{reference}");
+            }
             await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
             var header = HeaderValue(response, "Docker-Content-Digest");
             if (header is null)
@@ -128,6 +138,26 @@ public sealed class RegistryClient
             }
             return stored;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The digest a tag or digest currently names in the repository (HEAD, <c>Docker-Content-Digest</c>), or null when
+    /// it is absent or the registry does not say. One attempt, no retries: callers use it as a hint only.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    public async Task<Digest?> TryGetManifestDigestAsync(string repository, string reference, CancellationToken cancellationToken)
+    {
+        var operation = $"Checking manifest {Registry}/{repository}:{reference}";
+        using var response = await SendAsync(baseUri =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Head, ManifestUri(baseUri, repository, reference));
+            foreach (var mediaType in MediaTypes.ManifestAccept)
+            {
+                request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
+            }
+            return request;
+        }, RegistryRequestContext.Push(repository), operation, cancellationToken).ConfigureAwait(false);
+        return response.IsSuccessStatusCode && Digest.TryParse(HeaderValue(response, "Docker-Content-Digest"), out var digest) ? digest : null;
     }
 
     private static bool SameContent(Digest digest, byte[] content) => digest.Algorithm switch
