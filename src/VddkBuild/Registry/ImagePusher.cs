@@ -103,7 +103,7 @@ public sealed class ImagePusher(RegistrySession session)
             {
                 await client.PutManifestAsync(target.Repository, references[i], pushed.ManifestDescriptor.MediaType, pushed.ManifestBytes, cancellationToken).ConfigureAwait(false);
             }
-            catch (VddkException refused) when (refused.Code == ErrorCodes.ManifestFormatRefused && i == 0 && pushed == image && mayFallBack)
+            catch (VddkException refused) when (refused.Code == ErrorCodes.ManifestFormatRefused && i == 0 && ReferenceEquals(pushed, image) && mayFallBack)
             {
                 if (docker is null)
                 {
