@@ -17,6 +17,9 @@ public sealed class BuildVddkImage : VddkImageTask
     /// <summary>The first tag in the archive's index.json: with several, readers need one (oci-archive:FILE:TAG).</summary>
     [Output] public string? ImageArchiveTag { get; private set; }
 
+    /// <summary>How skopeo and podman name the image in the archive: <c>oci-archive:FILE:TAG</c>, or <c>oci-archive:FILE</c> (see below).</summary>
+    [Output] public string? ImageArchiveReference { get; private set; }
+
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
@@ -30,6 +33,11 @@ public sealed class BuildVddkImage : VddkImageTask
             await OciArchiveWriter.WriteAsync(result.Image, baseSource, archivePath, tags, cancellationToken).ConfigureAwait(false);
             ImageArchiveWritten = archivePath;
             ImageArchiveTag = tags[0];
+            // containers/image as Debian 12 ships it (skopeo 1.9) looks a tag up in index.json among OCI entries only, so
+            // a Docker schema 2 image there is found by the archive's name alone, which works while it holds one entry.
+            ImageArchiveReference = result.Image.ManifestDescriptor.MediaType == Oci.MediaTypes.DockerManifest && tags.Count == 1
+                ? $"oci-archive:{archivePath}"
+                : $"oci-archive:{archivePath}:{tags[0]}";
             Announce($"VddkBuild: {Describe(result)} -> {archivePath}");
             Announce($"VddkBuild: image digest {ImageDigest} (tags: {string.Join(", ", tags)})");
         }

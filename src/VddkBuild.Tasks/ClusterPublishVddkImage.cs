@@ -42,6 +42,7 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
             var options = new PushOptions
             {
                 MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
+                ImageFormat = ImageFormatChoice(),
             };
             await using var early = StartEarlyLayerUpload(registry, ClusterImagePush.Target(access, Repository), options, log, cancellationToken);
                 var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
@@ -53,7 +54,8 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
                 Registry = access.Registry;
                 ImageReference = pushed.PinnedReference.ToString();
                 ClusterImageReference = cluster.ClusterImageReference;
-                Announce($"VddkBuild: {Describe(result)} pushed to the cluster registry {target} ({string.Join(", ", pushed.Tags)}): "
+                ImageDigest = pushed.Digest.Value;
+                Announce($"VddkBuild: {Describe(result)} pushed to the cluster registry {target} ({string.Join(", ", pushed.Tags)}{(pushed.ManifestMediaType == Oci.MediaTypes.DockerManifest ? "; Docker schema 2 manifest" : string.Empty)}): "
                     + $"{pushed.Uploaded} blob(s) uploaded, {pushed.Mounted} mounted, {pushed.Skipped} already there");
                 Announce($"VddkBuild: VddkImageDigest = {pushed.Digest}");
                 Announce($"VddkBuild: VddkImageReference = {ImageReference}");

@@ -29,6 +29,7 @@ public sealed class PublishVddkImage : VddkImageTask
         {
             AllowPublicRegistry = TaskProperties.Flag(AllowPublicRegistry, "VddkAllowPublicRegistry"),
             MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
+            ImageFormat = ImageFormatChoice(),
         };
         // Refuse a public registry before any work: the VDDK licence does not allow redistribution.
         PublicRegistryGuard.Check(target, options.AllowPublicRegistry, log);
@@ -41,8 +42,9 @@ public sealed class PublishVddkImage : VddkImageTask
         {
             var pushed = await new ImagePusher(registry).PushAsync(result.Image, baseSource, target, tags, options, log, cancellationToken, early).ConfigureAwait(false);
             ImageReference = pushed.PinnedReference.ToString();
+            ImageDigest = pushed.Digest.Value;
             ClusterImageReference = $"{ClusterRegistryHost}/{target.Repository}@{pushed.Digest}";
-            Announce($"VddkBuild: {Describe(result)} pushed to {target} ({string.Join(", ", pushed.Tags)}): "
+            Announce($"VddkBuild: {Describe(result)} pushed to {target} ({string.Join(", ", pushed.Tags)}{(pushed.ManifestMediaType == Oci.MediaTypes.DockerManifest ? "; Docker schema 2 manifest" : string.Empty)}): "
                 + $"{pushed.Uploaded} blob(s) uploaded, {pushed.Mounted} mounted, {pushed.Skipped} already there");
             Announce($"VddkBuild: VddkImageDigest = {pushed.Digest}");
             Announce($"VddkBuild: VddkImageReference = {ImageReference}");

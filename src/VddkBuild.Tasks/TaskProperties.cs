@@ -89,6 +89,22 @@ internal static partial class TaskProperties
             : throw Invalid(propertyName, value, "a user name or numeric id, optionally followed by ':' and a group name or id (for example 1001, 1001:0 or default)");
     }
 
+    /// <summary>VddkImageFormat: OCI or Docker (any case); empty is automatic (null).</summary>
+    public static Images.ImageFormat? ImageFormat(string? value, string propertyName)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+        return value.Trim().ToUpperInvariant() switch
+        {
+            "OCI" => Images.ImageFormat.Oci,
+            "DOCKER" => Images.ImageFormat.Docker,
+            _ => throw Invalid(propertyName, value,
+                "OCI (an OCI image manifest) or Docker (a Docker image manifest v2, schema 2, for registries that refuse OCI), or empty to push OCI and fall back to Docker when the registry refuses it"),
+        };
+    }
+
     /// <summary>A ';'-separated list with blanks and duplicates removed, order kept.</summary>
     public static IReadOnlyList<string> List(string? value) =>
         (value ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToList();

@@ -25,6 +25,9 @@ public abstract class VddkImageTask : VddkTask
     [Required] public string IntermediateDirectory { get; set; } = string.Empty;
     public string? SourceDateEpoch { get; set; }
 
+    /// <summary>VddkImageFormat: OCI, Docker, or empty (automatic: OCI, and Docker schema 2 where a registry refuses OCI).</summary>
+    public string? ImageFormat { get; set; }
+
     /// <summary>VddkLayerFromArchive: use the archive file itself as the layer when it already is a correct one (default true).</summary>
     public string? LayerFromArchive { get; set; }
 
@@ -78,6 +81,7 @@ public abstract class VddkImageTask : VddkTask
             "Pass the VDDK tarball: dotnet build -t:PublishVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz");
         var baseReference = TaskProperties.Required(BaseImage, "VddkBaseImage",
             "Set it to a registry reference (registry.access.redhat.com/ubi8/ubi-minimal:latest), oci:DIR[:tag] or oci-archive:FILE[:tag].");
+        var format = ImageFormatChoice();
         // Tags are checked before any work, so that a tag the registry would reject leaves nothing behind.
         var tags = TaskProperties.List(ImageTags);
         foreach (var tag in tags)
@@ -103,6 +107,7 @@ public abstract class VddkImageTask : VddkTask
                 ArchiveOptions = ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount, AddSoname8Link),
                 Labels = Labels.ToDictionary(l => l.ItemSpec, l => l.GetMetadata("Value"), StringComparer.Ordinal),
                 LayerUpload = layerUpload,
+                Format = format,
             };
             var result = await VddkImagePipeline.BuildAsync(request, log, cancellationToken).ConfigureAwait(false);
             _recorded = result.Recorded;
@@ -117,6 +122,9 @@ public abstract class VddkImageTask : VddkTask
             throw;
         }
     }
+
+    /// <summary>The manifest format VddkImageFormat asks for; null is automatic. An invalid value is VDDK5002.</summary>
+    protected Images.ImageFormat? ImageFormatChoice() => TaskProperties.ImageFormat(ImageFormat, "VddkImageFormat");
 
     /// <summary>The upload that sends the layer while the archive is checked, or null when VddkEarlyLayerUpload is false.</summary>
     protected EarlyLayerUpload? StartEarlyLayerUpload(RegistrySession registry, ImageReference target, PushOptions options, IBuildLog log, CancellationToken cancellationToken) =>

@@ -58,6 +58,7 @@ public static class ErrorCodes
     public const string RegistryDenied = "VDDK3011";
     public const string CredentialHelperFailed = "VDDK3012";
     public const string RegistryUnreachable = "VDDK3013";
+    public const string ManifestFormatRefused = "VDDK3014";
 
     public const string InsecureRegistry = "VDDK3901";            // warning
     public const string PublicRegistryAllowed = "VDDK3902";       // warning

@@ -59,6 +59,10 @@ public static class VddkImagePipeline
                     // A base the image cannot be assembled on is refused here, before the layer is published (and
                     // before a layer sent early becomes a blob in the registry).
                     ImageBuilder.CheckBase(baseImage);
+                    if (request.Format == ImageFormat.Docker)
+                    {
+                        DockerImageConversion.CheckBase(baseImage);
+                    }
                 }, upload: request.LayerUpload, deferRecords: true).ConfigureAwait(false);
             baseImage ??= await baseTask.ConfigureAwait(false);
         }
@@ -88,6 +92,7 @@ public static class VddkImagePipeline
             Created = created,
             Labels = request.Labels,
         };
-        return new VddkImageBuildResult(contents, ImageBuilder.Build(baseImage, layer, settings)) { Recorded = made.Recorded };
+        var image = ImageBuilder.Build(baseImage, layer, settings);
+        return new VddkImageBuildResult(contents, request.Format == ImageFormat.Docker ? DockerImageConversion.ToDocker(image) : image) { Recorded = made.Recorded };
     }
 }

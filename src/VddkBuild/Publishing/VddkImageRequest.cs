@@ -39,6 +39,12 @@ public sealed record VddkImageRequest
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
     /// <summary>
+    /// The manifest format (VddkImageFormat); null builds the OCI form, which a push may still send as Docker schema 2
+    /// when the registry refuses OCI.
+    /// </summary>
+    public ImageFormat? Format { get; init; }
+
+    /// <summary>
     /// Starts sending the layer while the archive is still being checked, when the archive itself becomes the layer
     /// (a push passes its <see cref="Registry.EarlyLayerUpload"/>; nothing is committed until the push).
     /// </summary>

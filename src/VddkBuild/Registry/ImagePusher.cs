@@ -63,6 +63,15 @@ public sealed class ImagePusher(RegistrySession session)
             work.Add((image.ConfigDescriptor, "config", _ => Task.FromResult<Stream>(new MemoryStream(image.ConfigBytes, writable: false)), null));
         }
 
+        // Automatic format: the image goes as built (OCI) unless the registry refuses that format. What the first tag
+        // names already is asked alongside the uploads: a registry that refused OCI before holds this image's Docker
+        // form there, and sending that form again gives the same digest without a refused request.
+        var mayFallBack = options.ImageFormat is null && image.ManifestDescriptor.MediaType == MediaTypes.OciManifest;
+        var (docker, noDocker) = mayFallBack ? DockerForm(image) : (null, null);
+        var tagged = docker is not null && tags.Count > 0
+            ? TaggedDigestAsync(client, target.Repository, tags[0], log, cancellationToken)
+            : Task.FromResult<Digest?>(null);
+
         var results = new BlobPushResult[work.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Clamp(options.MaxParallelUploads, 1, 16), CancellationToken = cancellationToken };
         // Largest first: the long transfer starts at once and small ones fill the other slots.
@@ -81,16 +90,96 @@ public sealed class ImagePusher(RegistrySession session)
             results[i] = await uploader.PushAsync(item.Blob, item.Label, item.Open, item.MountFrom, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
 
-        var references = tags.Count == 0 ? [image.Digest.Value] : tags.Distinct(StringComparer.Ordinal).ToList();
-        foreach (var reference in references)
+        var pushed = image;
+        if (docker is not null && await tagged.ConfigureAwait(false) == docker.Digest)
         {
-            await client.PutManifestAsync(target.Repository, reference, image.ManifestDescriptor.MediaType, image.ManifestBytes, cancellationToken).ConfigureAwait(false);
+            log.Info($"{target.RepositoryOnly}:{tags[0]} already names this image as a Docker schema 2 manifest ({docker.Digest}), the format this registry took before: writing that format again.");
+            pushed = docker;
+        }
+        var references = tags.Count == 0 ? [pushed.Digest.Value] : tags.Distinct(StringComparer.Ordinal).ToList();
+        for (var i = 0; i < references.Count; i++)
+        {
+            try
+            {
+                await client.PutManifestAsync(target.Repository, references[i], pushed.ManifestDescriptor.MediaType, pushed.ManifestBytes, cancellationToken).ConfigureAwait(false);
+            }
+            catch (VddkException refused) when (refused.Code == ErrorCodes.ManifestFormatRefused && i == 0 && ReferenceEquals(pushed, image) && mayFallBack)
+            {
+                if (docker is null)
+                {
+                    throw new VddkException(ErrorCodes.ManifestFormatRefused,
+                        $"{refused.Message}. The image cannot be sent as a Docker schema 2 manifest instead: {noDocker}", refused.Subject, refused);
+                }
+                log.Info($"{refused.Message}. Sending the same image as a Docker schema 2 manifest instead (the blobs are unchanged; the image digest becomes {docker.Digest}). "
+                    + "VddkImageFormat=Docker chooses that format from the start.");
+                pushed = docker;
+                if (tags.Count == 0)
+                {
+                    references[0] = pushed.Digest.Value;
+                }
+                try
+                {
+                    await client.PutManifestAsync(target.Repository, references[i], pushed.ManifestDescriptor.MediaType, pushed.ManifestBytes, cancellationToken).ConfigureAwait(false);
+                }
+                catch (VddkException again) when (again.Code == ErrorCodes.ManifestFormatRefused)
+                {
+                    throw new VddkException(ErrorCodes.ManifestFormatRefused,
+                        $"The registry refused the image in both manifest formats, so nothing was tagged: first the OCI manifest ({refused.Message}), then the Docker schema 2 manifest ({again.Message}). "
+                        + "Check what the registry accepts for this repository (an Artifactory or Nexus repository must be of the Docker type; Quay and Harbor list allowed manifest types), or push to another registry.",
+                        again.Subject, again);
+                }
+            }
+            catch (VddkException refused) when (refused.Code == ErrorCodes.ManifestFormatRefused)
+            {
+                throw new VddkException(ErrorCodes.ManifestFormatRefused, $"{refused.Message}. {FormatAdvice(options.ImageFormat, pushed)}", refused.Subject, refused);
+            }
         }
 
-        var result = new PushResult(target.RepositoryOnly, image.Digest, tags.Count == 0 ? [] : references, results, session.RequestCount - requestsBefore, clock.Elapsed);
+        var result = new PushResult(target.RepositoryOnly, pushed.Digest, tags.Count == 0 ? [] : references, results, session.RequestCount - requestsBefore, clock.Elapsed)
+        {
+            ManifestMediaType = pushed.ManifestDescriptor.MediaType,
+        };
         log.Info(Summary(result));
         return result;
     }
+
+    /// <summary>The image as a Docker schema 2 manifest, or why it cannot be one (a layer type schema 2 has no name for).</summary>
+    private static (BuiltImage? Docker, string? Why) DockerForm(BuiltImage image)
+    {
+        try
+        {
+            return (DockerImageConversion.ToDocker(image), null);
+        }
+        catch (VddkException ex) when (ex.Code == ErrorCodes.MediaTypeUnsupported)
+        {
+            return (null, ex.Message);
+        }
+    }
+
+    /// <summary>The digest <paramref name="tag"/> names now, or null (absent, or the registry would not say); never throws.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<Digest?> TaggedDigestAsync(RegistryClient client, string repository, string tag, IBuildLog log, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await client.TryGetManifestDigestAsync(repository, tag, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Only a hint for choosing the format: the manifest PUT reports whatever is really wrong.
+            log.Detail($"Could not read what {client.Registry}/{repository}:{tag} names now ({VddkException.Reason(ex)}); the OCI manifest is tried first.");
+            return null;
+        }
+    }
+
+    private static string FormatAdvice(ImageFormat? chosen, BuiltImage pushed) => chosen switch
+    {
+        ImageFormat.Oci => "VddkImageFormat=OCI requires the OCI format, which this registry does not take: set VddkImageFormat=Docker (or leave VddkImageFormat empty, which falls back to Docker schema 2 when OCI is refused).",
+        ImageFormat.Docker => "VddkImageFormat=Docker requires the Docker schema 2 format, which this registry does not take: set VddkImageFormat=OCI, or leave it empty.",
+        _ => pushed.ManifestDescriptor.MediaType == MediaTypes.DockerManifest
+            ? "An earlier run wrote this image to the tag as Docker schema 2, which the registry now refuses: set VddkImageFormat=OCI."
+            : "The registry took the same manifest under the first tag: check the registry's rules for the other tags.",
+    };
 
     /// <summary>The base's repository when blobs can be mounted from it: same registry, other repository.</summary>
     private static string? MountSource(IImageSource baseSource, ImageReference target) =>

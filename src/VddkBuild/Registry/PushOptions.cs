@@ -1,3 +1,5 @@
+using VddkBuild.Images;
+
 namespace VddkBuild.Registry;
 
 /// <summary>Choices for one push.</summary>
@@ -17,4 +19,10 @@ public sealed record PushOptions
 
     /// <summary>Try cross-repository mounts when the base comes from the same registry.</summary>
     public bool AllowMount { get; init; } = true;
+
+    /// <summary>
+    /// The manifest format chosen (VddkImageFormat), never changed; null is automatic: the image as built (OCI), sent
+    /// once more as Docker schema 2 when the registry refuses the OCI manifest (see <see cref="ImagePusher"/>).
+    /// </summary>
+    public ImageFormat? ImageFormat { get; init; }
 }

@@ -26,6 +26,9 @@ public sealed record PushResult(
     long RequestCount,
     TimeSpan Elapsed)
 {
+    /// <summary>The media type of the manifest the registry took (OCI, or Docker schema 2 after a fallback).</summary>
+    public string ManifestMediaType { get; init; } = MediaTypes.OciManifest;
+
     /// <summary><c>registry/repository@sha256:...</c>.</summary>
     public ImageReference PinnedReference => Target.RepositoryOnly.WithDigest(Digest);
 

@@ -65,15 +65,7 @@ public sealed class RegistryClient
         return Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<ManifestResponse?> (_, ct) =>
         {
             // Redirects are followed (SendAsync): a redirector (registry.k8s.io) answers every manifest request with one.
-            using var response = await SendAsync(baseUri =>
-            {
-                var request = new HttpRequestMessage(HttpMethod.Get, ManifestUri(baseUri, repository, reference));
-                foreach (var mediaType in MediaTypes.ManifestAccept)
-                {
-                    request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
-                }
-                return request;
-            }, context, operation, ct).ConfigureAwait(false);
+            using var response = await SendAsync(baseUri => ManifestRequest(HttpMethod.Get, baseUri, repository, reference), context, operation, ct).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
                 return null;
@@ -110,6 +102,16 @@ public sealed class RegistryClient
                 body.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
                 return new HttpRequestMessage(HttpMethod.Put, ManifestUri(baseUri, repository, reference)) { Content = body };
             }, context, operation, ct).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode && await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false) is var body
+                && ManifestFormatRefusal.IsFormatRefusal(response.StatusCode, body))
+            {
+                // Its own code: the pusher decides whether the image may be sent in another format (ImagePusher).
+                var summary = RegistryErrorResponse.Summarize(body);
+                var detail = ManifestFormatRefusal.Detail(body) is { } d && !summary.Contains(d, StringComparison.Ordinal) ? $", detail: {d}" : string.Empty;
+                throw new VddkException(ErrorCodes.ManifestFormatRefused,
+                    $"Registry {Registry} refused a manifest of type {mediaType} for {repository}:{reference}: HTTP {(int)response.StatusCode} {response.StatusCode}{(summary.Length > 0 ? $" ({summary}{detail})" : detail)}",
+                    $"{Registry}/{repository}:{reference}");
+            }
             await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
             var header = HeaderValue(response, "Docker-Content-Digest");
             if (header is null)
@@ -141,15 +143,7 @@ public sealed class RegistryClient
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private async Task EnsureManifestStoredAsync(string repository, string reference, Digest expected, RegistryRequestContext context, string operation, CancellationToken ct)
     {
-        using var response = await SendAsync(baseUri =>
-        {
-            var request = new HttpRequestMessage(HttpMethod.Head, ManifestUri(baseUri, repository, expected.Value));
-            foreach (var mediaType in MediaTypes.ManifestAccept)
-            {
-                request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
-            }
-            return request;
-        }, context, operation, ct).ConfigureAwait(false);
+        using var response = await SendAsync(baseUri => ManifestRequest(HttpMethod.Head, baseUri, repository, expected.Value), context, operation, ct).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             throw new VddkException(ErrorCodes.ManifestDigestMismatch,
@@ -164,6 +158,29 @@ public sealed class RegistryClient
         {
             _session.Log.Detail($"{operation}: the registry sent no Docker-Content-Digest, and answered HTTP {(int)response.StatusCode} when asked for manifest {expected}; taking the push as stored under that digest.");
         }
+    }
+
+    /// <summary>
+    /// The digest a tag or digest currently names in the repository (HEAD, <c>Docker-Content-Digest</c>), or null when
+    /// it is absent or the registry does not say. One attempt, no retries: callers use it as a hint only.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    public async Task<Digest?> TryGetManifestDigestAsync(string repository, string reference, CancellationToken cancellationToken)
+    {
+        var operation = $"Checking manifest {Registry}/{repository}:{reference}";
+        using var response = await SendAsync(baseUri => ManifestRequest(HttpMethod.Head, baseUri, repository, reference), RegistryRequestContext.Push(repository), operation, cancellationToken).ConfigureAwait(false);
+        return response.IsSuccessStatusCode && Digest.TryParse(HeaderValue(response, "Docker-Content-Digest"), out var digest) ? digest : null;
+    }
+
+    /// <summary>A GET or HEAD of a manifest, accepting every manifest and index media type this client reads.</summary>
+    private static HttpRequestMessage ManifestRequest(HttpMethod method, Uri baseUri, string repository, string reference)
+    {
+        var request = new HttpRequestMessage(method, ManifestUri(baseUri, repository, reference));
+        foreach (var mediaType in MediaTypes.ManifestAccept)
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(mediaType));
+        }
+        return request;
     }
 
     private static bool SameContent(Digest digest, byte[] content) => digest.Algorithm switch

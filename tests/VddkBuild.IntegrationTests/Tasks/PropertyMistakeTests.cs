@@ -37,6 +37,21 @@ public sealed class PropertyMistakeTests : IDisposable
     }
 
     [Theory]
+    [InlineData("v2s2")]
+    [InlineData("schema2")]
+    public async Task An_unknown_VddkImageFormat_is_VDDK5002_naming_the_formats(string value)
+    {
+        var properties = Inputs();
+        properties["VddkImageFormat"] = value;
+
+        var result = await new SampleProject(_work).RunAsync("BuildVddkImage", properties);
+
+        Assert.False(result.Succeeded, result.ToString());
+        Assert.Contains($"error VDDK5002: VddkImageFormat is '{value}', but it must be OCI", result.Output);
+        Assert.DoesNotContain("VDDK9999", result.Output);
+    }
+
+    [Theory]
     [InlineData("root:x y")]
     [InlineData("1001:0:0")]
     [InlineData("-1")]
