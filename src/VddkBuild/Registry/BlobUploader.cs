@@ -22,6 +22,15 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     /// <summary>PATCH size: <see cref="PushOptions.ChunkSize"/>, lowered for the whole push when a proxy refuses large bodies.</summary>
     private long _chunkSize = options.ChunkSize;
 
+    /// <summary>The smallest request body whose connection broke before any answer (long.MaxValue: none yet).</summary>
+    private long _smallestBrokenBody = long.MaxValue;
+
+    /// <summary>1 once the same body size broke twice: a proxy closes connections on bodies over a limit.</summary>
+    private int _bodyLimitByClose;
+
+    /// <summary>1 once a body broke: later bodies are sent with <c>Expect: 100-continue</c>, so a refusal comes before them.</summary>
+    private int _askBeforeBodies;
+
     public Task<BlobPushResult> PushAsync(Descriptor blob, string label, Func<CancellationToken, Task<Stream>> open, string? mountFrom, CancellationToken cancellationToken)
     {
         var operation = $"Uploading {label} ({blob.Digest.Hex[..12]}) to {client.Registry}/{repository}";
@@ -71,15 +80,21 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
                     }
                     await CancelQuietlyAsync(session, ct).ConfigureAwait(false);
                     var smallest = Math.Max(MinChunkSize, session.MinChunkLength);
-                    if (refused.Value <= smallest)
+                    if (refused.Length <= smallest && refused.ClosedWithoutAnswer is { } closed)
+                    {
+                        // Not proven to be a limit (an unstable network breaks connections too): an ordinary, bounded retry.
+                        throw new TransientRegistryException($"{VddkException.Reason(closed)}, even for a chunk of {refused.Length} bytes; {BodyLimitHint}", inner: closed);
+                    }
+                    if (refused.Length <= smallest)
                     {
                         throw new VddkException(ErrorCodes.RegistryRequestFailed,
-                            $"{operation}: registry {client.Registry}, or a proxy in front of it, refused a request body of {refused.Value} bytes (HTTP 413 Request Entity Too Large), even in the smallest chunks this uploads. " +
+                            $"{operation}: registry {client.Registry}, or a proxy in front of it, refused a request body of {refused.Length} bytes (HTTP 413 Request Entity Too Large), even in the smallest chunks this uploads. " +
                             "Raise the request body limit of the proxy (nginx: client_max_body_size 0 for the registry's location; other proxies have a similar setting), as pushing container images needs.",
                             client.Registry);
                     }
-                    var smaller = Math.Max(smallest, Math.Min(chunkSize, refused.Value) / ChunkShrinkFactor);
-                    log.Info($"{operation}: registry {client.Registry}, or a proxy in front of it, refused a request body of {refused.Value} bytes (HTTP 413); uploading in chunks of {smaller} bytes.");
+                    var smaller = Math.Max(smallest, Math.Min(chunkSize, refused.Length) / ChunkShrinkFactor);
+                    var how = refused.ClosedWithoutAnswer is null ? "(HTTP 413)" : "by closing the connection before answering, again";
+                    log.Info($"{operation}: registry {client.Registry}, or a proxy in front of it, refused a request body of {refused.Length} bytes {how}; uploading in chunks of {smaller} bytes.");
                     chunkSize = smaller;
                     // The other blobs of this push start from what got past the limit.
                     Interlocked.Exchange(ref _chunkSize, Math.Min(Interlocked.Read(ref _chunkSize), smaller));
@@ -163,9 +178,19 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         var body = new StreamContent(new ProgressReadStream(source, progress, watchdog), 81920);
         body.Headers.ContentLength = blob.Size;
         body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        using var response = await client.SendAsync(
-            _ => new HttpRequestMessage(HttpMethod.Put, UploadLocation.WithDigest(session.Location, blob.Digest)) { Content = body },
-            context, operation, ct, watchdog: watchdog).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await SendBodyAsync(
+                _ => new HttpRequestMessage(HttpMethod.Put, UploadLocation.WithDigest(session.Location, blob.Digest)) { Content = body },
+                blob.Size, context, operation, watchdog, ct).ConfigureAwait(false);
+        }
+        catch (BodyRefusedException)
+        {
+            // Closed again at this size before any answer, as a proxy does for bodies over its limit: chunks may pass.
+            return false;
+        }
+        using var _ = response;
         if (response.StatusCode is HttpStatusCode.RequestEntityTooLarge or HttpStatusCode.RequestedRangeNotSatisfiable
             or HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotImplemented or HttpStatusCode.LengthRequired)
         {
@@ -198,11 +223,11 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     private const long ChunkShrinkFactor = 4;
 
     /// <summary>
-    /// Uploads the blob in chunks of <paramref name="chunkSize"/> and commits it. Returns null when done, or the size
-    /// of the chunk that was refused with 413 (nothing committed: the caller retries with smaller chunks).
+    /// Uploads the blob in chunks of <paramref name="chunkSize"/> and commits it. Returns null when done, or the chunk
+    /// that was refused (nothing committed: the caller retries with smaller chunks).
     /// </summary>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    private async Task<long?> PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, long chunkSize, TransferProgress progress, string operation, CancellationToken ct)
+    private async Task<RefusedChunk?> PutChunkedAsync(UploadSession session, Descriptor blob, Func<CancellationToken, Task<Stream>> open, long chunkSize, TransferProgress progress, string operation, CancellationToken ct)
     {
         ChunkedTransfer sent;
         await using (var source = await open(ct).ConfigureAwait(false))
@@ -211,9 +236,9 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
             {
                 sent = await SendChunksAsync(session, source, blob.Size, chunkSize, progress, operation, ct).ConfigureAwait(false);
             }
-            catch (ChunkTooLargeException tooLarge)
+            catch (BodyRefusedException refused)
             {
-                return tooLarge.ChunkLength;
+                return new RefusedChunk(refused.Length, refused.ClosedWithoutAnswer);
             }
         }
         try
@@ -231,11 +256,66 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     /// <summary>Where a chunked upload continues, and what the registry's Range said if it disagreed with what was sent.</summary>
     internal sealed record ChunkedTransfer(Uri Location, string? RangeDisagreement);
 
-    /// <summary>A chunk refused with 413: a proxy caps request bodies below the chunk size.</summary>
-    private sealed class ChunkTooLargeException(long chunkLength) : Exception($"a chunk of {chunkLength} bytes was refused with HTTP 413")
+    /// <summary>
+    /// A chunk a proxy refused: with 413, or (<see cref="ClosedWithoutAnswer"/>) by closing the connection before any
+    /// answer at a size that broke before.
+    /// </summary>
+    private sealed record RefusedChunk(long Length, TransientRegistryException? ClosedWithoutAnswer);
+
+    /// <summary>A request body refused (413, or closed without an answer at a size that broke before): a proxy caps request bodies.</summary>
+    private sealed class BodyRefusedException(long length, TransientRegistryException? closedWithoutAnswer = null)
+        : Exception($"a request body of {length} bytes was refused", closedWithoutAnswer)
     {
-        public long ChunkLength { get; } = chunkLength;
+        public long Length { get; } = length;
+
+        public TransientRegistryException? ClosedWithoutAnswer { get; } = closedWithoutAnswer;
     }
+
+    private const string BodyLimitHint =
+        "a proxy that closes the connection on request bodies over its limit (nginx's client_max_body_size answers 413 and closes before reading the body) does this: raise that limit for the registry (nginx: client_max_body_size 0)";
+
+    /// <summary>
+    /// Sends a request with a body of <paramref name="length"/> bytes. A proxy that refuses a body over its limit
+    /// (nginx's <c>client_max_body_size</c>) answers 413 with <c>Connection: close</c> before reading it and closes:
+    /// .NET, still sending, then mostly sees a broken pipe or a reset, never the 413. The first such break is an
+    /// ordinary transient failure (retried), after which every body is sent with <c>Expect: 100-continue</c>, so that
+    /// a refusal arrives, readable, before the body; a break without an answer at a size that already broke (or any,
+    /// once that happened) is <see cref="BodyRefusedException"/>: the caller treats it as a refused size, as a 413.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private async Task<HttpResponseMessage> SendBodyAsync(
+        Func<Uri, HttpRequestMessage> build, long length, RegistryRequestContext context, string operation, RequestWatchdog watchdog, CancellationToken ct)
+    {
+        var askFirst = Volatile.Read(ref _askBeforeBodies) == 1;
+        try
+        {
+            return await client.SendAsync(baseUri =>
+            {
+                var request = build(baseUri);
+                request.Headers.ExpectContinue = askFirst ? true : null;
+                return request;
+            }, context, operation, ct, watchdog: watchdog).ConfigureAwait(false);
+        }
+        catch (TransientRegistryException broken) when (ClosedWithoutAnswer(broken) && !ct.IsCancellationRequested)
+        {
+            Volatile.Write(ref _askBeforeBodies, 1);
+            if (Volatile.Read(ref _bodyLimitByClose) == 1 || length >= Interlocked.Read(ref _smallestBrokenBody))
+            {
+                Volatile.Write(ref _bodyLimitByClose, 1);
+                throw new BodyRefusedException(length, broken);
+            }
+            for (var smallest = Interlocked.Read(ref _smallestBrokenBody);
+                length < smallest && Interlocked.CompareExchange(ref _smallestBrokenBody, length, smallest) != smallest;
+                smallest = Interlocked.Read(ref _smallestBrokenBody))
+            {
+            }
+            throw new TransientRegistryException($"{broken.Message} while sending a request body of {length} bytes", inner: broken);
+        }
+    }
+
+    /// <summary>The connection broke (reset, broken pipe, closed) with no answer at all: not a timeout, not a failed connect.</summary>
+    private static bool ClosedWithoutAnswer(TransientRegistryException ex) =>
+        ex.Status is null && !ex.ConnectFailed && ex.InnerException is HttpRequestException or IOException;
 
     /// <summary>
     /// PATCHes <paramref name="length"/> bytes of <paramref name="source"/> into the session in chunks of
@@ -261,9 +341,9 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
             body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             body.Headers.TryAddWithoutValidation("Content-Range", $"{offset}-{end}");
             var chunkUri = location;
-            using var response = await client.SendAsync(
+            using var response = await SendBodyAsync(
                 _ => new HttpRequestMessage(HttpMethod.Patch, chunkUri) { Content = body },
-                context, operation, ct, watchdog: watchdog).ConfigureAwait(false);
+                size, context, operation, watchdog, ct).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable)
             {
                 // The session and our offset disagree; the registry's view cannot be trusted to resume a stream we
@@ -272,7 +352,7 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
             }
             if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge)
             {
-                throw new ChunkTooLargeException(size);
+                throw new BodyRefusedException(size);
             }
             await client.EnsureSuccessAsync(response, operation, context, ct, unauthorizedIsTransient: true).ConfigureAwait(false);
             var range = RegistryClient.HeaderValue(response, "Range");

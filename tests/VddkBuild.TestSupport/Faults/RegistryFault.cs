@@ -29,6 +29,29 @@ public sealed class RegistryFault
         context.Abort();
     });
 
+    /// <summary>
+    /// nginx refusing a body over <c>client_max_body_size</c>: 413 with <c>Connection: close</c> as soon as the headers
+    /// are in, the body never read, then (50 ms later) the connection closed; the unread body makes the close a reset,
+    /// so a client still sending sees a broken pipe or a reset, or the 413 when it read it in time.
+    /// </summary>
+    public static RegistryFault RefuseBodyAndClose() => new("HTTP 413 + Connection: close, body unread", async (context, _) =>
+    {
+        context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+        context.Response.Headers.Connection = "close";
+        context.Response.ContentType = "text/html";
+        await context.Response.WriteAsync("<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>");
+        await context.Response.CompleteAsync();
+        await Task.Delay(50);
+        context.Abort();
+    });
+
+    /// <summary>A proxy that drops a request it will not take: the connection reset right after the headers, no answer.</summary>
+    public static RegistryFault DropWithoutAnswer() => new("connection reset after the request headers, no answer", (context, _) =>
+    {
+        context.Abort();
+        return Task.CompletedTask;
+    });
+
     /// <summary>Answers with <paramref name="status"/> and a distribution-style error body, optionally with Retry-After.</summary>
     public static RegistryFault Status(int status, string? retryAfter = null) => new(
         retryAfter is null ? $"HTTP {status}" : $"HTTP {status} Retry-After: {retryAfter}", async (context, _) =>

@@ -11,7 +11,7 @@ public sealed class ReverseProxyForwarder : IDisposable
 {
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
-        "Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate", "Host",
+        "Connection", "Keep-Alive", "Expect", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate", "Host",
     };
 
     private readonly HttpMessageInvoker _upstream;
