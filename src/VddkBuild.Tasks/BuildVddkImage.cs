@@ -30,7 +30,7 @@ public sealed class BuildVddkImage : VddkImageTask
             var archivePath = string.IsNullOrWhiteSpace(ImageArchive)
                 ? Path.Combine(Path.GetFullPath(OutputDirectory), $"vddk-{result.Archive.Version}.oci.tar")
                 : Path.GetFullPath(ImageArchive);
-            await OciArchiveWriter.WriteAsync(result.Image, baseSource, archivePath, tags, cancellationToken).ConfigureAwait(false);
+            await OciArchiveWriter.WriteAsync(result.Image, baseSource, archivePath, tags, cancellationToken, log).ConfigureAwait(false);
             ImageArchiveWritten = archivePath;
             ImageArchiveTag = tags[0];
             // containers/image as Debian 12 ships it (skopeo 1.9) looks a tag up in index.json among OCI entries only, so

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using VddkBuild.Diagnostics;
+using VddkBuild.IO;
 using VddkBuild.Layers;
 using VddkBuild.Oci;
 using VddkBuild.Threading;
@@ -20,8 +22,9 @@ public static class OciArchiveWriter
     private const int DirMode = 0x1ED;  // 0755
 
     /// <param name="tags">Names for index.json (org.opencontainers.image.ref.name), one descriptor each; none gives one unnamed entry.</param>
+    /// <param name="log">Where the deletion of a killed build's temporary archive is noted.</param>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
-    public static async Task WriteAsync(BuiltImage image, IImageSource baseSource, string archivePath, IReadOnlyList<string> tags, CancellationToken ct)
+    public static async Task WriteAsync(BuiltImage image, IImageSource baseSource, string archivePath, IReadOnlyList<string> tags, CancellationToken ct, IBuildLog? log = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(baseSource);
@@ -29,10 +32,12 @@ public static class OciArchiveWriter
         var names = OciTagName.Validate(tags ?? []);
         var target = Path.GetFullPath(archivePath);
         var directory = Path.GetDirectoryName(target)!;
-        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+        var temp = Path.Combine(directory, TemporaryName(Path.GetFileName(target)));
         try
         {
             Directory.CreateDirectory(directory);
+            // A build killed while writing this same output (kill -9, an OOM kill) left its temporary file.
+            AbandonedTemporaryFiles.Remove(directory, name => IsTemporaryName(name, Path.GetFileName(target)), $"a temporary copy of '{Path.GetFileName(target)}'", log);
             await using (var file = new FileStream(temp, System.IO.FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
                 await WriteTarAsync(file, image, baseSource, names, ct).ConfigureAwait(false);
@@ -51,6 +56,30 @@ public static class OciArchiveWriter
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>The unique name the archive is written under before it is renamed to <paramref name="fileName"/>.</summary>
+    internal static string TemporaryName(string fileName) => $".{fileName}.{Guid.NewGuid():N}.tmp";
+
+    /// <summary>True for <see cref="TemporaryName"/>'s names for <paramref name="fileName"/>, and no other file's.</summary>
+    internal static bool IsTemporaryName(string name, string fileName)
+    {
+        // "." + fileName + "." + 32 lowercase hex digits + ".tmp"
+        const int GuidLength = 32;
+        if (name.Length != fileName.Length + GuidLength + 6 || name[0] != '.'
+            || !name.AsSpan(1, fileName.Length).SequenceEqual(fileName) || name[fileName.Length + 1] != '.'
+            || !name.EndsWith(".tmp", StringComparison.Ordinal))
+        {
+            return false;
+        }
+        foreach (var c in name.AsSpan(fileName.Length + 2, GuidLength))
+        {
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>The index.json of a layout holding <paramref name="image"/> under <paramref name="tags"/>.</summary>

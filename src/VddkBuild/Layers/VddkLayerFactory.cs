@@ -323,49 +323,15 @@ public static class VddkLayerFactory
         }
     }
 
-    /// <summary>How long a temporary layer file must have been left alone before a build takes it for abandoned.</summary>
-    internal static readonly TimeSpan AbandonedAfter = TimeSpan.FromHours(1);
-
     /// <summary>
-    /// Deletes the temporary layer files of builds that were killed (<c>kill -9</c>, an OOM kill, a cancelled CI job):
-    /// nothing else removes them, and each is as large as a layer. A file is taken for abandoned only when nobody holds
-    /// it open (a writing build holds it with a shared lock, which the exclusive open here is refused) and it has not
-    /// been written for <see cref="AbandonedAfter"/> (a build may close its copy and wait for the base image before
-    /// renaming it).
+    /// Deletes the temporary layer files of builds that were killed (<c>.layer-*.tar.gz.tmp</c> of the writer,
+    /// <c>.archive-layer-*.tar.gz.tmp</c> of the archive's copy; see <see cref="AbandonedTemporaryFiles"/>).
     /// </summary>
-    internal static void RemoveAbandonedTemporaries(string layerDirectory, IBuildLog log)
-    {
-        IEnumerable<FileInfo> candidates;
-        try
-        {
-            candidates = new DirectoryInfo(layerDirectory).EnumerateFiles(".*.tar.gz.tmp").ToList();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return; // housekeeping only
-        }
-        var cutoff = DateTime.UtcNow - AbandonedAfter;
-        foreach (var file in candidates)
-        {
-            if (!(file.Name.StartsWith(".layer-", StringComparison.Ordinal) || file.Name.StartsWith(".archive-layer-", StringComparison.Ordinal))
-                || file.LastWriteTimeUtc > cutoff)
-            {
-                continue;
-            }
-            try
-            {
-                using (new FileStream(file.FullName, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
-                {
-                    File.Delete(file.FullName);
-                }
-                log.Detail($"Deleted '{file.FullName}', a temporary layer file an interrupted build left behind.");
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // In use by a running build, or already gone.
-            }
-        }
-    }
+    internal static void RemoveAbandonedTemporaries(string layerDirectory, IBuildLog log) =>
+        AbandonedTemporaryFiles.Remove(layerDirectory,
+            name => name.EndsWith(".tar.gz.tmp", StringComparison.Ordinal)
+                && (name.StartsWith(".layer-", StringComparison.Ordinal) || name.StartsWith(".archive-layer-", StringComparison.Ordinal)),
+            "a temporary layer file", log);
 
     private static VddkException LayerFolderUnwritable(string directory, Exception ex) => new(ErrorCodes.OutputWriteFailed,
         $"Could not write the layer file in '{directory}': {VddkException.Reason(ex)}. Check free space and permissions.", directory, ex);

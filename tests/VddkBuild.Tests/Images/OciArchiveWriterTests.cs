@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using VddkBuild.Images;
 using VddkBuild.Oci;
 using VddkBuild.Tests.Layers;
+using VddkBuild.TestSupport.Registry;
 
 namespace VddkBuild.Tests.Images;
 
@@ -127,6 +128,57 @@ public sealed class OciArchiveWriterTests : IDisposable
         var ex = await Assert.ThrowsAsync<VddkException>(() => BuildAsync("a", source, "latest"));
         Assert.Equal(ErrorCodes.BlobDigestMismatch, ex.Code);
         Assert.Empty(Directory.GetFiles(Path.Combine(_temp.Path, "a", "out")));
+    }
+
+    [Fact]
+    public async Task Temporary_archives_of_killed_builds_of_the_same_output_are_deleted_but_not_those_in_use_recent_or_of_other_files()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var outDir = _temp.Sub("out");
+        string Leftover(string name, TimeSpan age)
+        {
+            var path = Path.Combine(outDir, name);
+            File.WriteAllBytes(path, new byte[1000]);
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow - age);
+            return path;
+        }
+        var killed = Leftover(".vddk-8.0.1.oci.tar.0123456789abcdef0123456789abcdef.tmp", TimeSpan.FromHours(2));
+        var recent = Leftover(".vddk-8.0.1.oci.tar.fedcba9876543210fedcba9876543210.tmp", TimeSpan.FromMinutes(5));
+        var held = Leftover(".vddk-8.0.1.oci.tar.00000000000000000000000000000000.tmp", TimeSpan.FromDays(1));
+        var otherOutput = Leftover(".vddk-7.0.3.oci.tar.0123456789abcdef0123456789abcdef.tmp", TimeSpan.FromDays(3));
+        var notOurName = Leftover(".vddk-8.0.1.oci.tar.backup.tmp", TimeSpan.FromDays(3));
+        var longerName = Leftover(".vddk-8.0.1.oci.tar.0123456789abcdef0123456789abcdef0.tmp", TimeSpan.FromDays(3));
+        var log = new RecordingBuildLog();
+
+        // A build still writing holds its file open (the writer opens it exclusively), however old its last write.
+        using (new FileStream(held, FileMode.Open, FileAccess.Write, FileShare.None))
+        {
+            await OciArchiveWriter.WriteAsync(image, source, Path.Combine(outDir, "vddk-8.0.1.oci.tar"), ["8.0.1"], CancellationToken.None, log);
+        }
+
+        Assert.False(File.Exists(killed));
+        Assert.True(File.Exists(recent));
+        Assert.True(File.Exists(held));
+        Assert.True(File.Exists(otherOutput));
+        Assert.True(File.Exists(notOurName));
+        Assert.True(File.Exists(longerName));
+        Assert.True(File.Exists(Path.Combine(outDir, "vddk-8.0.1.oci.tar")));
+        Assert.Contains(log.Lines, l => l.Message.Contains(killed, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(".x.tar.0123456789abcdef0123456789abcdef.tmp", "x.tar", true)]
+    [InlineData(".x.tar.0123456789ABCDEF0123456789ABCDEF.tmp", "x.tar", false)]
+    [InlineData(".x.tar.0123456789abcdef0123456789abcdef.tmp", "y.tar", false)]
+    [InlineData(".y.x.tar.0123456789abcdef0123456789abcdef.tmp", "x.tar", false)]
+    [InlineData(".x.tar.0123456789abcdef0123456789abcdeg.tmp", "x.tar", false)]
+    [InlineData("x.tar.0123456789abcdef0123456789abcdef.tmp", "x.tar", false)]
+    public void Temporary_names_are_recognised_only_for_their_own_output(string name, string output, bool ours)
+    {
+        Assert.Equal(ours, OciArchiveWriter.IsTemporaryName(name, output));
+        Assert.True(OciArchiveWriter.IsTemporaryName(OciArchiveWriter.TemporaryName(output), output));
     }
 
     [Fact]
