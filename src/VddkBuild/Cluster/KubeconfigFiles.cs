@@ -12,7 +12,8 @@ namespace VddkBuild.Cluster;
 /// <summary>
 /// Reads kubeconfig files the way kubectl (client-go clientcmd) does, where KubernetesClient's own loading falls short:
 /// several files (KUBECONFIG) merged with the first file winning per cluster, user and context name and for
-/// current-context; paths in each file relative to that file's directory; <c>tokenFile</c>; <c>proxy-url</c>; and an
+/// current-context, a file naming two entries alike refused; paths in each file relative to that file's directory;
+/// <c>tokenFile</c> (re-read, and winning over <c>token</c> while readable); <c>proxy-url</c>; and an
 /// exec plugin told the truth (an <c>ExecCredential</c> that is never interactive, the cluster when it asks for it).
 /// </summary>
 public static class KubeconfigFiles
@@ -31,6 +32,9 @@ public static class KubeconfigFiles
             {
                 continue; // an empty file, as kubectl allows
             }
+            RefuseDuplicateNames(path, "cluster", file.Clusters?.Select(c => c.Name));
+            RefuseDuplicateNames(path, "user", file.Users?.Select(u => u.Name));
+            RefuseDuplicateNames(path, "context", file.Contexts?.Select(c => c.Name));
             merged.CurrentContext = string.IsNullOrEmpty(merged.CurrentContext) ? file.CurrentContext : merged.CurrentContext;
             var newClusters = Named(file.Clusters, c => c.Name).Where(c => merged.Clusters.All(m => m.Name != c.Name)).ToList();
             var newUsers = Named(file.Users, u => u.Name).Where(u => merged.Users.All(m => m.Name != u.Name)).ToList();
@@ -90,11 +94,14 @@ public static class KubeconfigFiles
             Clusters = [cluster],
             Users = user is null ? [] : [user],
         };
+        KubeconfigTokenFile? tokenFileAuth = null;
         if (user?.UserCredentials is { } credentials)
         {
-            if (string.IsNullOrWhiteSpace(credentials.Token) && extras.TryGetValue(("user", user.Name, "tokenFile"), out var tokenFile))
+            if (extras.TryGetValue(("user", user.Name, "tokenFile"), out var tokenFile))
             {
-                credentials.Token = ReadTokenFile(tokenFile, user.Name);
+                // client-go: the file wins over token whenever it can be read, and is re-read during the run.
+                tokenFileAuth = new KubeconfigTokenFile(tokenFile, credentials.Token, user.Name);
+                credentials.Token = tokenFileAuth.Token;
             }
             if (credentials.ExternalExecution is { } exec)
             {
@@ -111,6 +118,10 @@ public static class KubeconfigFiles
             // The exec plugin failed (it runs here first); its output is never quoted, its installHint is.
             var hint = extras.GetValueOrDefault(("user", user.Name, "installHint"));
             throw new KubeConfigException($"user \"{user.Name}\" gets its credentials from the exec plugin '{exec.Command}': {Describe(ex, hint)}");
+        }
+        if (tokenFileAuth is not null)
+        {
+            configuration.TokenProvider = tokenFileAuth;
         }
         if (extras.TryGetValue(("cluster", cluster.Name, "proxy-url"), out var proxyUrl))
         {
@@ -258,18 +269,19 @@ public static class KubeconfigFiles
     private static string? Scalar(YamlMappingNode map, string key) =>
         map.Children.TryGetValue(new YamlScalarNode(key), out var node) && node is YamlScalarNode scalar ? scalar.Value : null;
 
-    private static string ReadTokenFile(string path, string userName)
+    /// <summary>
+    /// client-go refuses a file that lists two clusters, users or contexts of the same name ("duplicate name in list",
+    /// kubectl stops), whatever its place in KUBECONFIG: which of the two was meant is not for a build to guess. Only
+    /// the name is quoted (client-go's message prints the whole list, credentials included).
+    /// </summary>
+    private static void RefuseDuplicateNames(string path, string kind, IEnumerable<string?>? names)
     {
-        string token;
-        try
+        var duplicate = (names ?? []).Where(n => !string.IsNullOrEmpty(n)).GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1)?.Key;
+        if (duplicate is not null)
         {
-            token = File.ReadAllText(path).Trim();
+            throw new KubeConfigException(
+                $"'{path}' lists two {kind}s named \"{duplicate}\", which kubectl refuses too (duplicate name in list: it cannot load the file either); edit the file to remove or rename the one that is not meant");
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new KubeConfigException($"user \"{userName}\" has tokenFile '{path}', which cannot be read ({ex.Message})");
-        }
-        return token.Length > 0 ? token : throw new KubeConfigException($"user \"{userName}\" has tokenFile '{path}', which is empty");
     }
 
     /// <summary>

@@ -128,6 +128,60 @@ public sealed class KubeconfigFilesTests : IAsyncLifetime
         Assert.Contains(expected, error.Message);
     }
 
+    [Theory]
+    [InlineData("cluster")]
+    [InlineData("user")]
+    [InlineData("context")]
+    public void A_file_listing_two_entries_of_one_name_is_refused_as_kubectl_refuses_it(string kind)
+    {
+        string Entries(string k, string first, string second) => k == kind
+            ? $"{k}s:\n- name: twin\n  {k}: {first}\n- name: twin\n  {k}: {second}\n"
+            : $"{k}s:\n- name: twin\n  {k}: {first}\n";
+        var path = Write("config", "apiVersion: v1\nkind: Config\ncurrent-context: twin\n"
+            + Entries("cluster", $"{{server: {Server}, certificate-authority-data: {CaData}}}", "{server: https://127.0.0.1:1}")
+            + Entries("user", $"{{token: {_cluster.Server.AdminToken}}}", "{token: second-secret-token}")
+            + Entries("context", "{cluster: twin, user: twin}", "{cluster: twin, user: twin, namespace: other}"));
+        // As the second file of KUBECONFIG too: client-go reports every file that fails to load.
+        var good = Write("good", $"apiVersion: v1\nkind: Config\ncurrent-context: good\ncontexts:\n- name: good\n  context: {{cluster: g, user: g}}\nclusters:\n- name: g\n  cluster: {{server: {Server}, certificate-authority-data: {CaData}}}\nusers:\n- name: g\n  user: {{token: {_cluster.Server.AdminToken}}}\n");
+
+        foreach (var paths in new[] { new[] { path }, new[] { good, path } })
+        {
+            var kubeconfig = string.Join(Path.PathSeparator, paths);
+            var error = Assert.Throws<VddkException>(() => ClusterConnection.Open(null, null, n => n == "KUBECONFIG" ? kubeconfig : null, Path.Combine(_root, "no-pod")));
+
+            Assert.Equal(ErrorCodes.ClusterConfigInvalid, error.Code);
+            Assert.Contains($"lists two {kind}s named \"twin\"", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("second-secret-token", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(_cluster.Server.AdminToken, error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task The_same_user_name_in_two_files_is_the_first_files_user()
+    {
+        var withContext = Write("with-context", $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: admin}}\nclusters:\n- name: c\n  cluster: {{server: {Server}, certificate-authority-data: {CaData}}}\nusers:\n- name: admin\n  user: {{token: {_cluster.Server.AdminToken}}}\n");
+        var stale = Write("stale", "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user: {token: stale-token}\n");
+
+        var first = KubeconfigFiles.Load([withContext, stale], context: null);
+        var reversed = KubeconfigFiles.Load([stale, withContext], context: null);
+
+        Assert.Equal(_cluster.Server.AdminToken, first.AccessToken);
+        Assert.Equal("stale-token", reversed.AccessToken);
+        await AssertConnectsAsync(first);
+    }
+
+    [Fact]
+    public async Task A_user_with_token_and_tokenFile_uses_the_file_while_it_can_be_read_as_client_go_does()
+    {
+        Write("secrets/token", _cluster.Server.AdminToken + "\n");
+        string Config(string name, string token, string tokenFile) => Write(name, $"apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: {Server}, certificate-authority-data: {CaData}}}\nusers:\n- name: u\n  user:\n    token: {token}\n    tokenFile: {tokenFile}\n");
+
+        // The file wins over a stale inline token.
+        await AssertConnectsAsync(KubeconfigFiles.Load([Config("config", "stale-inline-token", "secrets/token")], context: null));
+        // A file that cannot be read leaves the inline token.
+        await AssertConnectsAsync(KubeconfigFiles.Load([Config("config2", _cluster.Server.AdminToken, "secrets/missing")], context: null));
+    }
+
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // the plugin is a shell script
     private string ExecKubeconfig(string script, string interactiveMode, bool provideClusterInfo = false, string args = "[\"--label\", \"two words\"]")
     {
