@@ -9,8 +9,9 @@ namespace VddkBuild.Tasks;
 
 /// <summary>
 /// PublishVddk against the cluster (no VddkRegistry): builds the image and pushes it through the registry's default
-/// route, trusting the ingress CA read from the cluster, authenticated by a 10-minute token for VddkServiceAccount
-/// (renewed if it expires mid-push). No oc, no podman login, no token in any property, file or log.
+/// route (in a pod: its service), trusting the ingress CA read from the cluster (in a pod: the service CA), authenticated
+/// by a 10-minute token for VddkServiceAccount, renewed if it expires mid-push (in a pod without VddkServiceAccount: the
+/// pod's own service account token, re-read as it rotates). No oc, no podman login, no token in any property, file or log.
 /// </summary>
 public sealed class ClusterPublishVddkImage : VddkImageTask
 {

@@ -67,6 +67,22 @@ public sealed class PropertyMistakeTests : IDisposable
         Assert.Contains($"error VDDK5002: VddkUser is '{user}'", result.Output);
     }
 
+    [Theory]
+    [InlineData("builder", true)]
+    [InlineData("", false)]
+    public async Task VddkServiceAccount_with_an_explicit_VddkRegistry_is_warning_VDDK4906_as_it_is_not_used(string serviceAccount, bool warned)
+    {
+        var properties = Inputs();
+        properties["VddkRegistry"] = "127.0.0.1:1";
+        properties["VddkServiceAccount"] = serviceAccount;
+        properties["VddkDryRun"] = "true";
+
+        var result = await new SampleProject(_work).RunAsync("PublishVddk", properties);
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Equal(warned, result.Output.Contains("warning VDDK4906: VddkServiceAccount ('builder') is not used: VddkRegistry is set", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_folder_given_as_the_archive_is_VDDK1001_saying_it_is_a_folder()
     {

@@ -60,8 +60,44 @@ public sealed class InClusterTests : IAsyncLifetime
         Assert.Equal([_serviceCa.Authority.Thumbprint], access.TrustedCertificates.Select(c => c.Thumbprint));
         var requests = _cluster.Server.Requests;
         Assert.DoesNotContain(requests, r => r.Resource == KubeResources.Routes || r.Resource == KubeResources.ConfigMaps);
-        Assert.Contains(requests, r => r.User == PodAccount && r.Subresource == "token" && r.Name == "builder" && r.StatusCode == 201);
         Assert.Contains(_cluster.Log.Lines, l => l.Contains("registry service image-registry.openshift-image-registry.svc:5000", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Without_VddkServiceAccount_the_pod_pushes_as_its_own_service_account_with_its_rotating_token_and_mints_none()
+    {
+        // A pipeline's account rarely may create tokens for another account.
+        _cluster.Server.Forbid(new KubeForbiddenRule("create", KubeResources.ServiceAccounts) { Subresource = "token", User = PodAccount });
+        using var connection = ClusterConnection.Open(null, null, _environment.GetValueOrDefault, _directory);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        var access = await ClusterRegistryAccess.OpenAsync(session, "openshift-mtv/vddk", null, CancellationToken.None);
+
+        Assert.Equal(PodAccount, access.Account);
+        Assert.DoesNotContain(_cluster.Server.Requests, r => r.Subresource == "token");
+        var first = await access.Credentials.GetCredentialAsync(RegistryRoute.InternalHost, VddkBuild.Registry.RegistryPurpose.Push, CancellationToken.None);
+        Assert.Equal(File.ReadAllText(Path.Combine(_directory, "token")), first!.Secret);
+        Assert.Null(await access.Credentials.GetCredentialAsync("elsewhere.example.com", VddkBuild.Registry.RegistryPurpose.Push, CancellationToken.None));
+        // The kubelet rotates the file: the registry's refusal of the old token gets the new one.
+        var rotated = _cluster.Server.Tokens.Issue("openshift-mtv", "vddk-publisher", TimeSpan.FromHours(1), ["https://kubernetes.default.svc"]).Token;
+        File.WriteAllText(Path.Combine(_directory, "token"), rotated);
+        Assert.Equal(rotated, (await access.Credentials.RefreshAsync(RegistryRoute.InternalHost, VddkBuild.Registry.RegistryPurpose.Push, first!, CancellationToken.None))!.Secret);
+        Assert.Contains(_cluster.Log.Lines, l => l.Contains($"as {PodAccount}", StringComparison.Ordinal));
+        Assert.Contains("-z vddk-publisher -n openshift-mtv", access.ExplainDenied(new VddkException(ErrorCodes.RegistryDenied, "denied"), "openshift-mtv/vddk").Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_VddkServiceAccount_the_pod_requests_a_token_for_that_account()
+    {
+        using var connection = ClusterConnection.Open(null, null, _environment.GetValueOrDefault, _directory);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        var access = await ClusterRegistryAccess.OpenAsync(session, "openshift-mtv/vddk", "builder", CancellationToken.None);
+
+        Assert.Equal("system:serviceaccount:openshift-mtv:builder", access.Account);
+        Assert.Contains(_cluster.Server.Requests, r => r.User == PodAccount && r.Subresource == "token" && r.Name == "builder" && r.StatusCode == 201);
+        var credential = await access.Credentials.GetCredentialAsync(RegistryRoute.InternalHost, VddkBuild.Registry.RegistryPurpose.Push, CancellationToken.None);
+        Assert.NotEqual(File.ReadAllText(Path.Combine(_directory, "token")), credential!.Secret);
     }
 
     [Fact]
