@@ -96,6 +96,7 @@ public static class ErrorCodes
     public const string RegistryConfigReapplied = "VDDK4903";     // warning
     public const string IngressCaWithoutRoot = "VDDK4904";        // warning
     public const string RegistryOperatorDegradedElsewhere = "VDDK4905"; // warning
+    public const string ServiceAccountUnused = "VDDK4906";        // warning, raised by the targets (build/VddkBuild.Cluster.targets)
 
     // ---- 5xxx: properties and options ----
     public const string PropertyMissing = "VDDK5001";
