@@ -31,6 +31,9 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     /// <summary>1 once a body broke: later bodies are sent with <c>Expect: 100-continue</c>, so a refusal comes before them.</summary>
     private int _askBeforeBodies;
 
+    /// <summary>1 once the way to the registry answered <c>Expect: 100-continue</c> with 417: bodies go without asking.</summary>
+    private int _expectationRefused;
+
     public Task<BlobPushResult> PushAsync(Descriptor blob, string label, Func<CancellationToken, Task<Stream>> open, string? mountFrom, CancellationToken cancellationToken)
     {
         var operation = $"Uploading {label} ({blob.Digest.Hex[..12]}) to {client.Registry}/{repository}";
@@ -281,15 +284,17 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
     /// ordinary transient failure (retried), after which every body is sent with <c>Expect: 100-continue</c>, so that
     /// a refusal arrives, readable, before the body; a break without an answer at a size that already broke (or any,
     /// once that happened) is <see cref="BodyRefusedException"/>: the caller treats it as a refused size, as a 413.
+    /// A 417 to the expectation (a proxy that does not take it) is a transient failure, and no later body asks first.
     /// </summary>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<HttpResponseMessage> SendBodyAsync(
         Func<Uri, HttpRequestMessage> build, long length, RegistryRequestContext context, string operation, RequestWatchdog watchdog, CancellationToken ct)
     {
-        var askFirst = Volatile.Read(ref _askBeforeBodies) == 1;
+        var askFirst = Volatile.Read(ref _askBeforeBodies) == 1 && Volatile.Read(ref _expectationRefused) == 0;
+        HttpResponseMessage response;
         try
         {
-            return await client.SendAsync(baseUri =>
+            response = await client.SendAsync(baseUri =>
             {
                 var request = build(baseUri);
                 request.Headers.ExpectContinue = askFirst ? true : null;
@@ -311,6 +316,15 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
             }
             throw new TransientRegistryException($"{broken.Message} while sending a request body of {length} bytes", inner: broken);
         }
+        if (askFirst && response.StatusCode == HttpStatusCode.ExpectationFailed)
+        {
+            // A proxy that does not take expectations (squid 2.x, HTTP/1.0 proxies, some set to refuse them) answers 417
+            // without reading the body: the body goes again, as an ordinary retry, and no later body asks first.
+            response.Dispose();
+            Volatile.Write(ref _expectationRefused, 1);
+            throw new TransientRegistryException($"registry {client.Registry}, or a proxy in front of it, refused 'Expect: 100-continue' (HTTP 417 Expectation Failed); sending request bodies without it");
+        }
+        return response;
     }
 
     /// <summary>The connection broke (reset, broken pipe, closed) with no answer at all: not a timeout, not a failed connect.</summary>

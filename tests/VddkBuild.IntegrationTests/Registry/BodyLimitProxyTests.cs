@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using VddkBuild.Images;
 using VddkBuild.Oci;
 using VddkBuild.Registry;
@@ -20,7 +21,7 @@ public sealed class BodyLimitProxyTests(ITestOutputHelper output)
     /// <summary>nginx's default client_max_body_size.</summary>
     private const long Limit = 1024 * 1024;
 
-    private static bool OverLimit(Microsoft.AspNetCore.Http.HttpRequest request, long limit) => RequestMatch.BlobData(request) && request.ContentLength > limit;
+    private static bool OverLimit(HttpRequest request, long limit) => RequestMatch.BlobData(request) && request.ContentLength > limit;
 
     private static async Task<(RegistryTestContext Context, DockerRegistryProcess Registry, FaultProxy Proxy, RegistrySession Session)> StartAsync(ITestOutputHelper output)
     {
@@ -91,6 +92,34 @@ public sealed class BodyLimitProxyTests(ITestOutputHelper output)
         Assert.DoesNotContain(proxy.Requests, r => r.Method == "PATCH");
         Assert.Contains(proxy.Requests, r => r.Method == "PUT" && r.ContentLength == image.VddkLayer.Descriptor.Size && r.Status == 201);
         Assert.Equal(await File.ReadAllBytesAsync(image.VddkLayer.FilePath), await PulledLayerAsync(session, registry.Authority, "vddk/one-reset", image.VddkLayer.Descriptor));
+    }
+
+    /// <summary>
+    /// A proxy that does not take <c>Expect: 100-continue</c> (squid 2.x, lighttpd before 1.4.21, proxies set to refuse
+    /// expectations) answers 417 Expectation Failed without reading the body. After one ordinary reset the upload asks
+    /// first; the 417 must not fail the push: the body goes again without asking, and later bodies are not asked for.
+    /// </summary>
+    [SkippableFact]
+    public async Task ProxyAnswering417ToExpectContinue_AfterOneReset_StillGetsTheBlobsThrough()
+    {
+        var (context, registry, proxy, session) = await StartAsync(output);
+        await using var _ = context;
+        var (image, blobs) = OneLayerImage(context, "big-417", 6 * 1024 * 1024, 37);
+        proxy.Add("reset", r => OverLimit(r, Limit), RegistryFault.ResetAfterRequestBytes(64 * 1024));
+        var refusesExpect = proxy.Add("417", r => r.Headers.ContainsKey("Expect"), RegistryFault.Custom("HTTP 417 Expectation Failed, body unread", async (http, _) =>
+        {
+            http.Response.StatusCode = StatusCodes.Status417ExpectationFailed;
+            http.Response.Headers.Connection = "close";
+            await http.Response.CompleteAsync();
+        }), times: int.MaxValue);
+
+        var result = await new ImagePusher(session).PushAsync(image, blobs,
+            RegistryTestContext.Reference(proxy.Authority, "vddk/expect-417"), ["1"], new PushOptions { MaxParallelUploads = 1 }, context.Log, None);
+
+        Assert.Equal(image.Digest, result.Digest);
+        // Asked once (refused), never again.
+        Assert.Equal(1, refusesExpect.Hits);
+        Assert.Equal(await File.ReadAllBytesAsync(image.VddkLayer.FilePath), await PulledLayerAsync(session, registry.Authority, "vddk/expect-417", image.VddkLayer.Descriptor));
     }
 
     [SkippableTheory]
