@@ -105,7 +105,7 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
                 // 403 from a token endpoint: the account is known but may not have what was asked (Docker Hub for an
                 // access token without write permission: "requesting higher privileges than access token allows";
                 // GHCR for a token without write:packages). Not a login problem: logging in again changes nothing.
-                var reason = WithoutSecret(await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken).ConfigureAwait(false), credential);
+                var reason = await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken, SecretForms(credential)).ConfigureAwait(false);
                 var asked = string.Join(" and ", challenge.Scopes.Concat(scopes).Distinct(StringComparer.Ordinal)
                     .Select(scope => new RegistryRequestContext([scope], RegistryPurpose.Pull).Describe()));
                 var who = credential is null ? "anonymous access" : $"user '{credential.UserName}' (credentials from {credential.Source})";
@@ -116,7 +116,7 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             }
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
-                var reason = WithoutSecret(await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken).ConfigureAwait(false), credential);
+                var reason = await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken, SecretForms(credential)).ConfigureAwait(false);
                 var who = credential is null
                     ? $"No credentials were found for this registry (looked in REGISTRY_AUTH_FILE, podman's auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json; {EnvironmentCredentialProvider.PasswordVariable} serves only the registry pushed to, VddkRegistry)."
                     : credential.IsIdentityToken
@@ -133,7 +133,7 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             }
             if (!response.IsSuccessStatusCode)
             {
-                var summary = WithoutSecret(await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken).ConfigureAwait(false), credential);
+                var summary = await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken, SecretForms(credential)).ConfigureAwait(false);
                 throw new VddkException(ErrorCodes.RegistryAuthFailed,
                     $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} answered HTTP {(int)response.StatusCode}{(summary.Length > 0 ? ": " + summary : string.Empty)}.",
                     UriForMessages.Format(realm));
@@ -143,9 +143,13 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
         }
     }
 
-    /// <summary>A token endpoint's words, quoted in messages, with the secret taken out should the endpoint echo it.</summary>
-    private static string WithoutSecret(string reason, RegistryCredential? credential) =>
-        credential is { Secret.Length: > 0 } ? reason.Replace(credential.Secret, "***", StringComparison.Ordinal) : reason;
+    /// <summary>
+    /// What a token endpoint's words, quoted in messages, must not show should the endpoint echo what it got: the
+    /// secret, and the secret as it was sent (the Basic header's base64, the refresh grant's form encoding).
+    /// </summary>
+    private static IReadOnlyList<string> SecretForms(RegistryCredential? credential) => credential is { Secret.Length: > 0 }
+        ? [credential.Secret, credential.ToBasicParameter(), Uri.EscapeDataString(credential.Secret), Uri.EscapeDataString(credential.Secret).Replace("%20", "+", StringComparison.Ordinal)]
+        : [];
 
     private static bool SameOrigin(Uri a, Uri b) =>
         a.Scheme == b.Scheme && a.Host.Equals(b.Host, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port;

@@ -16,14 +16,15 @@ public static class RegistryErrorResponse
     /// <summary>Error fields of bodies that are not the spec's <c>errors</c> list, in the order they are quoted.</summary>
     private static readonly string[] OwnErrorFields = ["error", "error_description", "details", "detail", "message"];
 
+    /// <param name="secrets">Texts never quoted (a credential in the forms it was sent), taken out before anything is shortened.</param>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    public static async Task<string> ReadSummaryAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    public static async Task<string> ReadSummaryAsync(HttpResponseMessage response, CancellationToken cancellationToken, IReadOnlyList<string>? secrets = null)
     {
         try
         {
             // Buffered, so that the body can be summarized more than once (a caller may look before the error is raised).
             await response.Content.LoadIntoBufferAsync(MaxBodyBytes, cancellationToken).ConfigureAwait(false);
-            return Summarize(await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false));
+            return Summarize(await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false), secrets);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or InvalidOperationException)
         {
@@ -39,7 +40,7 @@ public static class RegistryErrorResponse
             {
                 total += read;
             }
-            return Summarize(buffer.AsSpan(0, total));
+            return Summarize(buffer.AsSpan(0, total), secrets);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidOperationException)
         {
@@ -47,7 +48,8 @@ public static class RegistryErrorResponse
         }
     }
 
-    public static string Summarize(ReadOnlySpan<byte> body)
+    /// <param name="secrets">Texts never quoted, replaced by <c>***</c> before any text is shortened (a secret cut in two would leave its beginning).</param>
+    public static string Summarize(ReadOnlySpan<byte> body, IReadOnlyList<string>? secrets = null)
     {
         if (body.IsEmpty)
         {
@@ -63,8 +65,8 @@ public static class RegistryErrorResponse
                 var parts = new List<string>();
                 foreach (var error in errors.EnumerateArray().Take(5))
                 {
-                    var code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-                    var message = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                    var code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? Scrub(c.GetString(), secrets) : null;
+                    var message = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? Scrub(m.GetString(), secrets) : null;
                     parts.Add(string.Join(": ", new[] { code, message }.Where(p => !string.IsNullOrEmpty(p))));
                 }
                 return string.Join("; ", parts.Where(p => p.Length > 0));
@@ -74,7 +76,7 @@ public static class RegistryErrorResponse
             {
                 var fields = OwnErrorFields
                     .Select(name => document.RootElement.TryGetProperty(name, out var field) && field.ValueKind == JsonValueKind.String ? field.GetString() : null)
-                    .Select(text => new string([.. (text ?? string.Empty).Where(ch => !char.IsControl(ch))]).Trim())
+                    .Select(text => new string([.. (Scrub(text, secrets) ?? string.Empty).Where(ch => !char.IsControl(ch))]).Trim())
                     .Where(text => text.Length > 0)
                     .Select(text => text.Length > 200 ? text[..200] : text)
                     .ToList();
@@ -89,8 +91,22 @@ public static class RegistryErrorResponse
         {
             // Not the spec's JSON: fall through to a short text excerpt.
         }
-        var text = Encoding.UTF8.GetString(body[..Math.Min(body.Length, 200)]);
-        var clean = new string([.. text.Where(ch => !char.IsControl(ch))]).Trim();
+        var text = Scrub(Encoding.UTF8.GetString(body), secrets)!;
+        var clean = new string([.. text[..Math.Min(text.Length, 200)].Where(ch => !char.IsControl(ch))]).Trim();
         return clean.Length == 0 ? string.Empty : $"\"{clean}\"";
+    }
+
+    /// <summary><paramref name="text"/> with each of <paramref name="secrets"/> (longest first) replaced by <c>***</c>.</summary>
+    private static string? Scrub(string? text, IReadOnlyList<string>? secrets)
+    {
+        if (text is null || secrets is null)
+        {
+            return text;
+        }
+        foreach (var secret in secrets.Where(s => s.Length > 0).OrderByDescending(s => s.Length))
+        {
+            text = text.Replace(secret, "***", StringComparison.Ordinal);
+        }
+        return text;
     }
 }

@@ -198,6 +198,53 @@ public sealed class BearerTokenClientTests
         Assert.DoesNotContain("echoed-secret-42", error.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>An identity token as Azure and other OAuth registries issue it: a JWT, far longer than a quoted field.</summary>
+    private static readonly string LongToken = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + new string('Q', 420) + ".sig-" + new string('z', 160);
+
+    /// <summary>
+    /// The endpoint's words are cut to 200 characters for the message; a long secret they echo, or one that begins
+    /// just before the cut, must not leave its beginning behind.
+    /// </summary>
+    [Theory]
+    [InlineData("json-long-token")]
+    [InlineData("json-secret-at-the-cut")]
+    [InlineData("text-secret-at-the-cut")]
+    public async Task AnEchoedSecretCutByTheQuotesLength_LeavesNoPartOfItInTheMessage(string shape)
+    {
+        var (credential, body) = shape switch
+        {
+            "json-long-token" => (new RegistryCredential(RegistryCredential.IdentityTokenUser, LongToken, "config.json"),
+                $"{{\"error\":\"invalid_grant\",\"error_description\":\"unknown refresh token {LongToken}\"}}"),
+            "json-secret-at-the-cut" => (new RegistryCredential("ci-bot", "S3cretPassw0rd-at-the-cut", "config.json"),
+                $"{{\"details\":\"{new string('x', 185)} password S3cretPassw0rd-at-the-cut refused\"}}"),
+            _ => (new RegistryCredential("ci-bot", "S3cretPassw0rd-at-the-cut", "config.json"),
+                $"<html>{new string('x', 179)} password S3cretPassw0rd-at-the-cut refused</html>"),
+        };
+
+        var error = await RefusedAsync(System.Net.HttpStatusCode.BadRequest, body, credential);
+
+        Assert.DoesNotContain(credential.Secret[..5], error.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>A secret the endpoint echoes as it was sent (the Basic header's base64, the refresh grant's form encoding) is not quoted either.</summary>
+    [Theory]
+    [InlineData("basic")]
+    [InlineData("form")]
+    public async Task AnEchoedSecretInTheFormItWasSent_IsQuotedWithoutIt(string form)
+    {
+        var credential = form == "basic"
+            ? new RegistryCredential("ci-bot", "pa ss/word+1", "config.json")
+            : new RegistryCredential(RegistryCredential.IdentityTokenUser, "refresh/token+with=chars", "config.json");
+        var echoed = form == "basic"
+            ? "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("ci-bot:pa ss/word+1"))
+            : "refresh_token=" + Uri.EscapeDataString("refresh/token+with=chars");
+
+        var error = await RefusedAsync(System.Net.HttpStatusCode.BadRequest, $"{{\"error\":\"invalid_request\",\"error_description\":\"cannot parse {echoed}\"}}", credential);
+
+        Assert.Contains("cannot parse", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(echoed[^12..], error.ToString(), StringComparison.Ordinal);
+    }
+
     /// <summary>Redirects the first request to <paramref name="to"/>, answers the rest with a token; records what came.</summary>
     private sealed class RedirectingEndpoint(Uri to, System.Net.HttpStatusCode status) : HttpMessageHandler
     {
