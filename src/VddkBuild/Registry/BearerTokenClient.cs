@@ -109,16 +109,18 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
                 var asked = string.Join(" and ", challenge.Scopes.Concat(scopes).Distinct(StringComparer.Ordinal)
                     .Select(scope => new RegistryRequestContext([scope], RegistryPurpose.Pull).Describe()));
                 var who = credential is null ? "anonymous access" : $"user '{credential.UserName}' (credentials from {credential.Source})";
+                var fix = credential is null
+                    ? $"{NoCredentialsFound} Log in with an account that has that access (podman login {registry})."
+                    : "The credentials were accepted, but this account lacks the permission: grant it (write access to the repository or project to push, read access to pull) or use credentials that have it, such as an access token created with write (push) permission.";
                 throw new VddkException(ErrorCodes.RegistryDenied,
-                    $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} refused {who} a token for {(asked.Length > 0 ? asked : "the access needed")}: HTTP 403{(reason.Length > 0 ? $" ({reason})" : string.Empty)}. " +
-                    "The credentials were accepted, but this account lacks the permission: grant it (write access to the repository or project to push, read access to pull) or use credentials that have it, such as an access token created with write (push) permission.",
+                    $"The token endpoint {UriForMessages.Format(realm)} of registry {registry} refused {who} a token for {(asked.Length > 0 ? asked : "the access needed")}: HTTP 403{(reason.Length > 0 ? $" ({reason})" : string.Empty)}. {fix}",
                     UriForMessages.Format(realm));
             }
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
                 var reason = await RegistryErrorResponse.ReadSummaryAsync(response, cancellationToken, SecretForms(credential)).ConfigureAwait(false);
                 var who = credential is null
-                    ? $"No credentials were found for this registry (looked in REGISTRY_AUTH_FILE, podman's auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json; {EnvironmentCredentialProvider.PasswordVariable} serves only the registry pushed to, VddkRegistry)."
+                    ? NoCredentialsFound
                     : credential.IsIdentityToken
                         ? $"The identity token from {credential.Source} was rejected (expired or revoked)."
                         : $"The credentials of user '{credential.UserName}' from {credential.Source} were rejected.";
@@ -142,6 +144,9 @@ internal sealed class BearerTokenClient(Func<Uri, HttpMessageInvoker> invokerFor
             return ParseTokenResponse(body, registry, realm);
         }
     }
+
+    private static readonly string NoCredentialsFound =
+        $"No credentials were found for this registry (looked in REGISTRY_AUTH_FILE, podman's auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json; {EnvironmentCredentialProvider.PasswordVariable} serves only the registry pushed to, VddkRegistry).";
 
     /// <summary>
     /// What a token endpoint's words, quoted in messages, must not show should the endpoint echo what it got: the

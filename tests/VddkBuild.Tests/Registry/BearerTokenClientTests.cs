@@ -176,6 +176,21 @@ public sealed class BearerTokenClientTests
         Assert.DoesNotContain("dckr_pat_secret", error.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// GHCR answers an anonymous token request for a private package with 403: with no credentials at all the message
+    /// must not say credentials were accepted; it says none were found and where they were looked for.
+    /// </summary>
+    [Fact]
+    public async Task Forbidden_ForAnonymousAccess_SaysNoCredentialsWereFound_NotThatTheyWereAccepted()
+    {
+        var error = await RefusedAsync(System.Net.HttpStatusCode.Forbidden, "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"requested access to the resource is denied\"}]}", null);
+
+        Assert.Equal(ErrorCodes.RegistryDenied, error.Code);
+        Assert.Contains("requested access to the resource is denied", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("credentials were accepted", error.Message, StringComparison.Ordinal);
+        Assert.Contains("No credentials were found for this registry", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Unauthorized_IsAuthenticationFailed_QuotingTheEndpointsReason()
     {
