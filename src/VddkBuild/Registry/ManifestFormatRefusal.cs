@@ -84,6 +84,15 @@ public static class ManifestFormatRefusal
         }
     }
 
+    /// <summary>
+    /// What a <c>TAG_INVALID</c> refusal may also mean, for the message: registries with immutable tags (AWS ECR with
+    /// tag immutability, Harbor's immutability rules) refuse to move an existing tag with that code, in any format.
+    /// Empty for other answers; otherwise a clause that continues the refusal's sentence.
+    /// </summary>
+    public static string TagHint(ReadOnlySpan<byte> body) => ErrorCodes(body).Contains("TAG_INVALID")
+        ? "; TAG_INVALID also means that the tag already exists in a repository whose tags are immutable (AWS ECR with tag immutability, Harbor's immutability rules), which no manifest format changes: then push another tag (VddkImageTags) or allow the tag to be overwritten"
+        : string.Empty;
+
     /// <summary>The <c>errors[].code</c> values of a distribution-spec error body; none when it is not one.</summary>
     internal static IReadOnlyList<string> ErrorCodes(ReadOnlySpan<byte> body)
     {

@@ -109,7 +109,7 @@ public sealed class RegistryClient
                 var summary = RegistryErrorResponse.Summarize(body);
                 var detail = ManifestFormatRefusal.Detail(body) is { } d && !summary.Contains(d, StringComparison.Ordinal) ? $", detail: {d}" : string.Empty;
                 throw new VddkException(ErrorCodes.ManifestFormatRefused,
-                    $"Registry {Registry} refused a manifest of type {mediaType} for {repository}:{reference}: HTTP {(int)response.StatusCode} {response.StatusCode}{(summary.Length > 0 ? $" ({summary}{detail})" : detail)}",
+                    $"Registry {Registry} refused a manifest of type {mediaType} for {repository}:{reference}: HTTP {(int)response.StatusCode} {response.StatusCode}{(summary.Length > 0 ? $" ({summary}{detail})" : detail)}{ManifestFormatRefusal.TagHint(body)}",
                     $"{Registry}/{repository}:{reference}");
             }
             await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);

@@ -27,6 +27,7 @@ public sealed class ManifestFormatTests(ITestOutputHelper output)
         ["distribution"] = (400, """{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unsupported manifest media type and no default available: application/vnd.oci.image.manifest.v1+json"}]}"""),
         ["quay"] = (415, """{"errors":[{"code":"MANIFEST_INVALID","detail":{"message":"manifest schema version not supported"},"message":"manifest invalid"}]}"""),
         ["bare-415"] = (415, ""),
+        ["ecr-immutable"] = (400, """{"errors":[{"code":"TAG_INVALID","message":"The image tag '8.0.1' already exists in the 'vddk' repository and cannot be overwritten because the repository is immutable."}]}"""),
         ["blob-unknown"] = (400, """{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:0000"}]}"""),
     };
 
@@ -158,6 +159,23 @@ public sealed class ManifestFormatTests(ITestOutputHelper output)
         Assert.Contains("refused the image in both manifest formats", run.Output);
         Assert.Contains($"type {MediaTypes.OciManifest}", run.Output);
         Assert.Contains($"type {MediaTypes.DockerManifest}", run.Output);
+        Assert.Equal(2, refusing.Hits);
+        Assert.False((await world.AssertTagIsAbsentOrCompleteAsync(Tag)).Exists);
+    }
+
+    [SkippableFact]
+    public async Task An_immutable_tag_refused_in_both_formats_says_to_push_another_tag()
+    {
+        await using var world = await PushWorld.StartAsync(output);
+        var refusing = world.Proxy.Add("immutable tag", RequestMatch.ManifestPut, Refuse("ecr-immutable"), times: int.MaxValue);
+
+        var run = await world.PublishAsync(Tag);
+
+        Assert.False(run.Succeeded, run.ToString());
+        Assert.Equal(["VDDK3014"], run.ErrorCodes);
+        Assert.Contains("cannot be overwritten because the repository is immutable", run.Output);
+        Assert.Contains("tags are immutable", run.Output);
+        Assert.Contains("push another tag (VddkImageTags)", run.Output);
         Assert.Equal(2, refusing.Hits);
         Assert.False((await world.AssertTagIsAbsentOrCompleteAsync(Tag)).Exists);
     }

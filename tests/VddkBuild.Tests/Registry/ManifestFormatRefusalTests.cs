@@ -46,6 +46,15 @@ public sealed class ManifestFormatRefusalTests
         Assert.False(ManifestFormatRefusal.IsFormatRefusal((HttpStatusCode)status, Encoding.UTF8.GetBytes(body)), why);
 
     [Fact]
+    public void TAG_INVALID_gets_the_immutable_tag_hint_and_other_refusals_none()
+    {
+        Assert.Contains("push another tag (VddkImageTags)",
+            ManifestFormatRefusal.TagHint("""{"errors":[{"code":"TAG_INVALID","message":"The image tag '8.0.1' already exists"}]}"""u8));
+        Assert.Equal(string.Empty, ManifestFormatRefusal.TagHint("""{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"""u8));
+        Assert.Equal(string.Empty, ManifestFormatRefusal.TagHint("not json"u8));
+    }
+
+    [Fact]
     public void The_detail_is_read_from_a_string_or_an_object()
     {
         Assert.Equal("manifest schema version not supported",
