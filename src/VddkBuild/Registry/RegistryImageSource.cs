@@ -27,7 +27,21 @@ public sealed class RegistryImageSource : IImageSource
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<SourceImage> ResolveAsync(Platform platform, CancellationToken cancellationToken)
     {
-        var manifestResponse = await GetManifestAsync(Reference.ManifestReference, cancellationToken).ConfigureAwait(false);
+        ManifestResponse manifestResponse;
+        try
+        {
+            manifestResponse = await GetManifestAsync(Reference.ManifestReference, cancellationToken).ConfigureAwait(false);
+        }
+        catch (VddkException unreachable) when (unreachable.Code == ErrorCodes.RegistryUnreachable)
+        {
+            // Usually a machine without internet access (a disconnected cluster's bastion, a closed CI network) and the
+            // default base on registry.access.redhat.com: say how to give the base another way.
+            throw new VddkException(ErrorCodes.RegistryUnreachable,
+                $"{unreachable.Message} The base image {DisplayName} comes from VddkBaseImage. Where its registry cannot be reached (a disconnected network), "
+                + $"set VddkBaseImage to a mirror registry that holds it, or to a copy made on a connected machine: skopeo copy docker://{Reference} oci-archive:base.oci.tar, "
+                + "then -p:VddkBaseImage=oci-archive:base.oci.tar.",
+                unreachable.Subject, unreachable);
+        }
         var mediaType = MediaTypeOf(manifestResponse);
         // An index entry may itself be an index (nested indexes, as OCI layouts and some mirrors hold them).
         for (var depth = 0; MediaTypes.IsIndex(mediaType); depth++)

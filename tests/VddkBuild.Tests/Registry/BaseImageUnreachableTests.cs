@@ -1,0 +1,39 @@
+using System.Net;
+using System.Net.Sockets;
+using VddkBuild.Images;
+using VddkBuild.Oci;
+using VddkBuild.Registry;
+using VddkBuild.TestSupport.Registry;
+
+namespace VddkBuild.Tests.Registry;
+
+/// <summary>A base image whose registry cannot be reached (a machine without internet access) says how to give the base another way.</summary>
+public sealed class BaseImageUnreachableTests
+{
+    [Fact]
+    public async Task An_unreachable_base_registry_is_VDDK3013_naming_VddkBaseImage_a_mirror_and_an_oci_archive_copy()
+    {
+        // A loopback port nobody listens on: the connection is refused at once, as on a network without a route.
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var authority = $"127.0.0.1:{port}";
+        var options = new RegistryTransportOptions
+        {
+            InsecureRegistries = [authority],
+            Proxy = null,
+            Retry = new RetrySettings { MaxAttempts = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) },
+        };
+        using var session = new RegistrySession(options, new StaticCredentialProvider(), new RecordingBuildLog());
+        var source = new RegistryImageSource(session, ImageReference.Parse($"{authority}/ubi8/ubi-minimal:latest"));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryUnreachable, error.Code);
+        Assert.Contains("could not be reached", error.Message);
+        Assert.Contains("VddkBaseImage", error.Message);
+        Assert.Contains("mirror registry", error.Message);
+        Assert.Contains($"skopeo copy docker://{authority}/ubi8/ubi-minimal:latest oci-archive:base.oci.tar", error.Message);
+    }
+}
