@@ -37,7 +37,7 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
             var transport = new RegistryTransportOptions
             {
                 CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
-                InsecureRegistries = TaskProperties.List(InsecureRegistries),
+                InsecureRegistries = [.. TaskProperties.List(InsecureRegistries), .. BaseMirrorInsecureHosts(access.Registry)],
             }.WithEnvironment();
             using var registry = ClusterImagePush.OpenRegistrySession(access, transport, log, NullIfBlank(RegistryUserName));
             var options = new PushOptions

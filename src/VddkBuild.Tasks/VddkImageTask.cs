@@ -50,11 +50,19 @@ public abstract class VddkImageTask : VddkTask
     /// <summary>User name for the registries (not secret); the password comes from the environment or a credential file.</summary>
     public string? RegistryUserName { get; set; }
 
+    /// <summary>
+    /// VddkRegistriesConf: mirrors for a registry base image from registries.conf as podman reads it: empty or true (the usual
+    /// files, CONTAINERS_REGISTRIES_CONF first), false (not read), or the path of the main file to use instead.
+    /// </summary>
+    public string? RegistriesConf { get; set; }
+
     [Output] public string? Version { get; private set; }
     [Output] public string? BuildNumber { get; private set; }
     [Output] public string? ImageDigest { get; protected set; }
 
     private Task _recorded = Task.CompletedTask;
+    private (ImageReference Requested, IReadOnlyList<PullSource> Sources, string Files)? _basePull;
+    private bool _basePullPlanned;
 
     /// <summary>The layer cache entry and archive memo are written while the image is pushed; they end with the task.</summary>
     protected override void WaitForBackgroundWrites() => _recorded.GetAwaiter().GetResult();
@@ -67,7 +75,7 @@ public abstract class VddkImageTask : VddkTask
         var transport = new RegistryTransportOptions
         {
             CaBundlePath = string.IsNullOrWhiteSpace(RegistryCaBundle) ? null : Path.GetFullPath(RegistryCaBundle),
-            InsecureRegistries = [.. TaskProperties.List(InsecureRegistries), .. extraInsecure],
+            InsecureRegistries = [.. TaskProperties.List(InsecureRegistries), .. extraInsecure, .. BaseMirrorInsecureHosts(pushRegistry)],
         }.WithEnvironment();
         return RegistrySession.Create(transport, new CredentialOptions { UserName = NullIfBlank(RegistryUserName), PushRegistry = pushRegistry, ScopeEnvironmentSecrets = true }, log);
     }
@@ -92,7 +100,9 @@ public abstract class VddkImageTask : VddkTask
             ImageSourceReference.Parse(baseReference).RelativeTo(BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory()),
             reference => registry is null
                 ? throw new VddkException(ErrorCodes.BaseNeedsRegistry, $"Base image '{reference.Raw}' is a registry reference, but this task has no registry connection.", reference.Raw)
-                : new RegistryImageSource(registry, ParseBaseReference(reference.Raw), reference.Raw));
+                : PlanBasePull() is { } pull && (pull.Sources.Count > 1 || pull.Sources[0].Reference != pull.Requested)
+                    ? new MirroredImageSource(registry, pull.Requested, pull.Sources, reference.Raw, pull.Files, log)
+                    : new RegistryImageSource(registry, ParseBaseReference(reference.Raw), reference.Raw));
         try
         {
             var request = new VddkImageRequest
@@ -131,6 +141,45 @@ public abstract class VddkImageTask : VddkTask
         TaskProperties.Flag(EarlyLayerUpload, "VddkEarlyLayerUpload", fallback: true)
             ? new EarlyLayerUpload(registry, target, options, log, cancellationToken)
             : null;
+
+    /// <summary>
+    /// The hosts registries.conf marks insecure among the base image's pull sources, for the registry session; never
+    /// the registry pushed to, which registries.conf does not govern here.
+    /// </summary>
+    protected IReadOnlyList<string> BaseMirrorInsecureHosts(string? pushRegistry) =>
+        PlanBasePull() is { } pull
+            ? [.. pull.Sources.Where(s => s.Insecure && !string.Equals(s.Reference.Registry, pushRegistry, StringComparison.OrdinalIgnoreCase)).Select(s => s.Reference.Registry).Distinct(StringComparer.OrdinalIgnoreCase)]
+            : [];
+
+    /// <summary>
+    /// Where a registry base image is pulled from according to registries.conf (VddkRegistriesConf), or null when the
+    /// base is local or registries.conf is switched off. Read once per task; a blocked base is VDDK2011, a malformed file VDDK2010.
+    /// </summary>
+    private (ImageReference Requested, IReadOnlyList<PullSource> Sources, string Files)? PlanBasePull()
+    {
+        if (_basePullPlanned)
+        {
+            return _basePull;
+        }
+        _basePullPlanned = true;
+        var setting = RegistriesConf?.Trim() ?? string.Empty;
+        if (string.IsNullOrWhiteSpace(BaseImage) || setting.Equals("false", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        var reference = ImageSourceReference.Parse(BaseImage);
+        if (reference.Kind != ImageSourceKind.Registry)
+        {
+            return null;
+        }
+        var requested = ParseBaseReference(reference.Raw);
+        var explicitFile = setting.Length == 0 || setting.Equals("true", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : Path.GetFullPath(setting, BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory());
+        var configuration = VddkBuild.Registry.RegistriesConf.Load(Environment.GetEnvironmentVariable, explicitFile);
+        _basePull = (requested, configuration.PullSources(requested), configuration.Files.Count == 0 ? "registries.conf" : string.Join(", ", configuration.Files));
+        return _basePull;
+    }
 
     /// <summary>A registry reference in VddkBaseImage; a malformed one is VDDK2001 naming the property.</summary>
     private static ImageReference ParseBaseReference(string raw)

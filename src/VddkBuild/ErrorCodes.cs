@@ -41,6 +41,8 @@ public static class ErrorCodes
     public const string OutputWriteFailed = "VDDK2007";
     public const string PlatformInvalid = "VDDK2008";
     public const string BaseNeedsRegistry = "VDDK2009";
+    public const string RegistriesConfInvalid = "VDDK2010";
+    public const string BaseRegistryBlocked = "VDDK2011";
 
     public const string PlatformNotAmd64 = "VDDK2901";            // warning
 

@@ -183,7 +183,7 @@ public sealed class ImagePusher(RegistrySession session)
 
     /// <summary>The base's repository when blobs can be mounted from it: same registry, other repository.</summary>
     private static string? MountSource(IImageSource baseSource, ImageReference target) =>
-        baseSource is RegistryImageSource registrySource
+        (baseSource as RegistryImageSource ?? (baseSource as MirroredImageSource)?.Selected) is { } registrySource
         && string.Equals(registrySource.Reference.Registry, target.Registry, StringComparison.OrdinalIgnoreCase)
         && registrySource.Reference.Repository != target.Repository
             ? registrySource.Reference.Repository

@@ -65,7 +65,7 @@ public sealed class RegistrySession : IDisposable
             if (client.Insecure && _warnedInsecure.TryAdd(r, true))
             {
                 Log.Warn(ErrorCodes.InsecureRegistry,
-                    $"Registry {r} is marked insecure (VddkRegistryInsecure or {RegistryTransportOptions.InsecureRegistriesVariable}): plain HTTP is allowed and its TLS certificate is not verified. Use VddkRegistryCaBundle instead for a registry with a private CA.");
+                    $"Registry {r} is marked insecure (VddkRegistryInsecure, VddkInsecureRegistries, {RegistryTransportOptions.InsecureRegistriesVariable}, or insecure = true in registries.conf for a base image mirror): plain HTTP is allowed and its TLS certificate is not verified. Use VddkRegistryCaBundle instead for a registry with a private CA.");
             }
             return client;
         });

@@ -21,6 +21,7 @@ public sealed class TaskPackageTests(TaskPackageTests.PackedPackage package) : I
         Assert.Contains("tasks/net10.0/VddkBuild.Tasks.dll", names);
         Assert.Contains("tasks/net10.0/VddkBuild.dll", names);
         Assert.Contains("tasks/net10.0/SharpCompress.dll", names);
+        Assert.Contains("tasks/net10.0/Tomlyn.dll", names);
         Assert.Contains("build/VddkBuild.Tasks.props", names);
         Assert.Contains("build/VddkBuild.Tasks.targets", names);
         Assert.Contains("buildTransitive/VddkBuild.Tasks.targets", names);
