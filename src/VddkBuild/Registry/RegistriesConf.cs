@@ -190,7 +190,11 @@ public sealed class RegistriesConf
         var rewritten = location + text[MatchLength(text, entry.Prefix)..];
         try
         {
-            return ImageReference.Parse(rewritten);
+            var parsed = ImageReference.Parse(rewritten);
+            // A location must name its registry host (containers/image refuses a rewritten name that is not fully qualified).
+            return parsed.ToString().StartsWith(location, StringComparison.Ordinal)
+                ? parsed
+                : throw new VddkException(ErrorCodes.ImageReferenceInvalid, $"'{location}' does not start with a registry host (host.domain[:port])");
         }
         catch (VddkException ex)
         {
