@@ -285,7 +285,8 @@ public sealed class RegistriesConf
     private static RegistryEntry Entry(TomlTable table, string file, string where)
     {
         var location = Location(String(table, "location", file, where) ?? string.Empty, file, $"{where}: location");
-        var prefix = String(table, "prefix", file, where);
+        // An empty prefix is an absent one (OpenShift's machine-config operator writes prefix = "" for ImageContentSourcePolicy mirrors).
+        var prefix = String(table, "prefix", file, where) is { Length: > 0 } written ? written : null;
         var named = prefix is null ? (location.Length == 0 ? null : $"'{location}'") : $"'{prefix}'";
         where = named is null ? where : $"{where} ({named})";
         if (prefix is null)

@@ -101,6 +101,27 @@ public sealed class RegistriesConfTests : IDisposable
     }
 
     [Fact]
+    public void An_empty_prefix_as_OpenShift_writes_for_ImageContentSourcePolicy_mirrors_defaults_to_the_location()
+    {
+        var conf = RegistriesConf.Parse("""
+            unqualified-search-registries = ["registry.access.redhat.com", "docker.io"]
+            short-name-mode = ""
+
+            [[registry]]
+              prefix = ""
+              location = "registry.access.redhat.com/ubi8"
+              mirror-by-digest-only = true
+
+              [[registry.mirror]]
+                location = "bastion.example.net:8443/ocp/ubi8"
+            """, "/etc/containers/registries.conf");
+
+        Assert.Equal([$"mirror bastion.example.net:8443/ocp/ubi8/ubi-minimal@{Digest}", $"primary registry.access.redhat.com/ubi8/ubi-minimal@{Digest}"],
+            Sources(conf, $"registry.access.redhat.com/ubi8/ubi-minimal@{Digest}"));
+        Assert.Equal(["primary registry.access.redhat.com/ubi8/ubi-minimal:latest"], Sources(conf, "registry.access.redhat.com/ubi8/ubi-minimal:latest"));
+    }
+
+    [Fact]
     public void A_blocked_registry_is_VDDK2011_naming_the_prefix_and_file_also_from_the_version_1_block_list()
     {
         var v2 = RegistriesConf.Parse("""
