@@ -39,7 +39,7 @@ public sealed class RegistryImageSource : IImageSource
             throw new VddkException(ErrorCodes.RegistryUnreachable,
                 $"{unreachable.Message} The base image {DisplayName} comes from VddkBaseImage. Where its registry cannot be reached (a disconnected network), "
                 + $"set VddkBaseImage to a mirror registry that holds it, or to a copy made on a connected machine: skopeo copy docker://{Reference} oci-archive:base.oci.tar, "
-                + "then -p:VddkBaseImage=oci-archive:base.oci.tar.",
+                + "then -p:VddkBaseImage=oci-archive:base.oci.tar. Or name a mirror for it in registries.conf ([[registry.mirror]], as podman reads it; see VddkRegistriesConf).",
                 unreachable.Subject, unreachable);
         }
         var mediaType = MediaTypeOf(manifestResponse);
