@@ -148,7 +148,7 @@ public abstract class VddkImageTask : VddkTask
     /// </summary>
     protected IReadOnlyList<string> BaseMirrorInsecureHosts(string? pushRegistry) =>
         PlanBasePull() is { } pull
-            ? [.. pull.Sources.Where(s => s.Insecure && !string.Equals(s.Reference.Registry, pushRegistry, StringComparison.OrdinalIgnoreCase)).Select(s => s.Reference.Registry).Distinct(StringComparer.OrdinalIgnoreCase)]
+            ? [.. pull.Sources.Where(s => s.Insecure && !s.Blocked && !string.Equals(s.Reference.Registry, pushRegistry, StringComparison.OrdinalIgnoreCase)).Select(s => s.Reference.Registry).Distinct(StringComparer.OrdinalIgnoreCase)]
             : [];
 
     /// <summary>

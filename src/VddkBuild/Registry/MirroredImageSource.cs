@@ -40,6 +40,20 @@ public sealed class MirroredImageSource : IImageSource
         for (var i = 0; i < _candidates.Count; i++)
         {
             var (source, image) = _candidates[i];
+            if (source.Blocked)
+            {
+                // As podman: a source whose own name is blocked is never contacted.
+                var blocked = $"{(source.IsMirror ? "mirror " : string.Empty)}{source.Reference} is blocked by registry prefix {source.BlockedBy}";
+                if (i == _candidates.Count - 1)
+                {
+                    throw new VddkException(ErrorCodes.BaseRegistryBlocked,
+                        $"The base image {DisplayName} cannot be pulled: {blocked}, and its mirrors failed: {string.Join("; ", failures)}. Make a mirror hold the image, or set VddkBaseImage to an image this configuration allows (or oci-archive:FILE).",
+                        DisplayName);
+                }
+                _log.Info($"Base image {DisplayName}: {blocked}; skipped.");
+                failures.Add(blocked);
+                continue;
+            }
             try
             {
                 var resolved = await image.ResolveAsync(platform, cancellationToken).ConfigureAwait(false);

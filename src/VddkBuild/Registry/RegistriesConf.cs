@@ -9,8 +9,14 @@ public sealed record RegistryMirror(string Location, bool Insecure, string PullF
 /// <summary>One <c>[[registry]]</c> entry of registries.conf (v2), or a host of a v1 <c>[registries.insecure]</c>/<c>[registries.block]</c> list.</summary>
 public sealed record RegistryEntry(string Prefix, string Location, bool Insecure, bool Blocked, bool MirrorByDigestOnly, IReadOnlyList<RegistryMirror> Mirrors, string File);
 
-/// <summary>Where a pull is attempted: a mirror, or the primary location (<see cref="IsMirror"/> false), in the order tried.</summary>
-public sealed record PullSource(ImageReference Reference, bool Insecure, bool IsMirror);
+/// <summary>
+/// Where a pull is attempted: a mirror, or the primary location (<see cref="IsMirror"/> false), in the order tried.
+/// <see cref="BlockedBy"/> names the entry (prefix and file) that blocks this source's own name: it is skipped.
+/// </summary>
+public sealed record PullSource(ImageReference Reference, bool Insecure, bool IsMirror, string? BlockedBy = null)
+{
+    public bool Blocked => BlockedBy is not null;
+}
 
 /// <summary>
 /// containers-registries.conf(5) as containers/image reads it, for pulls only: the main file
@@ -129,34 +135,44 @@ public sealed class RegistriesConf
 
     /// <summary>
     /// Where to pull <paramref name="reference"/> from, in order: the mirrors its entry allows for a tag or digest
-    /// reference, then the primary location. A blocked entry is VDDK2011.
+    /// reference, then the primary location. As containers/image does when it connects to each source, the entry
+    /// matching the source's own (rewritten) name decides whether it is blocked (skipped) and may make it insecure; so
+    /// a blocked registry's mirrors are still used. Every source blocked is VDDK2011.
     /// </summary>
     public IReadOnlyList<PullSource> PullSources(ImageReference reference)
     {
         var entry = Find(reference);
+        var candidates = new List<(ImageReference Reference, bool Insecure, bool IsMirror)>();
         if (entry is null)
         {
-            return [new PullSource(reference, false, false)];
+            candidates.Add((reference, false, false));
         }
-        if (entry.Blocked)
+        else
+        {
+            var digested = reference.Digest is not null;
+            foreach (var mirror in entry.Mirrors)
+            {
+                var use = entry.MirrorByDigestOnly
+                    ? digested
+                    : mirror.PullFromMirror switch { "digest-only" => digested, "tag-only" => !digested, _ => true };
+                if (use)
+                {
+                    candidates.Add((Rewrite(reference, entry, mirror.Location), mirror.Insecure, true));
+                }
+            }
+            candidates.Add((entry.Location.Length == 0 ? reference : Rewrite(reference, entry, entry.Location), entry.Insecure, false));
+        }
+        var sources = candidates.Select(c => Find(c.Reference) is { } own
+                ? new PullSource(c.Reference, c.Insecure || own.Insecure, c.IsMirror, own.Blocked ? $"'{own.Prefix}' in {own.File}" : null)
+                : new PullSource(c.Reference, c.Insecure, c.IsMirror))
+            .ToList();
+        if (sources.All(s => s.Blocked))
         {
             throw new VddkException(ErrorCodes.BaseRegistryBlocked,
-                $"The base image {reference} is blocked: registry prefix '{entry.Prefix}' has blocked = true in {entry.File}. Set VddkBaseImage to an image this configuration allows "
-                + "(a mirror registry, or oci-archive:FILE), or remove the block; VddkRegistriesConf=false ignores registries.conf for the base image.", entry.File);
+                $"The base image {reference} is blocked: {string.Join("; ", sources.Select(s => $"{s.Reference} by blocked = true of registry prefix {s.BlockedBy}"))}. Set VddkBaseImage to an image this configuration allows "
+                + "(a mirror registry, or oci-archive:FILE), add a mirror that is not blocked, or remove the block; VddkRegistriesConf=false ignores registries.conf for the base image.",
+                entry?.File ?? reference.ToString());
         }
-        var digested = reference.Digest is not null;
-        var sources = new List<PullSource>();
-        foreach (var mirror in entry.Mirrors)
-        {
-            var use = entry.MirrorByDigestOnly
-                ? digested
-                : mirror.PullFromMirror switch { "digest-only" => digested, "tag-only" => !digested, _ => true };
-            if (use)
-            {
-                sources.Add(new PullSource(Rewrite(reference, entry, mirror.Location), mirror.Insecure, true));
-            }
-        }
-        sources.Add(new PullSource(entry.Location.Length == 0 ? reference : Rewrite(reference, entry, entry.Location), entry.Insecure, false));
         return sources;
     }
 

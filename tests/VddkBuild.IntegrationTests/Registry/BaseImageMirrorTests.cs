@@ -10,7 +10,8 @@ namespace VddkBuild.IntegrationTests.Registry;
 
 /// <summary>
 /// A disconnected network: the base image's registry cannot be reached, and registries.conf (CONTAINERS_REGISTRIES_CONF,
-/// as podman reads it) names a mirror, a real docker-registry holding the base. PublishVddk pulls the base from the
+/// as podman reads it) names a mirror, a real docker-registry holding the base, and blocks the registry itself (so that
+/// nothing goes out), which leaves its mirrors usable as in podman. PublishVddk pulls the base from the
 /// mirror, says so, and builds the same image as from the mirror directly; skopeo with the same file sees the same layers.
 /// </summary>
 [Collection(MSBuildCollection.Name)]
@@ -40,6 +41,7 @@ public sealed class BaseImageMirrorTests(ITestOutputHelper output)
             [[registry]]
             prefix = "{primary}/ubi8"
             location = "{primary}/ubi8"
+            blocked = true
 
             [[registry.mirror]]
             location = "{world.Registry.Authority}/base"

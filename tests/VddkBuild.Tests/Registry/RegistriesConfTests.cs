@@ -11,7 +11,7 @@ public sealed class RegistriesConfTests : IDisposable
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
     private static IReadOnlyList<string> Sources(RegistriesConf conf, string reference) =>
-        [.. conf.PullSources(ImageReference.Parse(reference)).Select(s => (s.IsMirror ? "mirror " : "primary ") + s.Reference + (s.Insecure ? " insecure" : string.Empty))];
+        [.. conf.PullSources(ImageReference.Parse(reference)).Select(s => (s.IsMirror ? "mirror " : "primary ") + s.Reference + (s.Insecure ? " insecure" : string.Empty) + (s.Blocked ? " blocked" : string.Empty))];
 
     [Fact]
     public void Mirrors_are_tried_in_order_then_the_primary_with_the_rest_of_the_reference_appended_to_each_location()
@@ -122,19 +122,36 @@ public sealed class RegistriesConfTests : IDisposable
     }
 
     [Fact]
-    public void A_blocked_registry_is_VDDK2011_naming_the_prefix_and_file_also_from_the_version_1_block_list()
+    public void A_blocked_source_is_skipped_by_its_own_name_so_mirrors_of_a_blocked_registry_still_serve_and_all_blocked_is_VDDK2011()
     {
-        var v2 = RegistriesConf.Parse("""
+        // As podman 4.3 (containers/image) does: blocked is checked for each source it connects to, by that source's name.
+        var conf = RegistriesConf.Parse("""
             [[registry]]
             location = "registry.access.redhat.com"
             blocked = true
             [[registry.mirror]]
+            location = "blocked-mirror.example.net"
+            [[registry.mirror]]
             location = "mirror.example.net"
+
+            [[registry]]
+            location = "blocked-mirror.example.net"
+            blocked = true
+
+            [[registry]]
+            location = "mirror.example.net"
+            insecure = true
+
+            [[registry]]
+            location = "quay.io"
+            blocked = true
             """, "/etc/containers/registries.conf");
-        var error = Assert.Throws<VddkException>(() => v2.PullSources(ImageReference.Parse("registry.access.redhat.com/ubi8/ubi-minimal:latest")));
+
+        Assert.Equal(["mirror blocked-mirror.example.net/ubi8/ubi-minimal:latest blocked", "mirror mirror.example.net/ubi8/ubi-minimal:latest insecure", "primary registry.access.redhat.com/ubi8/ubi-minimal:latest blocked"],
+            Sources(conf, "registry.access.redhat.com/ubi8/ubi-minimal:latest"));
+        var error = Assert.Throws<VddkException>(() => conf.PullSources(ImageReference.Parse("quay.io/a/b:1")));
         Assert.Equal(ErrorCodes.BaseRegistryBlocked, error.Code);
-        Assert.Contains("'registry.access.redhat.com'", error.Message);
-        Assert.Contains("/etc/containers/registries.conf", error.Message);
+        Assert.Contains("'quay.io' in /etc/containers/registries.conf", error.Message);
 
         var v1 = RegistriesConf.Parse("""
             [registries.search]
