@@ -161,4 +161,41 @@ public sealed class ClusterPublishOptionsTests(CephRgw ceph, ITestOutputHelper o
         AssertClusterReference(scenario, first, digest);
         await AssertRerunUploadsNothingAsync(scenario, sample, properties, digest);
     }
+
+    [SkippableFact]
+    public async Task An_invalid_VddkImageFormat_on_the_cluster_path_is_VDDK5002_before_the_cluster_is_asked_anything()
+    {
+        // A cluster whose registry is not prepared: asked first, it would answer "no route" (VDDK4015) and hide the typo.
+        await using var scenario = await ClusterScenario.StartAsync(ceph, output);
+        var sample = new SampleProject(_work);
+        var properties = Properties(scenario, SampleVddkArchiveOptions.Small);
+        properties["VddkImageFormat"] = "OCIv1";
+
+        var result = await sample.RunAsync("PublishVddk", properties);
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("error VDDK5002", result.Output);
+        Assert.Contains("VddkImageFormat", result.Output);
+        Assert.DoesNotContain("VDDK4015", result.Output);
+        Assert.Empty(scenario.Cluster.Api.MutatingRequests);
+    }
+
+    [SkippableFact]
+    public async Task The_SDKs_password_variables_get_the_VDDK3903_warning_on_the_cluster_path_too()
+    {
+        await using var scenario = await ClusterScenario.StartAsync(ceph, output);
+        await scenario.PrepareAsync();
+        const string password = "cluster-path-sdk-pull-password-7d1c";
+        var sample = new SampleProject(_work)
+        {
+            // A pipeline moved over from PublishContainer still sets the SDK's pull password (for a base on registry.redhat.io).
+            Environment = new Dictionary<string, string?> { ["DOTNET_CONTAINER_PULL_REGISTRY_UNAME"] = "pipeline", ["DOTNET_CONTAINER_PULL_REGISTRY_PWORD"] = password },
+        };
+
+        var result = await sample.RunAsync("PublishVddk", Properties(scenario, SampleVddkArchiveOptions.Small));
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Contains("warning VDDK3903: The registry password in DOTNET_CONTAINER_PULL_REGISTRY_PWORD is recorded", result.Output);
+        Assert.DoesNotContain(password, result.Output);
+    }
 }
