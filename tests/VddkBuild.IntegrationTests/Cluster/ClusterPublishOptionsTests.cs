@@ -51,6 +51,16 @@ public sealed class ClusterPublishOptionsTests(CephRgw ceph, ITestOutputHelper o
         return JsonDocument.Parse(bytes);
     }
 
+    private static async Task<string?> TagDigestAsync(ClusterScenario scenario, string tag)
+    {
+        using var client = new HttpClient { BaseAddress = scenario.Cluster.RegistryOperator.Deployment!.BaseUri };
+        using var request = new HttpRequestMessage(HttpMethod.Head, $"/v2/{Repository}/manifests/{tag}");
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.OciManifest));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.DockerManifest));
+        using var response = await client.SendAsync(request);
+        return response.Headers.TryGetValues("Docker-Content-Digest", out var values) ? values.Single() : null;
+    }
+
     /// <summary>VddkClusterImageReference is the service name by the pushed digest, and the provider was given exactly that.</summary>
     internal static void AssertClusterReference(ClusterScenario scenario, IReadOnlyDictionary<string, string> outputs, string digest)
     {
@@ -104,6 +114,7 @@ public sealed class ClusterPublishOptionsTests(CephRgw ceph, ITestOutputHelper o
             """{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unsupported manifest media type and no default available: application/vnd.oci.image.manifest.v1+json"}]}""");
         var sample = new SampleProject(_work);
         var properties = Properties(scenario, SampleVddkArchiveOptions.Small);
+        properties["VddkImageTags"] = "8.0.1%3Blatest";
 
         var first = await sample.RunAsync("PublishVddk", properties, "-getProperty:VddkImageDigest", "-getProperty:VddkClusterImageReference");
         Assert.True(first.Succeeded, first.ToString());
@@ -114,6 +125,11 @@ public sealed class ClusterPublishOptionsTests(CephRgw ceph, ITestOutputHelper o
         Assert.True(front.RefusedManifestPuts >= 1, "the OCI manifest should have been offered first");
         using (await StoredManifestAsync(scenario, digest, MediaTypes.DockerManifest))
         {
+        }
+        // Every tag names the Docker form (none is left on a refused or other digest).
+        foreach (var tag in new[] { "8.0.1", "latest" })
+        {
+            Assert.Equal(digest, await TagDigestAsync(scenario, tag));
         }
         AssertClusterReference(scenario, outputs, digest);
         await AssertRerunUploadsNothingAsync(scenario, sample, properties, digest);
