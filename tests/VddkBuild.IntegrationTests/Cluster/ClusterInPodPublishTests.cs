@@ -184,4 +184,57 @@ public sealed class ClusterInPodPublishTests(CephRgw ceph, ITestOutputHelper out
             Assert.DoesNotContain(rotated!, text);
         }
     }
+
+    [SkippableFact]
+    public async Task In_a_pod_VddkRegistry_set_to_the_registry_service_fails_saying_to_leave_it_empty_or_trust_the_service_CA()
+    {
+        await RequireMountNamespaceAsync();
+        await using var scenario = await ClusterScenario.StartAsync(ceph, output);
+        await scenario.PrepareAsync();
+        var api = scenario.Cluster.Api;
+        using var serviceCa = LoopbackCertificates.Create("openshift-service-serving-signer@vddkbuild-loopback", ServiceHost);
+        var address = await ServeRegistryServiceAsync(scenario, serviceCa.IssueServerCertificate(ServiceHost, ServiceHost, ServiceHost + ".cluster.local"));
+        var hosts = Path.Combine(_work, "hosts");
+        await File.WriteAllTextAsync(hosts, $"127.0.0.1 localhost\n{address} {ServiceHost}\n");
+        var token = api.Tokens.Issue("openshift-mtv", "builder", TimeSpan.FromHours(1), ["https://kubernetes.default.svc"]);
+        var account = Directory.CreateDirectory(Path.Combine(_work, "serviceaccount")).FullName;
+        WriteServiceAccountFiles(account, new Dictionary<string, string>
+        {
+            ["token"] = token.Token, ["ca.crt"] = api.Certificates.AuthorityPem, ["service-ca.crt"] = serviceCa.AuthorityPem, ["namespace"] = "openshift-mtv",
+        }, 1);
+        var sample = new SampleProject(_work)
+        {
+            Launcher = PodLauncher(hosts, account),
+            Environment = new Dictionary<string, string?>
+            {
+                ["KUBERNETES_SERVICE_HOST"] = api.BaseUri.Host,
+                ["KUBERNETES_SERVICE_PORT"] = api.BaseUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["KUBECONFIG"] = null,
+            },
+        };
+        var properties = new Dictionary<string, string>
+        {
+            // As buildah pipelines name the internal registry.
+            ["VddkRegistry"] = ServiceHost + ":5000",
+            ["VddkArchive"] = SampleVddkArchive.WriteTo(Path.Combine(_work, "in"), SampleVddkArchiveOptions.Small),
+            ["VddkBaseImage"] = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "base")).Reference,
+        };
+        const string Hint = "is the OpenShift registry's service, reached from pods: leave VddkRegistry empty and PublishVddk pushes to it as the pod's own service account";
+
+        // The service CA is not trusted for an explicit registry: VDDK3003, pointing at the service CA, not the ingress CA.
+        var untrusted = await sample.RunAsync("PublishVddk", properties);
+        Assert.False(untrusted.Succeeded);
+        Assert.Contains("error VDDK3003", untrusted.Output);
+        Assert.Contains(Hint, untrusted.Output);
+        Assert.Contains($"VddkRegistryCaBundle={MountPoint.Replace("/run/", "/var/run/", StringComparison.Ordinal)}/service-ca.crt", untrusted.Output);
+
+        // Trusted, but no credentials for it (the pod's token is not sent to an explicit VddkRegistry): VDDK3002, same hint.
+        properties["VddkRegistryCaBundle"] = $"{MountPoint}/service-ca.crt";
+        var anonymous = await sample.RunAsync("PublishVddk", properties);
+        Assert.False(anonymous.Succeeded);
+        Assert.Contains("error VDDK3002", anonymous.Output);
+        Assert.Contains(Hint, anonymous.Output);
+        Assert.DoesNotContain(scenario.Cluster.RegistryOperator.Front.PresentedTokens, r => r.Token == token.Token);
+        Assert.DoesNotContain(token.Token, untrusted.Output + anonymous.Output);
+    }
 }

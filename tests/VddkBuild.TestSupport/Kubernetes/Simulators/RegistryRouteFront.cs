@@ -86,7 +86,7 @@ public sealed class RegistryRouteFront : IAsyncDisposable
     /// After <paramref name="authorizedRequests"/> more authorized registry requests, every token issued so far
     /// counts as expired (as if its 10 minutes had passed mid-push); tokens requested afterwards work.
     /// </summary>
-    /// <param name="afterExpiry">Runs once, right after the tokens are expired and before that request goes on (e.g. the kubelet writing a new token).</param>
+    /// <param name="afterExpiry">Runs once, right before the tokens are expired (e.g. the kubelet writing a new token); tokens it issues stay valid.</param>
     public void ExpireIssuedTokensAfter(int authorizedRequests, Action? afterExpiry = null)
     {
         _afterExpiry = afterExpiry;
@@ -125,12 +125,15 @@ public sealed class RegistryRouteFront : IAsyncDisposable
         }
         if (Interlocked.Increment(ref _authorizedRequests) >= Volatile.Read(ref _expireAfter))
         {
-            foreach (var issued in _api.Tokens.Issued)
+            var expiring = _api.Tokens.Issued.ToList();
+            // The kubelet writes the new token before the old one stops working (at 80% of its life), so the
+            // callback runs first and what it issues stays valid.
+            Interlocked.Exchange(ref _afterExpiry, null)?.Invoke();
+            foreach (var issued in expiring)
             {
                 _expired.TryAdd(issued.Token, true);
             }
             Volatile.Write(ref _expireAfter, int.MaxValue);
-            Interlocked.Exchange(ref _afterExpiry, null)?.Invoke();
         }
         if (_refusal is { } refusal && HttpMethods.IsPut(context.Request.Method) && path.Contains("/manifests/", StringComparison.Ordinal)
             && (context.Request.ContentType ?? string.Empty).StartsWith(refusal.MediaType, StringComparison.Ordinal))
