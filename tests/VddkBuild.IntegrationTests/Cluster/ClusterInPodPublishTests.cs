@@ -155,7 +155,8 @@ public sealed class ClusterInPodPublishTests(CephRgw ceph, ITestOutputHelper out
         var result = await sample.RunAsync("PublishVddk", properties, "-getProperty:VddkImageDigest", "-getProperty:VddkClusterImageReference", "-getProperty:VddkImageReference",
             "-fl", $"-flp:LogFile={logFile};Verbosity=normal");
         var log = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile) : string.Empty;
-        Assert.True(result.Succeeded, result + "\n" + log);
+        var sequence = string.Join(' ', front.PresentedTokens.Select(r => $"{r.Method}:{(r.Token == first.Token ? "first" : r.Token == rotated ? "rotated" : r.Token is null ? "none" : "other")}"));
+        Assert.True(result.Succeeded, $"{result}\ntokens the registry saw: {sequence}\n{log}");
         var outputs = JsonDocument.Parse(result.Output[result.Output.IndexOf('{')..]).RootElement.GetProperty("Properties")
             .EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? string.Empty);
 

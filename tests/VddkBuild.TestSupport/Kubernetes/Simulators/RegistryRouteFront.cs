@@ -123,7 +123,10 @@ public sealed class RegistryRouteFront : IAsyncDisposable
                 return;
             }
         }
-        if (Interlocked.Increment(ref _authorizedRequests) >= Volatile.Read(ref _expireAfter))
+        var authorized = Interlocked.Increment(ref _authorizedRequests);
+        var limit = Volatile.Read(ref _expireAfter);
+        // Exactly one request expires the tokens (parallel uploads reach the limit together).
+        if (authorized >= limit && Interlocked.CompareExchange(ref _expireAfter, int.MaxValue, limit) == limit)
         {
             var expiring = _api.Tokens.Issued.ToList();
             // The kubelet writes the new token before the old one stops working (at 80% of its life), so the
@@ -133,7 +136,6 @@ public sealed class RegistryRouteFront : IAsyncDisposable
             {
                 _expired.TryAdd(issued.Token, true);
             }
-            Volatile.Write(ref _expireAfter, int.MaxValue);
         }
         if (_refusal is { } refusal && HttpMethods.IsPut(context.Request.Method) && path.Contains("/manifests/", StringComparison.Ordinal)
             && (context.Request.ContentType ?? string.Empty).StartsWith(refusal.MediaType, StringComparison.Ordinal))
