@@ -30,6 +30,14 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
+        // Properties are checked before the cluster is asked anything: a typo is VDDK5002, not a cluster error or a TokenRequest.
+        var options = new PushOptions
+        {
+            MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
+            ImageFormat = ImageFormatChoice(),
+        };
+        // Base pulls still read the SDK's password variables, which MSBuild has already logged, as on the VddkRegistry path.
+        SecretEnvironmentGuard.Check(log);
         var (connection, session) = ClusterTaskProperties.Open(Kubeconfig, KubeContext, dryRun: false, PollInterval, log);
         using (connection)
         {
@@ -40,13 +48,8 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
                 InsecureRegistries = [.. TaskProperties.List(InsecureRegistries), .. BaseMirrorInsecureHosts(access.Registry)],
             }.WithEnvironment();
             using var registry = ClusterImagePush.OpenRegistrySession(access, transport, log, NullIfBlank(RegistryUserName));
-            var options = new PushOptions
-            {
-                MaxParallelUploads = TaskProperties.Count(MaxParallelUploads, "VddkMaxParallelUploads", new PushOptions().MaxParallelUploads),
-                ImageFormat = ImageFormatChoice(),
-            };
             await using var early = StartEarlyLayerUpload(registry, ClusterImagePush.Target(access, Repository), options, log, cancellationToken);
-                var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
+            var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
             await using (baseSource.ConfigureAwait(false))
             {
                 var cluster = await ClusterImagePush.PushAsync(access, registry, result.Image, baseSource, Repository, tags, options, log, cancellationToken, early).ConfigureAwait(false);

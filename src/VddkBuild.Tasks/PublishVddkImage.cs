@@ -34,6 +34,21 @@ public sealed class PublishVddkImage : VddkImageTask
         // Refuse a public registry before any work: the VDDK licence does not allow redistribution.
         PublicRegistryGuard.Check(target, options.AllowPublicRegistry, log);
 
+        try
+        {
+            await PushAsync(target, options, log, cancellationToken).ConfigureAwait(false);
+        }
+        catch (VddkException ex) when (ex.Code is ErrorCodes.RegistryTlsFailed or ErrorCodes.RegistryAuthFailed
+            && VddkBuild.Cluster.RegistryRoute.NamesClusterRegistryService(target.Registry) && string.Equals(ex.Subject, target.Registry, StringComparison.OrdinalIgnoreCase))
+        {
+            // A pipeline copying buildah's settings names the service; the generic hints (ingress CA, podman login) do not fit it.
+            throw new VddkException(ex.Code, $"{ex.Message} {VddkBuild.Cluster.RegistryRoute.ServiceHint(target.Registry)}", ex.Subject, ex);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
+    private async Task PushAsync(VddkBuild.Registry.ImageReference target, PushOptions options, IBuildLog log, CancellationToken cancellationToken)
+    {
         IReadOnlyCollection<string> insecure = TaskProperties.Flag(RegistryInsecure, "VddkRegistryInsecure") ? [target.Registry] : [];
         using var registry = OpenRegistrySession(log, insecure, target.Registry);
         await using var early = StartEarlyLayerUpload(registry, target, options, log, cancellationToken);

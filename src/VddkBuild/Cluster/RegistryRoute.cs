@@ -10,6 +10,19 @@ public static class RegistryRoute
     /// <summary>The registry's in-cluster name, the reference to give Forklift (pods pull through the service).</summary>
     public const string InternalHost = "image-registry.openshift-image-registry.svc:5000";
 
+    /// <summary>
+    /// Whether a registry host is the internal registry's service name, which only pods reach: its certificate is
+    /// signed by the service CA, and its credentials are service account tokens.
+    /// </summary>
+    public static bool NamesClusterRegistryService(string registry) =>
+        registry.Equals(InternalHost, StringComparison.OrdinalIgnoreCase)
+        || registry.Equals("image-registry.openshift-image-registry.svc.cluster.local:5000", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>What to do when the service named in VddkRegistry cannot be verified or refuses anonymous access.</summary>
+    public static string ServiceHint(string registry) =>
+        $"{registry} is the OpenShift registry's service, reached from pods: leave VddkRegistry empty and PublishVddk pushes to it as the pod's own service account (or VddkServiceAccount), trusting the service CA, and gives Forklift the image. " +
+        $"To keep VddkRegistry, set VddkRegistryCaBundle={InClusterServiceAccount.DefaultDirectory}/service-ca.crt and pass a service account token in VDDK_REGISTRY_PASSWORD.";
+
     public static readonly ClusterObjectRef DefaultRoute = new(ClusterResource.Routes, "openshift-image-registry", "default-route");
 
     /// <summary>

@@ -15,15 +15,21 @@ internal static class DotnetCli
         public override string ToString() => $"exit {ExitCode}\n{Output}";
     }
 
-    public static async Task<Result> RunAsync(string workingDirectory, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null)
+    public static async Task<Result> RunAsync(string workingDirectory, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null,
+        IReadOnlyList<string>? launcher = null)
     {
-        var start = new ProcessStartInfo("dotnet")
+        // launcher: a command that runs dotnet with the arguments after it (e.g. in a mount namespace of the test's own).
+        var start = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var argument in launcher?.Skip(1) ?? [])
+        {
+            start.ArgumentList.Add(argument);
+        }
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -11,13 +11,19 @@ internal sealed class SampleProject(string workDirectory)
 
     public string IntermediateDirectory { get; } = Path.Combine(workDirectory, "obj");
 
+    /// <summary>Variables set (or, when null, removed) in the build's environment.</summary>
+    public IReadOnlyDictionary<string, string?>? Environment { get; init; }
+
+    /// <summary>A command that runs dotnet with the arguments after it; null runs dotnet itself.</summary>
+    public IReadOnlyList<string>? Launcher { get; init; }
+
     public Task<DotnetCli.Result> RunAsync(string target, IReadOnlyDictionary<string, string> properties, params string[] extra)
     {
         var arguments = new List<string> { "build", ProjectPath, "-t:" + target, "-nologo", "-v:n",
             "-p:VddkOutputDirectory=" + OutputDirectory + "/", "-p:VddkIntermediateDirectory=" + IntermediateDirectory + "/" };
         arguments.AddRange(properties.Select(p => $"-p:{p.Key}={p.Value}"));
         arguments.AddRange(extra);
-        return DotnetCli.RunAsync(DotnetCli.RepoRoot, arguments, timeout: TimeSpan.FromMinutes(5));
+        return DotnetCli.RunAsync(DotnetCli.RepoRoot, arguments, Environment, TimeSpan.FromMinutes(5), Launcher);
     }
 
     /// <summary>Runs a target and returns the named properties as MSBuild holds them after it (-getProperty).</summary>

@@ -30,14 +30,18 @@ public sealed class IngressTlsServer : IAsyncDisposable
     /// <summary><c>127.0.0.1:PORT</c>: the route's host.</summary>
     public string Authority => BaseUri.Authority;
 
-    public static async Task<IngressTlsServer> StartAsync(X509Certificate2 certificate, RequestDelegate handler)
+    public static Task<IngressTlsServer> StartAsync(X509Certificate2 certificate, RequestDelegate handler) =>
+        StartAsync(certificate, handler, new IPEndPoint(IPAddress.Loopback, 0));
+
+    /// <summary>On a given address and port, e.g. a loopback address a test maps a service host name to.</summary>
+    public static async Task<IngressTlsServer> StartAsync(X509Certificate2 certificate, RequestDelegate handler, IPEndPoint endpoint)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate));
+            kestrel.Listen(endpoint, listen => listen.UseHttps(certificate));
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
@@ -48,7 +52,7 @@ public sealed class IngressTlsServer : IAsyncDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var uri = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
-        return new IngressTlsServer(app, new Uri($"https://127.0.0.1:{uri.Port}/"));
+        return new IngressTlsServer(app, new Uri($"https://{endpoint.Address}:{uri.Port}/"));
     }
 
     public async ValueTask DisposeAsync()

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
@@ -23,7 +25,12 @@ public sealed class RegistryRouteFront : IAsyncDisposable
 
     private readonly LoopbackKubeApiServer _api;
     private readonly ConcurrentDictionary<string, bool> _expired = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<PresentedRegistryToken> _presented = new();
     private IngressTlsServer? _server;
+    private IngressTlsServer? _service;
+    private Action? _afterExpiry;
+    private volatile ManifestRefusal? _refusal;
+    private int _refusedManifests;
     private volatile ReverseProxyForwarder? _forwarder;
     private int _expireAfter = int.MaxValue;
     private int _authorizedRequests;
@@ -42,6 +49,23 @@ public sealed class RegistryRouteFront : IAsyncDisposable
     public int RealmPosts => Volatile.Read(ref _realmPosts);
 
     public int AuthorizedRequests => Volatile.Read(ref _authorizedRequests);
+
+    /// <summary>Every registry request's method, path, Host and the token it carried (null without one), in order.</summary>
+    public IReadOnlyList<PresentedRegistryToken> PresentedTokens => [.. _presented];
+
+    /// <summary>Manifest PUTs refused by <see cref="RefuseManifestPuts"/>.</summary>
+    public int RefusedManifestPuts => Volatile.Read(ref _refusedManifests);
+
+    /// <summary>
+    /// The registry's service as pods reach it: the same registry (same auth, same storage) on
+    /// <paramref name="endpoint"/> with a certificate the service CA signed for
+    /// <c>image-registry.openshift-image-registry.svc</c>. Tests map that name to the endpoint's address.
+    /// </summary>
+    public async Task ServeServiceAsync(X509Certificate2 certificate, IPEndPoint endpoint) =>
+        _service = await IngressTlsServer.StartAsync(certificate, HandleAsync, endpoint);
+
+    /// <summary>Refuses manifest PUTs whose Content-Type starts with <paramref name="mediaType"/>, as registries without OCI support do.</summary>
+    public void RefuseManifestPuts(string mediaType, int status, string body) => _refusal = new ManifestRefusal(mediaType, status, body);
 
     public static async Task<RegistryRouteFront> StartAsync(LoopbackKubeApiServer api, SimulatedIngress ingress)
     {
@@ -62,8 +86,12 @@ public sealed class RegistryRouteFront : IAsyncDisposable
     /// After <paramref name="authorizedRequests"/> more authorized registry requests, every token issued so far
     /// counts as expired (as if its 10 minutes had passed mid-push); tokens requested afterwards work.
     /// </summary>
-    public void ExpireIssuedTokensAfter(int authorizedRequests) =>
+    /// <param name="afterExpiry">Runs once, right before the tokens are expired (e.g. the kubelet writing a new token); tokens it issues stay valid.</param>
+    public void ExpireIssuedTokensAfter(int authorizedRequests, Action? afterExpiry = null)
+    {
+        _afterExpiry = afterExpiry;
         Volatile.Write(ref _expireAfter, AuthorizedRequests + authorizedRequests);
+    }
 
     private async Task HandleAsync(HttpContext context)
     {
@@ -74,6 +102,7 @@ public sealed class RegistryRouteFront : IAsyncDisposable
             return;
         }
         var token = PresentedToken.From(context.Request.Headers.Authorization.ToString());
+        _presented.Enqueue(new PresentedRegistryToken(context.Request.Method, path, context.Request.Host.Value ?? string.Empty, token));
         var identity = token is null ? null : Validate(token);
         if (identity is null)
         {
@@ -94,13 +123,29 @@ public sealed class RegistryRouteFront : IAsyncDisposable
                 return;
             }
         }
-        if (Interlocked.Increment(ref _authorizedRequests) >= Volatile.Read(ref _expireAfter))
+        var authorized = Interlocked.Increment(ref _authorizedRequests);
+        var limit = Volatile.Read(ref _expireAfter);
+        // Exactly one request expires the tokens (parallel uploads reach the limit together).
+        if (authorized >= limit && Interlocked.CompareExchange(ref _expireAfter, int.MaxValue, limit) == limit)
         {
-            foreach (var issued in _api.Tokens.Issued)
+            var expiring = _api.Tokens.Issued.ToList();
+            // The kubelet writes the new token before the old one stops working (at 80% of its life), so the
+            // callback runs first and what it issues stays valid.
+            Interlocked.Exchange(ref _afterExpiry, null)?.Invoke();
+            foreach (var issued in expiring)
             {
                 _expired.TryAdd(issued.Token, true);
             }
-            Volatile.Write(ref _expireAfter, int.MaxValue);
+        }
+        if (_refusal is { } refusal && HttpMethods.IsPut(context.Request.Method) && path.Contains("/manifests/", StringComparison.Ordinal)
+            && (context.Request.ContentType ?? string.Empty).StartsWith(refusal.MediaType, StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _refusedManifests);
+            await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+            context.Response.StatusCode = refusal.Status;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(refusal.Body);
+            return;
         }
         var forwarder = _forwarder;
         if (forwarder is null)
@@ -131,7 +176,8 @@ public sealed class RegistryRouteFront : IAsyncDisposable
     private async Task ChallengeAsync(HttpContext context)
     {
         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-        context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"https://{Host}/openshift/token\"";
+        // As OpenShift's registry: the realm is on the host the client addressed (the route, or the service from a pod).
+        context.Response.Headers.WWWAuthenticate = $"Bearer realm=\"https://{context.Request.Host.Value}/openshift/token\"";
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync("{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\",\"detail\":null}]}");
     }
@@ -216,6 +262,15 @@ public sealed class RegistryRouteFront : IAsyncDisposable
         {
             await _server.DisposeAsync();
         }
+        if (_service is not null)
+        {
+            await _service.DisposeAsync();
+        }
         _forwarder?.Dispose();
     }
 }
+
+/// <summary>One registry request as the front saw it.</summary>
+public sealed record PresentedRegistryToken(string Method, string Path, string Host, string? Token);
+
+internal sealed record ManifestRefusal(string MediaType, int Status, string Body);
