@@ -220,6 +220,29 @@ public sealed class RegistriesConf
         }
     }
 
+    /// <summary>
+    /// False when no line can start a <c>registry</c> or <c>registries</c> table or key (v2 <c>[[registry]]</c>, v1
+    /// <c>[registries.*]</c>, inline or dotted forms, quoted or not): the file holds only comments or tables a pull does
+    /// not read (<c>[aliases]</c>, <c>unqualified-search-registries</c>, <c>short-name-mode</c>). It errs towards true: a
+    /// value that starts a line with "registr" (a multi-line array of search registries) only costs a parse.
+    /// </summary>
+    internal static bool MayNameRegistries(string text)
+    {
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            var content = line.TrimStart();
+            if (content.IsEmpty || content[0] == '#')
+            {
+                continue;
+            }
+            if (content.TrimStart("[ \t\"'").StartsWith("registr", StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static IEnumerable<RegistryEntry> ParseFile(string file)
     {
         string text;
@@ -237,6 +260,12 @@ public sealed class RegistriesConf
 
     private static List<RegistryEntry> Parse(string text, string file, bool sort)
     {
+        if (!MayNameRegistries(text))
+        {
+            // As distributions ship them (a registries.conf of comments, a shortnames.conf of [aliases]): nothing that
+            // concerns a pull, and no TOML parser to start, which costs a build about 30 ms on every run.
+            return [];
+        }
         TomlTable document;
         try
         {

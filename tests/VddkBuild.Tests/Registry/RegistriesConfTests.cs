@@ -13,6 +13,35 @@ public sealed class RegistriesConfTests : IDisposable
     private static IReadOnlyList<string> Sources(RegistriesConf conf, string reference) =>
         [.. conf.PullSources(ImageReference.Parse(reference)).Select(s => (s.IsMirror ? "mirror " : "primary ") + s.Reference + (s.Insecure ? " insecure" : string.Empty) + (s.Blocked ? " blocked" : string.Empty))];
 
+    [Theory]
+    [InlineData("", false)]
+    [InlineData("# comment only\n\n   # [[registry]] in a comment\r\n\t\n", false)]
+    [InlineData("[aliases]\n  \"fedora\" = \"registry.fedoraproject.org/fedora\"\n", false)]
+    [InlineData("unqualified-search-registries = [\"registry.fedoraproject.org\"]\nshort-name-mode = \"enforcing\"", false)]
+    [InlineData("# comment\n[[registry]]\nprefix = \"a.example.com\"\n", true)]
+    [InlineData("[[ \"registry\" ]]\nlocation = \"a.example.com\"\n", true)]
+    [InlineData("registry = [{ location = \"a.example.com\", blocked = true }]", true)]
+    [InlineData("[registries.block]\nregistries = [\"a.example.com\"]", true)]
+    [InlineData("  'registries'.insecure.registries = [\"a.example.com\"]", true)]
+    [InlineData("unqualified-search-registries = [\n  \"registry.fedoraproject.org\",\n]", true)]
+    public void Files_that_cannot_name_a_registry_table_skip_the_TOML_parser(string text, bool mayName)
+    {
+        Assert.Equal(mayName, RegistriesConf.MayNameRegistries(text));
+    }
+
+    [Fact]
+    public void A_skipped_file_gives_what_the_parser_gives_no_entries()
+    {
+        const string Aliases = "[aliases]\n  \"fedora\" = \"registry.fedoraproject.org/fedora\"\nunqualified-search-registries = [\"docker.io\"]\n";
+        var reference = ImageReference.Parse("registry.fedoraproject.org/fedora:40");
+
+        Assert.False(RegistriesConf.MayNameRegistries(Aliases));
+        Assert.Single(RegistriesConf.Parse(Aliases, "shortnames.conf").PullSources(reference));
+        // The same aliases with a registry table after them are read, and the mirror applies.
+        var withMirror = RegistriesConf.Parse(Aliases + "[[registry]]\nlocation = \"registry.fedoraproject.org\"\n[[registry.mirror]]\nlocation = \"mirror.example.com\"\n", "registries.conf");
+        Assert.Equal(2, withMirror.PullSources(reference).Count);
+    }
+
     [Fact]
     public void Mirrors_are_tried_in_order_then_the_primary_with_the_rest_of_the_reference_appended_to_each_location()
     {
