@@ -61,7 +61,7 @@ public sealed class RegistryClient
     public Task<ManifestResponse?> GetManifestAsync(string repository, string reference, RegistryPurpose purpose, CancellationToken cancellationToken)
     {
         var context = purpose == RegistryPurpose.Push ? RegistryRequestContext.Push(repository) : RegistryRequestContext.Pull(repository);
-        var operation = $"Reading manifest {Registry}/{repository}:{reference}";
+        var operation = $"Reading manifest {Registry}/{RepositoryReference(repository, reference)}";
         return Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<ManifestResponse?> (_, ct) =>
         {
             // Redirects are followed (SendAsync): a redirector (registry.k8s.io) answers every manifest request with one.
@@ -92,7 +92,7 @@ public sealed class RegistryClient
     public Task<Digest> PutManifestAsync(string repository, string reference, string mediaType, byte[] content, CancellationToken cancellationToken)
     {
         var context = RegistryRequestContext.Push(repository);
-        var operation = $"Writing manifest {Registry}/{repository}:{reference}";
+        var operation = $"Writing manifest {Registry}/{RepositoryReference(repository, reference)}";
         var expected = Digest.Compute(content);
         return Retry.ExecuteAsync(operation, [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))] async Task<Digest> (_, ct) =>
         {
@@ -109,8 +109,8 @@ public sealed class RegistryClient
                 var summary = RegistryErrorResponse.Summarize(body);
                 var detail = ManifestFormatRefusal.Detail(body) is { } d && !summary.Contains(d, StringComparison.Ordinal) ? $", detail: {d}" : string.Empty;
                 throw new VddkException(ErrorCodes.ManifestFormatRefused,
-                    $"Registry {Registry} refused a manifest of type {mediaType} for {repository}:{reference}: HTTP {(int)response.StatusCode} {response.StatusCode}{(summary.Length > 0 ? $" ({summary}{detail})" : detail)}{ManifestFormatRefusal.TagHint(body)}",
-                    $"{Registry}/{repository}:{reference}");
+                    $"Registry {Registry} refused a manifest of type {mediaType} for {RepositoryReference(repository, reference)}: HTTP {(int)response.StatusCode} {response.StatusCode}{(summary.Length > 0 ? $" ({summary}{detail})" : detail)}{ManifestFormatRefusal.TagHint(body)}",
+                    $"{Registry}/{RepositoryReference(repository, reference)}");
             }
             await EnsureSuccessAsync(response, operation, context, ct).ConfigureAwait(false);
             var header = HeaderValue(response, "Docker-Content-Digest");
@@ -126,8 +126,8 @@ public sealed class RegistryClient
             if (!Digest.TryParse(header, out var stored) || stored != expected)
             {
                 throw new VddkException(ErrorCodes.ManifestDigestMismatch,
-                    $"The registry stored manifest {Registry}/{repository}:{reference} under digest {header}, but its content has digest {expected}. The registry rewrote the manifest (for example converted its format); the pushed image would not be the one built. Push to an OCI-conformant registry.",
-                    $"{Registry}/{repository}:{reference}");
+                    $"The registry stored manifest {Registry}/{RepositoryReference(repository, reference)} under digest {header}, but its content has digest {expected}. The registry rewrote the manifest (for example converted its format); the pushed image would not be the one built. Push to an OCI-conformant registry.",
+                    $"{Registry}/{RepositoryReference(repository, reference)}");
             }
             return stored;
         }, cancellationToken);
@@ -147,8 +147,8 @@ public sealed class RegistryClient
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             throw new VddkException(ErrorCodes.ManifestDigestMismatch,
-                $"The registry accepted manifest {Registry}/{repository}:{reference} without saying under which digest it stored it (no Docker-Content-Digest), and it has no manifest {expected}, the digest of what was sent. The registry rewrote the manifest (for example converted its format); the pushed image would not be the one built. Push to an OCI-conformant registry.",
-                $"{Registry}/{repository}:{reference}");
+                $"The registry accepted manifest {Registry}/{RepositoryReference(repository, reference)} without saying under which digest it stored it (no Docker-Content-Digest), and it has no manifest {expected}, the digest of what was sent. The registry rewrote the manifest (for example converted its format); the pushed image would not be the one built. Push to an OCI-conformant registry.",
+                $"{Registry}/{RepositoryReference(repository, reference)}");
         }
         if (TransientRegistryException.IsRetryableStatus(response.StatusCode))
         {
@@ -167,10 +167,14 @@ public sealed class RegistryClient
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<Digest?> TryGetManifestDigestAsync(string repository, string reference, CancellationToken cancellationToken)
     {
-        var operation = $"Checking manifest {Registry}/{repository}:{reference}";
+        var operation = $"Checking manifest {Registry}/{RepositoryReference(repository, reference)}";
         using var response = await SendAsync(baseUri => ManifestRequest(HttpMethod.Head, baseUri, repository, reference), RegistryRequestContext.Push(repository), operation, cancellationToken).ConfigureAwait(false);
         return response.IsSuccessStatusCode && Digest.TryParse(HeaderValue(response, "Docker-Content-Digest"), out var digest) ? digest : null;
     }
+
+    /// <summary><c>repository:tag</c>, or <c>repository@digest</c> for a digest (a tag never holds a colon).</summary>
+    internal static string RepositoryReference(string repository, string reference) =>
+        reference.Contains(':', StringComparison.Ordinal) ? $"{repository}@{reference}" : $"{repository}:{reference}";
 
     /// <summary>A GET or HEAD of a manifest, accepting every manifest and index media type this client reads.</summary>
     private static HttpRequestMessage ManifestRequest(HttpMethod method, Uri baseUri, string repository, string reference)

@@ -10,8 +10,10 @@ namespace VddkBuild.Tests.Registry;
 /// <summary>A base image whose registry cannot be reached (a machine without internet access) says how to give the base another way.</summary>
 public sealed class BaseImageUnreachableTests
 {
-    [Fact]
-    public async Task An_unreachable_base_registry_is_VDDK3013_naming_VddkBaseImage_a_mirror_and_an_oci_archive_copy()
+    [Theory]
+    [InlineData(":latest")]
+    [InlineData("@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
+    public async Task An_unreachable_base_registry_is_VDDK3013_naming_VddkBaseImage_a_mirror_and_an_oci_archive_copy(string pin)
     {
         // A loopback port nobody listens on: the connection is refused at once, as on a network without a route.
         var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -26,7 +28,7 @@ public sealed class BaseImageUnreachableTests
             Retry = new RetrySettings { MaxAttempts = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) },
         };
         using var session = new RegistrySession(options, new StaticCredentialProvider(), new RecordingBuildLog());
-        var source = new RegistryImageSource(session, ImageReference.Parse($"{authority}/ubi8/ubi-minimal:latest"));
+        var source = new RegistryImageSource(session, ImageReference.Parse($"{authority}/ubi8/ubi-minimal{pin}"));
 
         var error = await Assert.ThrowsAsync<VddkException>(() => source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None));
 
@@ -34,6 +36,8 @@ public sealed class BaseImageUnreachableTests
         Assert.Contains("could not be reached", error.Message);
         Assert.Contains("VddkBaseImage", error.Message);
         Assert.Contains("mirror registry", error.Message);
-        Assert.Contains($"skopeo copy docker://{authority}/ubi8/ubi-minimal:latest oci-archive:base.oci.tar", error.Message);
+        Assert.Contains($"skopeo copy docker://{authority}/ubi8/ubi-minimal{pin} oci-archive:base.oci.tar", error.Message);
+        // The manifest read is named as the reference reads: a digest after '@', never 'repository:sha256:...'.
+        Assert.Contains($"Reading manifest {authority}/ubi8/ubi-minimal{pin}", error.Message);
     }
 }
