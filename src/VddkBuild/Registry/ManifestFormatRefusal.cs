@@ -75,8 +75,7 @@ public static class ManifestFormatRefusal
             {
                 return null;
             }
-            var clean = new string([.. text.Where(ch => !char.IsControl(ch))]).Trim();
-            return clean.Length > 200 ? clean[..200] + "..." : clean;
+            return RegistryErrorResponse.Excerpt(text);
         }
         catch (JsonException)
         {

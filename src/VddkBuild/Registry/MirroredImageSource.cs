@@ -25,7 +25,7 @@ public sealed class MirroredImageSource : IImageSource
         DisplayName = displayName;
         _configuration = configuration;
         _log = log;
-        _candidates = [.. sources.Select(s => (s, new RegistryImageSource(session, s.Reference, displayName)))];
+        _candidates = [.. sources.Select(s => (s, new RegistryImageSource(session, s.Reference, displayName, disconnectedHint: !s.IsMirror)))];
     }
 
     public string DisplayName { get; }

@@ -76,9 +76,8 @@ public static class RegistryErrorResponse
             {
                 var fields = OwnErrorFields
                     .Select(name => document.RootElement.TryGetProperty(name, out var field) && field.ValueKind == JsonValueKind.String ? field.GetString() : null)
-                    .Select(text => new string([.. (Scrub(text, secrets) ?? string.Empty).Where(ch => !char.IsControl(ch))]).Trim())
+                    .Select(text => Excerpt(Scrub(text, secrets)))
                     .Where(text => text.Length > 0)
-                    .Select(text => text.Length > 200 ? text[..200] : text)
                     .ToList();
                 if (fields.Count > 0)
                 {
@@ -91,9 +90,15 @@ public static class RegistryErrorResponse
         {
             // Not the spec's JSON: fall through to a short text excerpt.
         }
-        var text = Scrub(Encoding.UTF8.GetString(body), secrets)!;
-        var clean = new string([.. text[..Math.Min(text.Length, 200)].Where(ch => !char.IsControl(ch))]).Trim();
+        var clean = Excerpt(Scrub(Encoding.UTF8.GetString(body), secrets));
         return clean.Length == 0 ? string.Empty : $"\"{clean}\"";
+    }
+
+    /// <summary>A registry's own words as a message quotes them: no control characters, trimmed, at most 200 characters.</summary>
+    internal static string Excerpt(string? text)
+    {
+        var clean = new string([.. (text ?? string.Empty).Where(ch => !char.IsControl(ch))]).Trim();
+        return clean.Length > 200 ? clean[..200] + "..." : clean;
     }
 
     /// <summary><paramref name="text"/> with each of <paramref name="secrets"/> (longest first) replaced by <c>***</c>.</summary>

@@ -12,9 +12,15 @@ namespace VddkBuild.Registry;
 public sealed class RegistryImageSource : IImageSource
 {
     private readonly RegistryClient _client;
+    private readonly bool _disconnectedHint;
 
-    public RegistryImageSource(RegistrySession session, ImageReference reference, string? displayName = null)
+    /// <param name="disconnectedHint">
+    /// Whether an unreachable registry's error says how to give the base another way (a mirror, an oci-archive copy):
+    /// false for a registries.conf mirror, whose failure is one line of the error the last source gives.
+    /// </param>
+    public RegistryImageSource(RegistrySession session, ImageReference reference, string? displayName = null, bool disconnectedHint = true)
     {
+        _disconnectedHint = disconnectedHint;
         Reference = reference;
         DisplayName = displayName ?? reference.ToString();
         _client = session.GetClient(reference);
@@ -32,7 +38,7 @@ public sealed class RegistryImageSource : IImageSource
         {
             manifestResponse = await GetManifestAsync(Reference.ManifestReference, cancellationToken).ConfigureAwait(false);
         }
-        catch (VddkException unreachable) when (unreachable.Code == ErrorCodes.RegistryUnreachable)
+        catch (VddkException unreachable) when (unreachable.Code == ErrorCodes.RegistryUnreachable && _disconnectedHint)
         {
             // Usually a machine without internet access (a disconnected cluster's bastion, a closed CI network) and the
             // default base on registry.access.redhat.com: say how to give the base another way.
