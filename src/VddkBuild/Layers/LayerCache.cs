@@ -1,11 +1,13 @@
 using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using VddkBuild.Archive;
+using VddkBuild.Diagnostics;
 using VddkBuild.Images;
 using VddkBuild.Oci;
 using VddkBuild.Threading;
@@ -53,10 +55,14 @@ public sealed record CachedWarning(string Code, string Message);
 /// <summary>
 /// Remembers which layer an archive gave, so a build with an unchanged archive and settings neither reads nor
 /// recompresses it: one JSON entry per key in the cache folder, pointing at the content-addressed layer file in the
-/// layer folder. An entry is used only when its layer file is still there with the recorded size and write time;
-/// anything else (missing, edited, unreadable entry) is a miss and the layer is made again. Only the most recently
-/// used <c>keep</c> entries are kept, and layer files no entry refers to are deleted with them, so the folder does not
-/// grow with every archive ever built.
+/// layer folder. Nothing in the folder is trusted for what it claims: an entry carries the sha256 of its own JSON (an
+/// entry edited, cut, flipped or of another format is a miss), and its layer file is used unchanged only while it is
+/// the very file that was recorded (device, inode, size, mtime and ctime, as <see cref="ArchiveDigestMemo"/> keeps
+/// them: no write, <c>touch -r</c> or copy keeps the ctime). A layer file that is not (a CI cache restored the folder,
+/// someone copied it) is hashed: the right bytes are recorded again, anything else is deleted and the layer made again.
+/// The layer file is named relative to the layer folder, so a folder copied elsewhere refers to its own files. Only the
+/// most recently used <c>keep</c> entries are kept, and layer files no entry refers to are deleted with them, so the
+/// folder does not grow with every archive ever built.
 /// </summary>
 public sealed partial class LayerCache
 {
@@ -87,15 +93,18 @@ public sealed partial class LayerCache
     }
 
     private readonly string _directory;
+    private readonly string _layerDirectory;
     private readonly int _keep;
 
     /// <param name="directory">The cache folder (e.g. <c>obj/vddk/layer-cache</c>); created on first store.</param>
     /// <param name="keep">Entries kept (most recently used first).</param>
-    public LayerCache(string directory, int keep = 3)
+    /// <param name="layerDirectory">The layer folder the entries' layer files are named in; by default <c>layers</c> beside <paramref name="directory"/>.</param>
+    public LayerCache(string directory, int keep = 3, string? layerDirectory = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentOutOfRangeException.ThrowIfLessThan(keep, 1);
         _directory = Path.GetFullPath(directory);
+        _layerDirectory = Path.GetFullPath(layerDirectory ?? Path.Combine(Path.GetDirectoryName(_directory)!, "layers"));
         _keep = keep;
     }
 
@@ -123,42 +132,75 @@ public sealed partial class LayerCache
         return Task.FromResult(Digest.FromSha256Bytes(hash.GetHashAndReset()));
     }
 
+    /// <param name="log">Told (detail) why an entry or its layer file was not used.</param>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    public async Task<CachedLayer?> TryGetAsync(LayerCacheKey key, CancellationToken cancellationToken)
+    public async Task<CachedLayer?> TryGetAsync(LayerCacheKey key, CancellationToken cancellationToken, IBuildLog? log = null)
     {
         ArgumentNullException.ThrowIfNull(key);
         var entryPath = EntryPath(key);
-        Entry? entry;
-        try
+        if (ReadEntry(entryPath, out var unusable) is not { } entry)
         {
-            await using var stream = new FileStream(entryPath, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, FileOptions.Asynchronous);
-            entry = await JsonSerializer.DeserializeAsync<Entry>(stream, Json, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
+            if (unusable is not null)
+            {
+                log?.Detail($"The layer cache entry '{entryPath}' is not used ({unusable}); the layer is made again.");
+                TryDeleteEntry(entryPath);
+            }
             return null;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException or NotSupportedException)
+        if (entry.Key != key.Archive.Value + "\n" + key.Settings)
         {
-            TryDelete(entryPath); // unreadable: make the layer again and overwrite the entry
+            TryDeleteEntry(entryPath);
             return null;
         }
-
-        if (entry is null || entry.Key != key.Archive.Value + "\n" + key.Settings || !Digest.TryParse(entry.Digest, out var digest) || !Digest.TryParse(entry.DiffId, out var diffId))
+        if (!Digest.TryParse(entry.Digest, out var digest) || !Digest.TryParse(entry.DiffId, out var diffId) || entry.Size <= 0
+            || string.IsNullOrEmpty(entry.Version) || string.IsNullOrEmpty(entry.MediaType) || entry.Entries is null)
         {
-            TryDelete(entryPath);
+            log?.Detail($"The layer cache entry '{entryPath}' is incomplete; the layer is made again.");
+            TryDeleteEntry(entryPath);
             return null;
         }
-        var layerFile = new FileInfo(entry.LayerPath);
-        if (!layerFile.Exists || layerFile.Length != entry.Size || layerFile.LastWriteTimeUtc.Ticks != entry.LayerWriteTicks
-            || layerFile.Name != $"sha256-{digest.Hex}.tar.gz")
+        var layerFile = new FileInfo(Path.Combine(_layerDirectory, entry.LayerPath));
+        if (layerFile.Name != $"sha256-{digest.Hex}.tar.gz" || !layerFile.Exists || layerFile.Length != entry.Size)
         {
-            TryDelete(entryPath);
+            if (layerFile.Exists || Directory.Exists(layerFile.FullName))
+            {
+                log?.Detail($"The cached layer file '{layerFile.FullName}' is not the {entry.Size}-byte layer {digest} it should be; the layer is made again.");
+            }
+            TryDeleteEntry(entryPath);
             return null;
+        }
+        var identity = FileIdentity.TryRead(layerFile.FullName);
+        if (identity is null || identity != entry.LayerIdentity)
+        {
+            // Not the file that was recorded (restored from a CI cache, copied, touched, written to, or no statx here):
+            // its bytes decide.
+            Digest actual;
+            try
+            {
+                actual = await HashFileAsync(layerFile.FullName, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                log?.Detail($"The cached layer file '{layerFile.FullName}' cannot be read ({VddkException.Reason(ex)}); the layer is made again.");
+                TryDeleteEntry(entryPath);
+                return null;
+            }
+            if (actual != digest)
+            {
+                log?.Detail($"The cached layer file '{layerFile.FullName}' is corrupt (its sha256 is {actual}, not {digest}); it is deleted and the layer made again.");
+                TryDeleteEntry(entryPath);
+                TryDelete(layerFile.FullName);
+                return null;
+            }
+            if (identity is not null)
+            {
+                var verified = entry with { LayerIdentity = identity };
+                await TryWriteEntryAsync(entryPath, verified, cancellationToken).ConfigureAwait(false);
+            }
         }
         Touch(entryPath);
         var layer = new LayerBlob(layerFile.FullName, new Descriptor { MediaType = entry.MediaType, Digest = digest, Size = entry.Size }, diffId);
-        var contents = new VddkArchiveContents(entry.Version, entry.BuildNumber, entry.Entries ?? [], DateTimeOffset.FromUnixTimeSeconds(entry.NewestModificationTime), entry.DroppedMacMetadataCount);
+        var contents = new VddkArchiveContents(entry.Version, entry.BuildNumber, entry.Entries, DateTimeOffset.FromUnixTimeSeconds(entry.NewestModificationTime), entry.DroppedMacMetadataCount);
         return new CachedLayer(layer, contents, entry.Warnings ?? []);
     }
 
@@ -178,12 +220,13 @@ public sealed partial class LayerCache
         var entry = new Entry
         {
             Key = key.Archive.Value + "\n" + key.Settings,
-            LayerPath = layerFile.FullName,
+            // Relative to the layer folder when it is in it: a cache folder copied elsewhere then refers to its own layer files.
+            LayerPath = layerFile.DirectoryName == _layerDirectory ? layerFile.Name : layerFile.FullName,
             MediaType = layer.Descriptor.MediaType,
             Digest = layer.Descriptor.Digest.Value,
             Size = layer.Descriptor.Size,
             DiffId = layer.DiffId.Value,
-            LayerWriteTicks = layerFile.LastWriteTimeUtc.Ticks,
+            LayerIdentity = FileIdentity.TryRead(layerFile.FullName),
             Version = contents.Version,
             BuildNumber = contents.BuildNumber,
             NewestModificationTime = contents.NewestModificationTime.ToUnixTimeSeconds(),
@@ -192,15 +235,27 @@ public sealed partial class LayerCache
             Warnings = [.. warnings],
         };
         Directory.CreateDirectory(_directory);
-        var entryPath = EntryPath(key);
+        await WriteEntryAsync(EntryPath(key), entry, cancellationToken).ConfigureAwait(false);
+        Prune();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="entry"/> as <c>{"sha256":"...","entry":{...}}</c>, the hash being that of the entry's
+    /// JSON bytes, under a temporary name renamed over <paramref name="entryPath"/>: readers see the old or the new
+    /// entry, whole, and any change to it afterwards is found.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
+    private static async Task WriteEntryAsync(string entryPath, Entry entry, CancellationToken cancellationToken)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(entry, EntryWriteContext.Default.Entry);
         var temp = entryPath + $".{Guid.NewGuid():N}.tmp";
         try
         {
             await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
-                await using var writer = new Utf8JsonWriter(stream);
-                JsonSerializer.Serialize(writer, entry, EntryWriteContext.Default.Entry);
-                await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(Encoding.UTF8.GetBytes($"{{\"sha256\":\"{Convert.ToHexStringLower(SHA256.HashData(json))}\",\"entry\":"), cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(json, cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync("}"u8.ToArray(), cancellationToken).ConfigureAwait(false);
             }
             File.Move(temp, entryPath, overwrite: true);
         }
@@ -209,13 +264,68 @@ public sealed partial class LayerCache
             TryDelete(temp);
             throw;
         }
-        Prune(layerFile.DirectoryName!);
+    }
+
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
+    private static async Task TryWriteEntryAsync(string entryPath, Entry entry, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WriteEntryAsync(entryPath, entry, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Only a shortcut: the next build hashes the layer file again.
+        }
+    }
+
+    /// <summary>The entry in <paramref name="entryPath"/>, or null: absent (<paramref name="unusable"/> null), or why it cannot be used.</summary>
+    private static Entry? ReadEntry(string entryPath, out string? unusable)
+    {
+        unusable = null;
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(entryPath);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            unusable = $"cannot be read: {VddkException.Reason(ex)}";
+            return null;
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(bytes);
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("sha256", out var sha256) || sha256.ValueKind != JsonValueKind.String
+                || !document.RootElement.TryGetProperty("entry", out var body) || body.ValueKind != JsonValueKind.Object)
+            {
+                unusable = "not an entry of this version";
+                return null;
+            }
+            var json = JsonMarshal.GetRawUtf8Value(body);
+            if (!string.Equals(sha256.GetString(), Convert.ToHexStringLower(SHA256.HashData(json)), StringComparison.Ordinal))
+            {
+                unusable = "its content does not match its checksum: corrupt or edited";
+                return null;
+            }
+            return JsonSerializer.Deserialize<Entry>(json, Json) ?? throw new JsonException("null entry");
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            unusable = "not valid JSON of an entry";
+            return null;
+        }
     }
 
     private string EntryPath(LayerCacheKey key) => Path.Combine(_directory, key.Id + ".json");
 
     /// <summary>Keeps the <c>keep</c> most recently used entries; deletes the others and layer files only they referred to.</summary>
-    private void Prune(string layerDirectory)
+    private void Prune()
     {
         try
         {
@@ -227,16 +337,16 @@ public sealed partial class LayerCache
             var kept = new HashSet<string>(StringComparer.Ordinal);
             foreach (var file in entries.Take(_keep))
             {
-                if (ReadLayerPath(file.FullName) is { } path)
+                if (LayerPathOf(file.FullName) is { } path)
                 {
                     kept.Add(path);
                 }
             }
             foreach (var file in entries.Skip(_keep))
             {
-                var path = ReadLayerPath(file.FullName);
+                var path = LayerPathOf(file.FullName);
                 TryDelete(file.FullName);
-                if (path is not null && !kept.Contains(path) && Path.GetDirectoryName(path) == layerDirectory)
+                if (path is not null && !kept.Contains(path) && Path.GetDirectoryName(path) == _layerDirectory)
                 {
                     TryDelete(path);
                 }
@@ -248,17 +358,8 @@ public sealed partial class LayerCache
         }
     }
 
-    private static string? ReadLayerPath(string entryPath)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<Entry>(File.ReadAllBytes(entryPath), Json)?.LayerPath;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException)
-        {
-            return null;
-        }
-    }
+    private string? LayerPathOf(string entryPath) =>
+        ReadEntry(entryPath, out _) is { LayerPath.Length: > 0 } entry ? Path.GetFullPath(Path.Combine(_layerDirectory, entry.LayerPath)) : null;
 
     private static void Touch(string path)
     {
@@ -269,6 +370,22 @@ public sealed partial class LayerCache
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // Only affects which entries pruning keeps.
+        }
+    }
+
+    /// <summary>Deletes an entry, also one that something replaced by a folder.</summary>
+    private static void TryDeleteEntry(string path)
+    {
+        TryDelete(path);
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
         }
     }
 
@@ -283,7 +400,7 @@ public sealed partial class LayerCache
         }
     }
 
-    private sealed class Entry
+    private sealed record Entry
     {
         public string Key { get; init; } = "";
         public string LayerPath { get; init; } = "";
@@ -291,7 +408,8 @@ public sealed partial class LayerCache
         public string Digest { get; init; } = "";
         public long Size { get; init; }
         public string DiffId { get; init; } = "";
-        public long LayerWriteTicks { get; init; }
+        /// <summary>The layer file as recorded (null where statx is not available: the file is then hashed on every hit).</summary>
+        public FileIdentity? LayerIdentity { get; init; }
         public string Version { get; init; } = "";
         public string? BuildNumber { get; init; }
         public long NewestModificationTime { get; init; }

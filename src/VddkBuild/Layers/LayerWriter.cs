@@ -250,21 +250,26 @@ public sealed class LayerWriter : IVddkEntrySink, IAsyncDisposable
         }
     }
 
-    private static void Publish(string tempPath, string finalPath, long size)
+    /// <summary>
+    /// Renames the checked bytes at <paramref name="tempPath"/> to their content-addressed name. A file already there
+    /// is replaced, not trusted: the name says what it should hold, not what it holds (an interrupted copy, a file
+    /// corrupted in place with its size kept, a folder). A parallel build publishing the same layer renames the same
+    /// bytes; a build still reading the old file keeps reading it.
+    /// </summary>
+    internal static void Publish(string tempPath, string finalPath, long size)
     {
-        // Same name means same sha256, hence same bytes; the size check only guards against a truncated leftover.
-        if (File.Exists(finalPath) && new FileInfo(finalPath).Length == size)
+        if (Directory.Exists(finalPath))
         {
-            File.Delete(tempPath);
-            return;
+            Directory.Delete(finalPath, recursive: true); // not a layer file: nothing of ours can be in it
         }
         try
         {
             File.Move(tempPath, finalPath, overwrite: true);
         }
-        catch (IOException) when (File.Exists(finalPath) && new FileInfo(finalPath).Length == size)
+        catch (IOException) when (OperatingSystem.IsWindows() && File.Exists(finalPath) && new FileInfo(finalPath).Length == size)
         {
-            File.Delete(tempPath); // a parallel build published the same layer first
+            // Windows: a build reading the same layer holds it open; it was published by a parallel build from the same bytes.
+            File.Delete(tempPath);
         }
     }
 

@@ -76,7 +76,7 @@ public static class VddkLayerFactory
         if (useCache)
         {
             var cacheDirectory = Path.Combine(workDirectory, "layer-cache");
-            cache = new LayerCache(cacheDirectory);
+            cache = new LayerCache(cacheDirectory, layerDirectory: layerDirectory);
             // The memos live apart from the cache entries, which LayerCache counts and prunes by their folder.
             var memoDirectory = Path.Combine(cacheDirectory, "archives");
             Task<ArchiveDigestLookup> hashing;
@@ -105,7 +105,7 @@ public static class VddkLayerFactory
             {
                 lookup = await hashing.ConfigureAwait(false);
                 key = LayerCacheKey.Create(lookup.Digest, layerOptions, readOptions, Path.GetFileName(archivePath));
-                hit = await cache.TryGetAsync(key, cancellationToken).ConfigureAwait(false);
+                hit = await cache.TryGetAsync(key, cancellationToken, log).ConfigureAwait(false);
             }
             catch
             {
@@ -252,14 +252,7 @@ public static class VddkLayerFactory
             var final = Path.Combine(directory, $"sha256-{fileDigest.Hex}.tar.gz");
             try
             {
-                if (File.Exists(final) && new FileInfo(final).Length == fileLength)
-                {
-                    File.Delete(temp);
-                }
-                else
-                {
-                    File.Move(temp, final, overwrite: true);
-                }
+                LayerWriter.Publish(temp, final, fileLength);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using VddkBuild.Archive;
 using VddkBuild.Images;
 using VddkBuild.Layers;
+using VddkBuild.TestSupport.Registry;
 using static VddkBuild.Tests.Layers.VddkEntries;
 
 namespace VddkBuild.Tests.Layers;
@@ -54,7 +55,64 @@ public sealed class LayerCacheTests : IDisposable
     }
 
     [Fact]
-    public async Task A_changed_or_missing_layer_file_is_a_miss_and_drops_the_entry()
+    public async Task A_missing_layer_file_is_a_miss_and_drops_the_entry()
+    {
+        var directory = _temp.Sub("cache");
+        var cache = new LayerCache(directory);
+        var layer = await LayerAsync();
+        await cache.StoreAsync(Key("a"), layer, Contents([.. Sample()]), CancellationToken.None);
+
+        File.Delete(layer.FilePath);
+        Assert.Null(await cache.TryGetAsync(Key("a"), CancellationToken.None));
+        Assert.Empty(Directory.GetFiles(directory));
+    }
+
+    [Theory]
+    [InlineData("flipped")]  // a byte changed in place, size kept
+    [InlineData("zeroed")]   // a block of zeros, as a crash of the file system leaves
+    [InlineData("replaced")] // another file of the same size renamed over it
+    public async Task A_layer_file_corrupted_with_its_size_and_mtime_kept_is_a_miss_and_is_deleted(string how)
+    {
+        var directory = _temp.Sub("cache");
+        var cache = new LayerCache(directory);
+        var layer = await LayerAsync();
+        await cache.StoreAsync(Key("a"), layer, Contents([.. Sample()]), CancellationToken.None);
+        var mtime = File.GetLastWriteTimeUtc(layer.FilePath);
+        var bytes = await File.ReadAllBytesAsync(layer.FilePath);
+        switch (how)
+        {
+            case "flipped":
+                using (var file = new FileStream(layer.FilePath, FileMode.Open, FileAccess.ReadWrite))
+                {
+                    file.Position = bytes.Length / 2;
+                    file.WriteByte((byte)(bytes[bytes.Length / 2] ^ 0xff));
+                }
+                break;
+            case "zeroed":
+                using (var file = new FileStream(layer.FilePath, FileMode.Open, FileAccess.ReadWrite))
+                {
+                    file.Position = 100;
+                    file.Write(new byte[Math.Min(4096, bytes.Length - 100)]);
+                }
+                break;
+            default:
+                var other = layer.FilePath + ".other";
+                bytes[^1] ^= 1;
+                await File.WriteAllBytesAsync(other, bytes);
+                File.Move(other, layer.FilePath, overwrite: true);
+                break;
+        }
+        File.SetLastWriteTimeUtc(layer.FilePath, mtime); // touch -r: only the ctime (and inode) tell
+        var log = new RecordingBuildLog();
+
+        Assert.Null(await cache.TryGetAsync(Key("a"), CancellationToken.None, log));
+        Assert.False(File.Exists(layer.FilePath));
+        Assert.Empty(Directory.GetFiles(directory));
+        Assert.Contains(log.Lines, l => l.Level == "detail" && l.Message.Contains("is corrupt", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_touched_layer_file_with_its_bytes_unchanged_is_verified_and_used()
     {
         var directory = _temp.Sub("cache");
         var cache = new LayerCache(directory);
@@ -62,12 +120,92 @@ public sealed class LayerCacheTests : IDisposable
         await cache.StoreAsync(Key("a"), layer, Contents([.. Sample()]), CancellationToken.None);
 
         File.SetLastWriteTimeUtc(layer.FilePath, DateTime.UtcNow.AddMinutes(5));
-        Assert.Null(await cache.TryGetAsync(Key("a"), CancellationToken.None));
-        Assert.Empty(Directory.GetFiles(directory));
+        var hit = await cache.TryGetAsync(Key("a"), CancellationToken.None);
 
+        Assert.NotNull(hit);
+        Assert.Equal(layer, hit.Layer);
+        Assert.NotNull(await cache.TryGetAsync(Key("a"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_cache_folder_copied_elsewhere_uses_its_own_layer_files()
+    {
+        // A CI cache restores obj/ into another workspace: new paths, new inodes, new ctimes.
+        var first = _temp.Sub("first");
+        var cache = new LayerCache(Path.Combine(first, "layer-cache"));
+        var layer = await WriteLayerAsync(Path.Combine(first, "layers"), Sample());
         await cache.StoreAsync(Key("a"), layer, Contents([.. Sample()]), CancellationToken.None);
-        File.Delete(layer.FilePath);
+        var second = _temp.Sub("second");
+        foreach (var file in Directory.GetFiles(first, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(second, Path.GetRelativePath(first, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+            File.SetLastWriteTimeUtc(copy, File.GetLastWriteTimeUtc(file));
+        }
+        Directory.Delete(first, recursive: true);
+
+        var hit = await new LayerCache(Path.Combine(second, "layer-cache")).TryGetAsync(Key("a"), CancellationToken.None);
+
+        Assert.NotNull(hit);
+        Assert.Equal(Path.Combine(second, "layers", Path.GetFileName(layer.FilePath)), hit.Layer.FilePath);
+        Assert.Equal(layer.Descriptor, hit.Layer.Descriptor);
+    }
+
+    public static TheoryData<string, string> EntryEdits => new()
+    {
+        // Each keeps the entry valid JSON of the right shape: only a checksum tells.
+        { "a digit of the diffID", "\"diffId\":\"sha256:" },
+        { "the version", "\"version\":\"8.0.1\"" },
+        { "a forged warning", "\"warnings\":[]" },
+        { "a missing field", "\"version\":\"8.0.1\"," },
+    };
+
+    [Theory]
+    [MemberData(nameof(EntryEdits))]
+    public async Task An_edited_entry_is_a_miss_however_valid_its_JSON(string what, string find)
+    {
+        var directory = _temp.Sub("cache");
+        var cache = new LayerCache(directory);
+        await cache.StoreAsync(Key("a"), await LayerAsync(), Contents([.. Sample()]), CancellationToken.None);
+        var entry = Assert.Single(Directory.GetFiles(directory));
+        var text = await File.ReadAllTextAsync(entry);
+        Assert.Contains(find, text, StringComparison.Ordinal);
+        var edited = what switch
+        {
+            "a digit of the diffID" => text.Replace(find, find + (text[text.IndexOf(find, StringComparison.Ordinal) + find.Length] == '0' ? "1" : "0"), StringComparison.Ordinal)
+                .Remove(text.IndexOf(find, StringComparison.Ordinal) + find.Length + 1, 1),
+            "the version" => text.Replace(find, "\"version\":\"8.0.2\"", StringComparison.Ordinal),
+            "a forged warning" => text.Replace(find, "\"warnings\":[{\"code\":\"VDDK1901\",\"message\":\"forged\"}]", StringComparison.Ordinal),
+            _ => text.Replace(find, "", StringComparison.Ordinal),
+        };
+        Assert.NotEqual(text, edited);
+        await File.WriteAllTextAsync(entry, edited);
+        var log = new RecordingBuildLog();
+
+        Assert.Null(await cache.TryGetAsync(Key("a"), CancellationToken.None, log));
+        Assert.False(File.Exists(entry));
+        Assert.Contains(log.Lines, l => l.Level == "detail" && l.Message.Contains("corrupt or edited", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_entry_of_another_format_or_a_folder_in_its_place_is_a_miss_and_is_replaced()
+    {
+        var directory = _temp.Sub("cache");
+        var cache = new LayerCache(directory);
+        var layer = await LayerAsync();
+        await cache.StoreAsync(Key("a"), layer, Contents([.. Sample()]), CancellationToken.None);
+        var entry = Assert.Single(Directory.GetFiles(directory));
+        // The previous format: the entry's fields at the top level, no checksum.
+        var body = System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(entry)).RootElement.GetProperty("entry").GetRawText();
+        await File.WriteAllTextAsync(entry, body);
         Assert.Null(await cache.TryGetAsync(Key("a"), CancellationToken.None));
+        Assert.False(File.Exists(entry));
+
+        Directory.CreateDirectory(Path.Combine(entry, "x"));
+        Assert.Null(await cache.TryGetAsync(Key("a"), CancellationToken.None));
+        await cache.StoreAsync(Key("a"), layer, Contents([.. Sample()]), CancellationToken.None);
+        Assert.NotNull(await cache.TryGetAsync(Key("a"), CancellationToken.None));
     }
 
     [Fact]

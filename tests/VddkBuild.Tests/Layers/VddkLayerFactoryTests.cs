@@ -137,6 +137,46 @@ public sealed class VddkLayerFactoryTests : IDisposable
         Assert.True(File.Exists(Path.Combine(doc, "a.txt")));
     }
 
+    public static TheoryData<bool, string> LeftUnderTheLayerName => new()
+    {
+        { true, "corrupt" }, { false, "corrupt" }, // the archive's own gzip as the layer; the written layer
+        { true, "folder" }, { false, "folder" },
+    };
+
+    /// <summary>
+    /// Whatever is under the layer's content-addressed name when a build publishes it (a file corrupted in place with
+    /// its size and mtime kept, a folder) is replaced by the layer just made and checked, never taken for it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(LeftUnderTheLayerName))]
+    public async Task What_is_under_the_layer_name_is_replaced_by_the_layer_just_made(bool useArchiveAsLayer, string what)
+    {
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
+        var options = new LayerWriterOptions { UseArchiveAsLayer = useArchiveAsLayer };
+        var first = await MakeAsync(archive, _temp.Sub("first"), new RecordingBuildLog(), options, useCache: false);
+        var good = await File.ReadAllBytesAsync(first.Layer.FilePath);
+        var work = _temp.Sub("work");
+        var stale = Path.Combine(work, "layers", Path.GetFileName(first.Layer.FilePath));
+        Directory.CreateDirectory(Path.GetDirectoryName(stale)!);
+        if (what == "corrupt")
+        {
+            var bad = good.ToArray();
+            bad[bad.Length / 2] ^= 0xff;
+            await File.WriteAllBytesAsync(stale, bad);
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.Combine(stale, "inside"));
+        }
+
+        var made = await MakeAsync(archive, work, new RecordingBuildLog(), options);
+
+        Assert.Equal(stale, made.Layer.FilePath);
+        Assert.Equal(good, await File.ReadAllBytesAsync(stale));
+        Assert.Equal(first.Layer.Descriptor, made.Layer.Descriptor);
+        Assert.Empty(Directory.GetFiles(Path.Combine(work, "layers"), "*.tmp"));
+    }
+
     [Fact]
     public async Task A_missing_archive_is_reported_with_its_code()
     {
