@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
+using VddkBuild.IO;
 using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
@@ -35,6 +36,7 @@ public static class VddkExtraction
         try
         {
             Directory.CreateDirectory(parent);
+            RemoveAbandonedTrees(parent, target, log);
             temp = Path.Combine(parent, $".{Path.GetFileName(target)}.vddkbuild-{Guid.NewGuid():N}.tmp");
             Directory.CreateDirectory(temp);
         }
@@ -142,6 +144,65 @@ public static class VddkExtraction
             throw;
         }
         TryDelete(old, log);
+    }
+
+    /// <summary>
+    /// Deletes the temporary trees (<c>.NAME.vddkbuild-*.tmp</c>, and <c>.old</c> for the tree being replaced) of
+    /// extractions to this same target that were killed (<c>kill -9</c>, an OOM kill) before they could rename or
+    /// remove them: each is a whole unpacked VDDK, and nothing else ever removes them. An extraction renames its tree
+    /// as soon as it is complete, so only trees where nothing was written for
+    /// <see cref="AbandonedTemporaryFiles.AbandonedAfter"/> are taken for abandoned; other names are left alone.
+    /// </summary>
+    private static void RemoveAbandonedTrees(string parent, string target, IBuildLog log)
+    {
+        var prefix = $".{Path.GetFileName(target)}.vddkbuild-";
+        List<DirectoryInfo> candidates;
+        try
+        {
+            candidates = [.. new DirectoryInfo(parent).EnumerateDirectories(prefix + "*").Where(d => IsTemporaryTreeName(d.Name, prefix))];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return; // housekeeping only
+        }
+        var cutoff = DateTime.UtcNow - AbandonedTemporaryFiles.AbandonedAfter;
+        foreach (var tree in candidates)
+        {
+            if (NewestWrite(tree) > cutoff)
+            {
+                continue;
+            }
+            TryDelete(tree.FullName, log);
+            if (!Directory.Exists(tree.FullName))
+            {
+                log.Detail($"Deleted '{tree.FullName}', the temporary tree an interrupted extraction left behind.");
+            }
+        }
+    }
+
+    private static bool IsTemporaryTreeName(string name, string prefix)
+    {
+        var rest = name.AsSpan(prefix.Length);
+        return rest.Length == 36 && (rest.EndsWith(".tmp", StringComparison.Ordinal) || rest.EndsWith(".old", StringComparison.Ordinal))
+            && rest[..32].ContainsAnyExcept("0123456789abcdef") is false;
+    }
+
+    /// <summary>The last write in the tree's top levels: entries land in <c>lib64/</c>, <c>bin64/</c>... while it is extracted.</summary>
+    private static DateTime NewestWrite(DirectoryInfo tree)
+    {
+        var newest = tree.LastWriteTimeUtc;
+        try
+        {
+            foreach (var folder in tree.EnumerateDirectories("*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 1, AttributesToSkip = FileAttributes.ReparsePoint }))
+            {
+                newest = folder.LastWriteTimeUtc > newest ? folder.LastWriteTimeUtc : newest;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return DateTime.MaxValue; // cannot tell: leave it
+        }
+        return newest;
     }
 
     private static void TryDelete(string path, IBuildLog log)

@@ -112,6 +112,41 @@ public sealed class VddkExtractionTests
     }
 
     [Fact]
+    public async Task Temporary_trees_of_killed_extractions_to_this_target_are_deleted_but_not_recent_ones_or_other_names()
+    {
+        using var temp = new TempFolder();
+        var archive = SampleVddkArchive.WriteTo(temp.Path, Small);
+        var target = temp.File("out");
+        string Leftover(string name, TimeSpan age)
+        {
+            // What a killed extraction leaves: a partly written tree under a hidden temporary name.
+            var tree = temp.File(name);
+            var lib64 = Directory.CreateDirectory(Path.Combine(tree, EntryPaths.TopFolder, "lib64")).FullName;
+            File.WriteAllBytes(Path.Combine(lib64, "libvixDiskLib.so.8.0.1"), new byte[1000]);
+            foreach (var folder in new[] { lib64, Path.GetDirectoryName(lib64)!, tree })
+            {
+                Directory.SetLastWriteTimeUtc(folder, DateTime.UtcNow - age);
+            }
+            return tree;
+        }
+        var killed = Leftover(".out.vddkbuild-0123456789abcdef0123456789abcdef.tmp", TimeSpan.FromHours(2));
+        var killedWhileReplacing = Leftover(".out.vddkbuild-fedcba9876543210fedcba9876543210.old", TimeSpan.FromDays(3));
+        var running = Leftover(".out.vddkbuild-00000000000000000000000000000000.tmp", TimeSpan.FromMinutes(5));
+        var otherTarget = Leftover(".other.vddkbuild-0123456789abcdef0123456789abcdef.tmp", TimeSpan.FromDays(3));
+        var notOurs = Leftover(".out.vddkbuild-notes.tmp", TimeSpan.FromDays(3));
+        var log = new CollectingLog();
+
+        await VddkExtraction.ExtractAsync(archive, target, VddkArchiveReadOptions.Default, log, CancellationToken.None);
+
+        Assert.True(Directory.Exists(Path.Combine(target, EntryPaths.TopFolder)));
+        Assert.False(Directory.Exists(killed));
+        Assert.False(Directory.Exists(killedWhileReplacing));
+        Assert.True(Directory.Exists(running));
+        Assert.True(Directory.Exists(otherTarget));
+        Assert.True(Directory.Exists(notOurs));
+    }
+
+    [Fact]
     public async Task Target_holding_other_things_is_refused_untouched_with_VDDK1015()
     {
         using var temp = new TempFolder();
