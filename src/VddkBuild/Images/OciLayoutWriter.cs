@@ -7,7 +7,8 @@ namespace VddkBuild.Images;
 
 /// <summary>
 /// Writes a built image into an OCI image layout folder (<c>oci:DIR</c>), creating it or adding to it: blobs
-/// already present are kept (their name is their digest), index.json entries with the same names are replaced and
+/// already present are kept when their bytes are what their name says (a blob corrupted in place, with its size kept,
+/// is written again), index.json entries with the same names are replaced and
 /// others kept. Every file is written to a temp name and renamed; index.json last, so a reader never sees an image
 /// whose blobs are missing.
 /// </summary>
@@ -27,7 +28,7 @@ public static class OciLayoutWriter
             foreach (var blob in ImageBlob.Of(image, baseSource))
             {
                 var path = Path.Combine(root, blob.RelativePath.Replace('/', Path.DirectorySeparatorChar));
-                if (File.Exists(path) && new FileInfo(path).Length == blob.Descriptor.Size)
+                if (await HoldsAsync(path, blob.Descriptor, ct).ConfigureAwait(false))
                 {
                     continue;
                 }
@@ -46,6 +47,27 @@ public static class OciLayoutWriter
         {
             throw new VddkException(ErrorCodes.OutputWriteFailed,
                 $"Could not write OCI layout '{root}': {VddkException.Reason(ex)}. Check free space and that the folder is writable.", root, ex);
+        }
+    }
+
+    /// <summary>True when <paramref name="path"/> is a file holding exactly the blob: size first, then its digest.</summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<bool> HoldsAsync(string path, Descriptor blob, CancellationToken ct)
+    {
+        if (!File.Exists(path) || new FileInfo(path).Length != blob.Size)
+        {
+            return false;
+        }
+        try
+        {
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            await using var verifying = new DigestVerifyingStream(file, blob, path);
+            await verifying.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (VddkException ex) when (ex.Code == ErrorCodes.BlobDigestMismatch)
+        {
+            return false;
         }
     }
 

@@ -227,4 +227,24 @@ public sealed class OciArchiveWriterTests : IDisposable
         await using var back = new OciLayoutSource(dir, "latest");
         Assert.Equal(image.Digest, (await back.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None)).ManifestDescriptor.Digest);
     }
+
+    [Fact]
+    public async Task The_layout_writer_rewrites_a_blob_corrupted_in_place_with_its_size_kept()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var dir = Path.Combine(_temp.Path, "layout-out");
+        await OciLayoutWriter.WriteAsync(image, source, dir, ["8.0.1"], CancellationToken.None);
+        var blob = Path.Combine(dir, OciLayoutResolver.BlobPath(layer.Descriptor.Digest));
+        var good = await File.ReadAllBytesAsync(blob);
+        var bad = good.ToArray();
+        bad[bad.Length / 2] ^= 0xff;
+        await File.WriteAllBytesAsync(blob, bad);
+
+        await OciLayoutWriter.WriteAsync(image, source, dir, ["8.0.1"], CancellationToken.None);
+
+        Assert.Equal(good, await File.ReadAllBytesAsync(blob));
+        Assert.Empty(Directory.EnumerateFiles(dir, "*.tmp", SearchOption.AllDirectories));
+    }
 }
