@@ -85,7 +85,7 @@ internal static partial class ArchiveDigestMemo
 
     private static void Write(string memoPath, Memo memo)
     {
-        var temp = memoPath + $".{Guid.NewGuid():N}.tmp";
+        var temp = LayerCache.TemporaryPathFor(memoPath);
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(memoPath)!);

@@ -248,7 +248,7 @@ public sealed partial class LayerCache
     private static async Task WriteEntryAsync(string entryPath, Entry entry, CancellationToken cancellationToken)
     {
         var json = JsonSerializer.SerializeToUtf8Bytes(entry, EntryWriteContext.Default.Entry);
-        var temp = entryPath + $".{Guid.NewGuid():N}.tmp";
+        var temp = TemporaryPathFor(entryPath);
         try
         {
             await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
@@ -321,6 +321,18 @@ public sealed partial class LayerCache
             return null;
         }
     }
+
+    /// <summary>
+    /// A unique temporary name for a record written beside <paramref name="path"/>: hidden, so that it is never
+    /// counted as an entry, and recognised by <see cref="IsTemporaryRecordName"/> once a killed build left it.
+    /// </summary>
+    internal static string TemporaryPathFor(string path) =>
+        Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+
+    /// <summary>True for the temporary names of <see cref="TemporaryPathFor"/> (<c>.NAME.json.&lt;32 hex&gt;.tmp</c>).</summary>
+    internal static bool IsTemporaryRecordName(string name) =>
+        name.Length > 43 && name[0] == '.' && name.EndsWith(".tmp", StringComparison.Ordinal)
+        && name.AsSpan(name.Length - 42, 6).SequenceEqual(".json.") && !name.AsSpan(name.Length - 36, 32).ContainsAnyExcept("0123456789abcdef");
 
     private string EntryPath(LayerCacheKey key) => Path.Combine(_directory, key.Id + ".json");
 

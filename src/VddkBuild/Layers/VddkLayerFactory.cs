@@ -79,6 +79,7 @@ public static class VddkLayerFactory
             cache = new LayerCache(cacheDirectory, layerDirectory: layerDirectory);
             // The memos live apart from the cache entries, which LayerCache counts and prunes by their folder.
             var memoDirectory = Path.Combine(cacheDirectory, "archives");
+            RemoveAbandonedRecords(cacheDirectory, memoDirectory, log);
             Task<ArchiveDigestLookup> hashing;
             Task<ArchiveLayerAttempt>? speculative = null;
             using var stopSpeculation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -325,6 +326,13 @@ public static class VddkLayerFactory
             name => name.EndsWith(".tar.gz.tmp", StringComparison.Ordinal)
                 && (name.StartsWith(".layer-", StringComparison.Ordinal) || name.StartsWith(".archive-layer-", StringComparison.Ordinal)),
             "a temporary layer file", log);
+
+    /// <summary>Deletes the temporary cache entries and digest memos of builds killed while writing them (small, but one per kill).</summary>
+    internal static void RemoveAbandonedRecords(string cacheDirectory, string memoDirectory, IBuildLog log)
+    {
+        AbandonedTemporaryFiles.Remove(cacheDirectory, LayerCache.IsTemporaryRecordName, "a temporary layer cache entry", log);
+        AbandonedTemporaryFiles.Remove(memoDirectory, LayerCache.IsTemporaryRecordName, "a temporary archive digest memo", log);
+    }
 
     private static VddkException LayerFolderUnwritable(string directory, Exception ex) => new(ErrorCodes.OutputWriteFailed,
         $"Could not write the layer file in '{directory}': {VddkException.Reason(ex)}. Check free space and permissions.", directory, ex);

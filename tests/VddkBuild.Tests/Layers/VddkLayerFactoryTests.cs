@@ -88,6 +88,40 @@ public sealed class VddkLayerFactoryTests : IDisposable
     }
 
     [Fact]
+    public async Task Temporary_cache_entries_and_memos_of_killed_builds_are_deleted_but_not_recent_ones_or_other_names()
+    {
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
+        var work = _temp.Sub("work");
+        var cache = Directory.CreateDirectory(Path.Combine(work, "layer-cache")).FullName;
+        var memos = Directory.CreateDirectory(Path.Combine(cache, "archives")).FullName;
+        string Leftover(string folder, string name, TimeSpan age)
+        {
+            var path = Path.Combine(folder, name);
+            File.WriteAllBytes(path, new byte[100]);
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow - age);
+            return path;
+        }
+        var entry = new string('a', 64) + ".json";
+        var killedEntry = Leftover(cache, $".{entry}.0123456789abcdef0123456789abcdef.tmp", TimeSpan.FromHours(2));
+        var killedMemo = Leftover(memos, ".archive-0123456789abcdef0123456789abcdef.json.fedcba9876543210fedcba9876543210.tmp", TimeSpan.FromDays(3));
+        var recent = Leftover(cache, $".{entry}.fedcba9876543210fedcba9876543210.tmp", TimeSpan.FromMinutes(5));
+        var someoneElses = Leftover(cache, ".notes.json.tmp", TimeSpan.FromDays(3));
+        var log = new RecordingBuildLog();
+
+        var made = await MakeAsync(archive, work, log);
+        await made.Recorded;
+
+        Assert.False(File.Exists(killedEntry));
+        Assert.False(File.Exists(killedMemo));
+        Assert.True(File.Exists(recent));
+        Assert.True(File.Exists(someoneElses));
+        // The records this build wrote went through the same temporary names and left none.
+        Assert.Equal([recent, someoneElses], Directory.GetFiles(cache, ".*").Order(StringComparer.Ordinal));
+        Assert.Empty(Directory.GetFiles(memos, ".*"));
+        Assert.Single(Directory.GetFiles(cache, "*.json"));
+    }
+
+    [Fact]
     public async Task Without_the_cache_every_build_writes_the_same_layer()
     {
         var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small);
