@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -253,7 +252,9 @@ public sealed partial class LayerCache
         {
             await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
-                await stream.WriteAsync(Encoding.UTF8.GetBytes($"{{\"sha256\":\"{Convert.ToHexStringLower(SHA256.HashData(json))}\",\"entry\":"), cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(EntryHead.ToArray(), cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(Convert.ToHexStringLower(SHA256.HashData(json))), cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(EntryMiddle.ToArray(), cancellationToken).ConfigureAwait(false);
                 await stream.WriteAsync(json, cancellationToken).ConfigureAwait(false);
                 await stream.WriteAsync("}"u8.ToArray(), cancellationToken).ConfigureAwait(false);
             }
@@ -297,22 +298,26 @@ public sealed partial class LayerCache
             unusable = $"cannot be read: {VddkException.Reason(ex)}";
             return null;
         }
+        // The layout WriteEntryAsync gives: {"sha256":"<64 hex>","entry":<the entry's JSON>}, so the hashed bytes are
+        // found without parsing the document twice (an entry lists every archive entry: megabytes for a large VDDK).
+        var head = EntryHead.Length;
+        if (bytes.Length < head + 64 + EntryMiddle.Length + 3 || !bytes.AsSpan(0, head).SequenceEqual(EntryHead)
+            || !bytes.AsSpan(head + 64, EntryMiddle.Length).SequenceEqual(EntryMiddle) || bytes[^1] != (byte)'}')
+        {
+            unusable = "not an entry of this version";
+            return null;
+        }
+        var json = bytes.AsSpan(head + 64 + EntryMiddle.Length, bytes.Length - head - 64 - EntryMiddle.Length - 1);
+        var stated = bytes.AsSpan(head, 64);
+        Span<byte> actual = stackalloc byte[64];
+        Encoding.ASCII.GetBytes(Convert.ToHexStringLower(SHA256.HashData(json)), actual);
+        if (!stated.SequenceEqual(actual))
+        {
+            unusable = "its content does not match its checksum: corrupt or edited";
+            return null;
+        }
         try
         {
-            using var document = JsonDocument.Parse(bytes);
-            if (document.RootElement.ValueKind != JsonValueKind.Object
-                || !document.RootElement.TryGetProperty("sha256", out var sha256) || sha256.ValueKind != JsonValueKind.String
-                || !document.RootElement.TryGetProperty("entry", out var body) || body.ValueKind != JsonValueKind.Object)
-            {
-                unusable = "not an entry of this version";
-                return null;
-            }
-            var json = JsonMarshal.GetRawUtf8Value(body);
-            if (!string.Equals(sha256.GetString(), Convert.ToHexStringLower(SHA256.HashData(json)), StringComparison.Ordinal))
-            {
-                unusable = "its content does not match its checksum: corrupt or edited";
-                return null;
-            }
             return JsonSerializer.Deserialize<Entry>(json, Json) ?? throw new JsonException("null entry");
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
@@ -321,6 +326,10 @@ public sealed partial class LayerCache
             return null;
         }
     }
+
+    private static ReadOnlySpan<byte> EntryHead => "{\"sha256\":\""u8;
+
+    private static ReadOnlySpan<byte> EntryMiddle => "\",\"entry\":"u8;
 
     /// <summary>
     /// A unique temporary name for a record written beside <paramref name="path"/>: hidden, so that it is never
