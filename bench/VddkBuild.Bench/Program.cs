@@ -102,7 +102,9 @@ static async Task<string> RunAsync(BenchOptions options)
     var sdk = new Row("2. .NET SDK CreateNewImage (dotnet build, extracted tree)", "");
     var cold = new Row("3. dotnet build -t:PublishVddk, cold", "");
     var coldLate = new Row("3b. the same, layer sent only after the check (VddkEarlyLayerUpload=false)", "");
+    var coldInProcess = new Row("3c. the same, tasks in MSBuild's own process (VddkNativeWorker=false)", "");
     var warm = new Row("4. PublishVddk warm (nothing changed)", "");
+    var warmInProcess = new Row("4c. the same, tasks in MSBuild's own process (VddkNativeWorker=false)", "");
     var warmServer = new Row("4b. PublishVddk warm through the MSBuild server (DOTNET_CLI_USE_MSBUILD_SERVER=1)", "");
     var afterChange = new Row("5. PublishVddk after the archive changed", "");
     var floor = new Row("6. floor: sha256 + gunzip + upload of the archive", "");
@@ -121,7 +123,10 @@ static async Task<string> RunAsync(BenchOptions options)
             var intermediate = Path.Combine(options.Work, $"vddk-{rep}");
             cold.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
             coldLate.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-late-{rep}", Path.Combine(options.Work, $"vddk-late-{rep}"), push, "VddkEarlyLayerUpload=false"));
+            var inProcess = Path.Combine(options.Work, $"vddk-inproc-{rep}");
+            coldInProcess.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-inproc-{rep}", inProcess, push, "VddkNativeWorker=false"));
             warm.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
+            warmInProcess.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-inproc-{rep}", inProcess, push, "VddkNativeWorker=false"));
             if (push)
             {
                 if (rep == 1)
@@ -150,7 +155,7 @@ static async Task<string> RunAsync(BenchOptions options)
         $"VDDK-8-shaped sample {Size(sample)} gz; {options.Repetitions} repetitions each, interleaved; loopback docker-registry behind a counting proxy; {machine}.");
     report.AppendLine();
 
-    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, coldLate, warm, afterChange, floor, msbuild];
+    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, coldLate, coldInProcess, warm, warmInProcess, afterChange, floor, msbuild];
     if (push)
     {
         rows.Insert(rows.IndexOf(warm) + 1, warmServer);
