@@ -25,12 +25,6 @@ public abstract class VddkImageTask : VddkTask
     [Required] public string IntermediateDirectory { get; set; } = string.Empty;
     public string? SourceDateEpoch { get; set; }
 
-    /// <summary>
-    /// The project's folder ($(MSBuildProjectDirectory)): relative local base images (oci:DIR, oci-archive:FILE) and a
-    /// VddkRegistriesConf file path are found from there. Empty: the current folder, which MSBuild sets to it as well.
-    /// </summary>
-    public string? ProjectDirectory { get; set; }
-
     /// <summary>VddkImageFormat: OCI, Docker, or empty (automatic: OCI, and Docker schema 2 where a registry refuses OCI).</summary>
     public string? ImageFormat { get; set; }
 
@@ -103,7 +97,7 @@ public abstract class VddkImageTask : VddkTask
             ImageReference.ValidateTag(tag);
         }
         var baseSource = ImageSourceFactory.Create(
-            ImageSourceReference.Parse(baseReference).RelativeTo(BaseDirectory),
+            ImageSourceReference.Parse(baseReference).RelativeTo(BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory()),
             reference => registry is null
                 ? throw new VddkException(ErrorCodes.BaseNeedsRegistry, $"Base image '{reference.Raw}' is a registry reference, but this task has no registry connection.", reference.Raw)
                 : PlanBasePull() is { } pull && (pull.Sources.Count > 1 || pull.Sources[0].Reference != pull.Requested)
@@ -181,7 +175,7 @@ public abstract class VddkImageTask : VddkTask
         var requested = ParseBaseReference(reference.Raw);
         var explicitFile = setting.Length == 0 || setting.Equals("true", StringComparison.OrdinalIgnoreCase)
             ? null
-            : Path.GetFullPath(setting, BaseDirectory);
+            : Path.GetFullPath(setting, BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory());
         var configuration = VddkBuild.Registry.RegistriesConf.Load(Environment.GetEnvironmentVariable, explicitFile);
         _basePull = (requested, configuration.PullSources(requested), configuration.Files.Count == 0 ? "registries.conf" : string.Join(", ", configuration.Files));
         return _basePull;
@@ -211,12 +205,6 @@ public abstract class VddkImageTask : VddkTask
             MaxEntryCount = TaskProperties.Count(maxEntryCount, "VddkMaxEntryCount", defaults.MaxEntryCount),
         };
     }
-
-    /// <summary>
-    /// Where relative paths in properties start from. Not the file holding the task node (ProjectFileOfTaskNode): that
-    /// is VddkBuild's own targets file, inside the package.
-    /// </summary>
-    private string BaseDirectory => string.IsNullOrWhiteSpace(ProjectDirectory) ? Directory.GetCurrentDirectory() : Path.GetFullPath(ProjectDirectory);
 
     protected static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
