@@ -191,6 +191,10 @@ internal sealed class NativeWorkerClient
                     return true;
                 }
                 SetOutputs(result);
+                if (result.TryGetProperty("peakKb", out var peak) && peak.TryGetInt64(out var kilobytes))
+                {
+                    log.LogMessage(MessageImportance.Low, $"VddkBuild: native worker peak RSS {kilobytes} kB");
+                }
                 succeeded = result.GetProperty("ok").GetBoolean() && !log.HasLoggedErrors;
                 return true;
             }
@@ -481,6 +485,10 @@ internal static class NativeWorkerHost
         {
             json.WriteString("k", "done");
             json.WriteBoolean("ok", ok);
+            if (PeakResidentKilobytes() is { } peak)
+            {
+                json.WriteNumber("peakKb", peak);
+            }
             json.WriteStartObject("out");
             foreach (var property in OutputsOf(task))
             {
@@ -492,6 +500,26 @@ internal static class NativeWorkerHost
             json.WriteEndObject();
         });
         return 0;
+    }
+
+    /// <summary>The worker's peak resident memory (VmHWM), for the detailed log: MSBuild's process does not show it.</summary>
+    private static long? PeakResidentKilobytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal)
+                    && long.TryParse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var kilobytes))
+                {
+                    return kilobytes;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return null;
     }
 
     private static IEnumerable<PropertyInfo> OutputsOf(VddkTask task) => task switch
