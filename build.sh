@@ -78,6 +78,8 @@ run_tests() {
 }
 
 pack() {
+  # After `build`: the pack's own build finds the task assembly up to date, so the native worker built from that same
+  # compilation (src/VddkBuild.Worker, linux-x64) goes into the package with it.
   log "packing src/VddkBuild.Tasks"
   dotnet pack src/VddkBuild.Tasks -c "$configuration" -o artifacts/packages -nologo
 }

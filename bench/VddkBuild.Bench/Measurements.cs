@@ -4,7 +4,11 @@ using System.Text;
 namespace VddkBuild.Bench;
 
 /// <summary>One repetition of one method.</summary>
-internal sealed record Sample(TimeSpan Wall, TimeSpan? Tasks, long BytesUploaded, int Requests, int BlobUploads, long PeakRssKb, TimeSpan Cpu = default);
+internal sealed record Sample(TimeSpan Wall, TimeSpan? Tasks, long BytesUploaded, int Requests, int BlobUploads, long PeakRssKb, TimeSpan Cpu = default)
+{
+    /// <summary>The native worker's own peak RSS, from its detailed-log line; 0 when not asked for or not run.</summary>
+    public long WorkerPeakRssKb { get; init; }
+}
 
 /// <summary>A method measured several times; the table shows min and median.</summary>
 internal sealed class Row(string name, string note)

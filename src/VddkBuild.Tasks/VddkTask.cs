@@ -13,10 +13,29 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
 {
     private readonly CancellationTokenSource _cancellation = new();
 
-    public void Cancel() => _cancellation.Cancel();
+    /// <summary>
+    /// VddkNativeWorker: empty or true runs the task in the native worker where there is one (linux-x64, see
+    /// <see cref="NativeWorkerClient"/>); false always runs it in MSBuild's own process.
+    /// </summary>
+    public string? NativeWorker { get; set; }
+
+    internal bool CancellationRequested => _cancellation.IsCancellationRequested;
+
+    /// <summary>The worker running this task, while it runs.</summary>
+    internal NativeWorkerClient? WorkerClient { get; set; }
+
+    public void Cancel()
+    {
+        _cancellation.Cancel();
+        WorkerClient?.CloseInput();
+    }
 
     public sealed override bool Execute()
     {
+        if (NativeWorkerClient.Locate(this, NativeWorker) is { } worker && NativeWorkerClient.TryExecute(this, worker, Log, out var succeeded))
+        {
+            return succeeded;
+        }
         var log = new MSBuildLog(Log);
         try
         {

@@ -177,4 +177,35 @@ public sealed class PublishVddkSampleTests : IDisposable
         Assert.Equal("libvixDiskLib.so.8.0.1", new FileInfo(Path.Combine(so.DirectoryName!, "libvixDiskLib.so.8")).LinkTarget);
         Assert.True(File.Exists(Path.Combine(so.DirectoryName!, "libvixDiskLib.so.8.0.1")));
     }
+
+    [Theory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task A_relative_local_base_image_in_a_project_is_found_from_the_project_folder(string nativeWorker)
+    {
+        // The project names its base as a path next to itself; the build runs from another folder. It used to be
+        // looked for next to VddkBuild's own targets file (the file MSBuild names as holding the task node).
+        var (archive, _) = Inputs();
+        var folder = Path.Combine(_work, "project");
+        StandInBaseImage.WriteOciLayout(Path.Combine(folder, "base-layout"));
+        var project = Path.Combine(folder, "Vddk.proj");
+        var sdk = Path.Combine(DotnetCli.RepoRoot, "src", "VddkBuild.Tasks", "Sdk");
+        var tasks = Path.Combine(DotnetCli.RepoRoot, "src", "VddkBuild.Tasks", "bin", "Release", "net10.0", "tasks", "VddkBuild.Tasks.dll");
+        File.WriteAllText(project, $"""
+            <Project>
+              <Import Project="{sdk}/Sdk.props" />
+              <PropertyGroup>
+                <VddkTasksAssembly>{tasks}</VddkTasksAssembly>
+                <VddkBaseImage>oci:base-layout:latest</VddkBaseImage>
+              </PropertyGroup>
+              <Import Project="{sdk}/Sdk.targets" />
+            </Project>
+            """);
+        var elsewhere = Directory.CreateDirectory(Path.Combine(_work, "elsewhere")).FullName;
+
+        var result = await DotnetCli.RunAsync(elsewhere, ["build", project, "-t:BuildVddkImage", "-nologo", "-v:m", $"-p:VddkArchive={archive}", $"-p:VddkNativeWorker={nativeWorker}"]);
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(folder, "bin", "vddk"), "*.oci.tar"));
+    }
 }

@@ -29,6 +29,11 @@ public sealed class TaskPackageTests(TaskPackageTests.PackedPackage package) : I
         Assert.Contains("Sdk/Sdk.targets", names);
         Assert.DoesNotContain(names, n => n.Contains("Microsoft.Build", StringComparison.Ordinal));
         Assert.DoesNotContain(names, n => n.StartsWith("lib/", StringComparison.Ordinal));
+        // The native worker is built on linux-x64 machines (CI is one): there the package must carry it.
+        if (System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier == "linux-x64")
+        {
+            Assert.Contains("tasks/net10.0/linux-x64/vddkbuild-worker", names);
+        }
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open());
         var text = nuspec.ReadToEnd();
         Assert.Contains("<developmentDependency>true</developmentDependency>", text);
@@ -99,9 +104,16 @@ public sealed class TaskPackageTests(TaskPackageTests.PackedPackage package) : I
         var explicitOutput = Path.Combine(project, "image.oci.tar");
 
         // No restore at all: the first command a user runs, with --no-restore, resolves the SDK and runs the target.
-        var build = await DotnetCli.RunAsync(project, ["build", "--no-restore", "-t:BuildVddkImage", "-nologo", "-v:n", .. package.ImageProperties, $"-p:VddkImageArchive={explicitOutput}", "-getProperty:VddkImageDigest"], environment);
+        var log = Path.Combine(project, "first.log");
+        var build = await DotnetCli.RunAsync(project, ["build", "--no-restore", "-t:BuildVddkImage", "-nologo", "-v:n", .. package.ImageProperties, $"-p:VddkImageArchive={explicitOutput}", "-getProperty:VddkImageDigest",
+            "-fl", $"-flp:logfile={log};verbosity=detailed"], environment);
         Assert.True(build.Succeeded, build.ToString());
         Assert.Equal(await package.RepositorySampleDigestAsync(), build.Output.Trim());
+        if (System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier == "linux-x64")
+        {
+            // NuGet keeps no file modes: the worker unpacked from the package is made executable and used.
+            Assert.Contains($"BuildVddkImage runs in the native worker {Path.Combine(packages, "vddkbuild.tasks", package.Version, "tasks", "net10.0", "linux-x64", "vddkbuild-worker")}", File.ReadAllText(log));
+        }
         Assert.True(Directory.Exists(Path.Combine(packages, "vddkbuild.tasks", package.Version, "Sdk")), "the SDK resolver did not fetch the package into NUGET_PACKAGES");
         Assert.False(File.Exists(Path.Combine(project, "obj", "project.assets.json")), "an SDK project must not need a NuGet restore");
 
@@ -218,6 +230,10 @@ public sealed class TaskPackageTests(TaskPackageTests.PackedPackage package) : I
 
         public async Task InitializeAsync()
         {
+            // As ./build.sh pack does: the worker's project builds the tasks and (linux-x64) the native worker from
+            // the same compilation; the pack's own build then finds the tasks up to date and packs both.
+            var build = await DotnetCli.RunAsync(DotnetCli.RepoRoot, ["build", "src/VddkBuild.Worker", "-c", "Release", "-p:Version=" + Version, "-nologo", "-clp:ErrorsOnly"]);
+            Assert.True(build.Succeeded, build.ToString());
             var pack = await DotnetCli.RunAsync(DotnetCli.RepoRoot, ["pack", "src/VddkBuild.Tasks", "-c", "Release", "-o", Feed, "-p:Version=" + Version, "-nologo"]);
             Assert.True(pack.Succeeded, pack.ToString());
             Archive = SampleVddkArchive.WriteTo(System.IO.Path.Combine(_work, "in"), SampleVddkArchiveOptions.Small);
