@@ -29,6 +29,7 @@ public static class VddkExtraction
         var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(targetDirectory));
         var parent = Path.GetDirectoryName(target)
             ?? throw new VddkException(ErrorCodes.ExtractFailed, $"Cannot extract the VDDK into the file-system root '{target}'; choose a dedicated folder.", target);
+        VddkArchiveFile.Check(Path.GetFullPath(archivePath));
         CheckReplaceable(target);
 
         string temp;

@@ -54,6 +54,8 @@ public static class VddkLayerFactory
         ArgumentNullException.ThrowIfNull(layerOptions);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
         ArgumentNullException.ThrowIfNull(log);
+        // Before the hashing thread opens it: a FIFO or a device would block it or never end.
+        VddkArchiveFile.Check(archivePath);
         var clock = Stopwatch.StartNew();
         var layerDirectory = Path.Combine(workDirectory, "layers");
         try
@@ -384,8 +386,7 @@ public static class VddkLayerFactory
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new VddkException(ErrorCodes.ArchiveCorrupt,
-                $"The VDDK archive '{archivePath}' cannot be read: {VddkException.Reason(ex)}. Check its permissions, or download it again.", archivePath, ex);
+            throw VddkArchiveFile.Unreadable(archivePath, ex);
         }
     }
 

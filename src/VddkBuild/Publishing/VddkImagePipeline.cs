@@ -18,18 +18,8 @@ public static class VddkImagePipeline
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<VddkImageBuildResult> BuildAsync(VddkImageRequest request, IBuildLog log, CancellationToken cancellationToken)
     {
-        if (Directory.Exists(request.ArchivePath))
-        {
-            throw new VddkException(ErrorCodes.ArchiveNotFound,
-                $"VddkArchive '{request.ArchivePath}' is a directory, not a VDDK archive. Set VddkArchive to the path of the downloaded VMware-vix-disklib-<version>.x86_64.tar.gz file itself.",
-                request.ArchivePath);
-        }
-        if (!File.Exists(request.ArchivePath))
-        {
-            throw new VddkException(ErrorCodes.ArchiveNotFound,
-                $"The VDDK archive '{request.ArchivePath}' does not exist. Download VMware-vix-disklib-<version>.x86_64.tar.gz from the Broadcom developer portal and set VddkArchive to its path.",
-                request.ArchivePath);
-        }
+        // Before any thread opens it: a FIFO or a device would block the build or never end.
+        VddkArchiveFile.Check(request.ArchivePath);
 
         if (!Platform.LinuxAmd64.Matches(request.Platform))
         {

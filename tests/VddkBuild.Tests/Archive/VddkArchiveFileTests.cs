@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using VddkBuild.Archive;
+using VddkBuild.Layers;
+using VddkBuild.TestSupport.Archives;
+
+namespace VddkBuild.Tests.Archive;
+
+/// <summary>
+/// VddkArchive as users give it that is no archive file: a FIFO (a download piped in, /dev/stdin), a device
+/// (/dev/zero, /dev/urandom), symlink loops and dangling links. Each is a coded error at once, through every way the
+/// engine reads an archive (the layer with its hashing thread, the plain reader, the extraction), never a build that
+/// blocks on the open or reads forever. Each call is bounded: a regression fails the test instead of hanging it.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class VddkArchiveFileTests : IDisposable
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>The three ways in, each expected to throw within <see cref="Bound"/>.</summary>
+    private async Task<IReadOnlyList<VddkException>> FailuresOf(string archive)
+    {
+        var work = Path.Combine(_temp.Path, "work");
+        var extracted = Path.Combine(_temp.Path, "extracted");
+        Task[] ways =
+        [
+            Task.Run(() => VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, new LayerWriterOptions(), work, new CollectingLog(), CancellationToken.None)),
+            Task.Run(() => Read.Archive(archive)),
+            Task.Run(() => VddkExtraction.ExtractAsync(archive, extracted, VddkArchiveReadOptions.Default, new CollectingLog(), CancellationToken.None)),
+        ];
+        var failures = new List<VddkException>();
+        foreach (var way in ways)
+        {
+            failures.Add(await Assert.ThrowsAsync<VddkException>(() => way.WaitAsync(Bound)));
+        }
+        Assert.False(Directory.Exists(extracted));
+        Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(_temp.Path), e => Path.GetFileName(e).StartsWith(".extracted", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(Path.Combine(work, "layers")) && Directory.EnumerateFileSystemEntries(Path.Combine(work, "layers")).Any());
+        return failures;
+    }
+
+    [Fact]
+    public async Task A_fifo_is_VDDK1018_at_once_without_opening_it()
+    {
+        var fifo = Path.Combine(_temp.Path, "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        using (var mkfifo = Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        var failures = await FailuresOf(fifo);
+
+        Assert.All(failures, f => Assert.Equal(ErrorCodes.ArchiveNotAFile, f.Code));
+        Assert.Contains("FIFO", failures[0].Message);
+        Assert.Contains("save the download first", failures[0].Message);
+    }
+
+    [Theory]
+    [InlineData("/dev/zero")]
+    [InlineData("/dev/urandom")]
+    [InlineData("/dev/null")]
+    public async Task A_character_device_is_VDDK1018(string device)
+    {
+        var failures = await FailuresOf(device);
+
+        Assert.All(failures, f => Assert.Equal(ErrorCodes.ArchiveNotAFile, f.Code));
+        Assert.Contains("character device", failures[0].Message);
+    }
+
+    [Fact]
+    public async Task A_symlink_loop_is_VDDK1019_saying_so()
+    {
+        var a = Path.Combine(_temp.Path, "a.tar.gz");
+        var b = Path.Combine(_temp.Path, "b.tar.gz");
+        File.CreateSymbolicLink(a, b);
+        File.CreateSymbolicLink(b, a);
+
+        var failures = await FailuresOf(a);
+
+        Assert.All(failures, f => Assert.Equal(ErrorCodes.ArchiveUnreadable, f.Code));
+        Assert.Contains("loop", failures[0].Message);
+    }
+
+    [Fact]
+    public async Task A_dangling_symlink_is_VDDK1001_naming_where_it_points()
+    {
+        var link = Path.Combine(_temp.Path, "vddk.tar.gz");
+        var gone = Path.Combine(_temp.Path, "downloads", "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        File.CreateSymbolicLink(link, gone);
+
+        var failures = await FailuresOf(link);
+
+        Assert.All(failures, f => Assert.Equal(ErrorCodes.ArchiveNotFound, f.Code));
+        Assert.Contains($"symbolic link to '{gone}'", failures[0].Message);
+    }
+
+    [Fact]
+    public async Task A_path_through_a_file_is_VDDK1001()
+    {
+        var file = Path.Combine(_temp.Path, "file");
+        await File.WriteAllTextAsync(file, "x");
+
+        var failures = await FailuresOf(Path.Combine(file, "vddk.tar.gz"));
+
+        Assert.All(failures, f => Assert.Equal(ErrorCodes.ArchiveNotFound, f.Code));
+        Assert.Contains("a part of its path is a file", failures[0].Message);
+    }
+
+    [Fact]
+    public async Task A_symlink_and_a_hard_link_to_the_archive_are_read_like_the_file()
+    {
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(_temp.Path, "in"), SampleVddkArchiveOptions.Small);
+        var symlink = Path.Combine(_temp.Path, "link to vddk.tar.gz");
+        var hardlink = Path.Combine(_temp.Path, "hard link.tar.gz");
+        File.CreateSymbolicLink(symlink, archive);
+        using (var ln = Process.Start("ln", [archive, hardlink]))
+        {
+            await ln.WaitForExitAsync();
+        }
+
+        Assert.Equal((await Read.Archive(archive)).Version, (await Read.Archive(symlink).WaitAsync(Bound)).Version);
+        Assert.Equal((await Read.Archive(archive)).Version, (await Read.Archive(hardlink).WaitAsync(Bound)).Version);
+    }
+}
