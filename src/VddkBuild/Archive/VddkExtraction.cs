@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VddkBuild.Diagnostics;
+using VddkBuild.IO;
 using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
@@ -41,7 +42,7 @@ public static class VddkExtraction
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw Failed(archivePath, target, ex.Message, ex);
+            throw Failed(archivePath, target, ex, parent);
         }
 
         try
@@ -64,7 +65,7 @@ public static class VddkExtraction
             }
             if (ex is IOException or UnauthorizedAccessException)
             {
-                throw Failed(archivePath, target, ex.Message, ex);
+                throw Failed(archivePath, target, ex, parent);
             }
             throw;
         }
@@ -169,9 +170,48 @@ public static class VddkExtraction
         }
     }
 
-    private static VddkException Failed(string archivePath, string target, string reason, Exception inner) => new(
+    private static VddkException Failed(string archivePath, string target, Exception inner, string parent) => new(
         ErrorCodes.ExtractFailed,
-        $"Extracting '{archivePath}' to '{target}' failed: {reason}. '{target}' was left unchanged; check free space and permissions of its parent folder.",
+        $"Extracting '{archivePath}' to '{target}' failed: {VddkException.Reason(inner)}. '{target}' was left unchanged."
+            + (DiskSpace.IsFull(inner)
+                ? DiskSpace.Shortfall(inner, parent, UnpackedSize(archivePath), "VddkExtractDirectory")
+                : " Check free space and permissions of its parent folder."),
         target,
         inner);
+
+    /// <summary>
+    /// About how much the tree takes unpacked, when the archive says so without being read: a gzip's trailer holds
+    /// the length of what it packs (modulo 4 GiB: a VDDK is some 70 MB), a plain tar is its own size. Null otherwise.
+    /// </summary>
+    private static long? UnpackedSize(string archivePath)
+    {
+        try
+        {
+            using var file = File.OpenHandle(archivePath);
+            var length = RandomAccess.GetLength(file);
+            Span<byte> head = stackalloc byte[2];
+            if (length < 20 || RandomAccess.Read(file, head, 0) != 2)
+            {
+                return null;
+            }
+            if (head[0] != 0x1f || head[1] != 0x8b)
+            {
+                return ArchiveFormatSniffer.Detect(ReadHead(file)) == ArchiveFormat.Tar ? length : null;
+            }
+            Span<byte> trailer = stackalloc byte[4];
+            RandomAccess.Read(file, trailer, length - 4);
+            long size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(trailer);
+            return size >= length ? size : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        static byte[] ReadHead(Microsoft.Win32.SafeHandles.SafeFileHandle file)
+        {
+            var head = new byte[ArchiveFormatSniffer.HeadLength];
+            return head[..RandomAccess.Read(file, head, 0)];
+        }
+    }
 }

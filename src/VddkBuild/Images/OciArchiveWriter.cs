@@ -49,7 +49,8 @@ public static class OciArchiveWriter
         {
             TryDelete(temp);
             throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"Could not write OCI archive '{target}': {VddkException.Reason(ex)}. Check free space and that the folder is writable.", target, ex);
+                $"Could not write OCI archive '{target}': {VddkException.Reason(ex)}.{DiskSpace.Shortfall(ex, directory, SizeOf(image, baseSource), "VddkImageArchive (or VddkOutputDirectory)")}"
+                + (DiskSpace.IsFull(ex) ? string.Empty : " Check free space and that the folder is writable."), target, ex);
         }
         catch
         {
@@ -57,6 +58,10 @@ public static class OciArchiveWriter
             throw;
         }
     }
+
+    /// <summary>The archive's size, near enough for a disk-space message: each blob in a tar member, plus the small files.</summary>
+    private static long SizeOf(BuiltImage image, IImageSource baseSource) =>
+        ImageBlob.Of(image, baseSource).Sum(b => 512 + ((b.Descriptor.Size + 511) / 512 * 512)) + (8 * 1024);
 
     /// <summary>The unique name the archive is written under before it is renamed to <paramref name="fileName"/>.</summary>
     internal static string TemporaryName(string fileName) => $".{fileName}.{Guid.NewGuid():N}.tmp";

@@ -160,10 +160,18 @@ public static class VddkLayerFactory
         }
         if (layer is null)
         {
-            await using var writer = new LayerWriter(layerDirectory, layerOptions);
-            contents = await new VddkArchiveReader(archivePath, readOptions, readLog).ReadAsync(writer, cancellationToken).ConfigureAwait(false);
-            await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
-            layer = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using var writer = new LayerWriter(layerDirectory, layerOptions);
+                contents = await new VddkArchiveReader(archivePath, readOptions, readLog).ReadAsync(writer, cancellationToken).ConfigureAwait(false);
+                await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
+                layer = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (VddkException ex) when (ex.Code == ErrorCodes.OutputWriteFailed && ex.InnerException is { } inner && DiskSpace.IsFull(inner))
+            {
+                // The writer knows the folder, not how large the layer gets: about as large as the archive.
+                throw LayerFolderUnwritable(Path.GetFullPath(layerDirectory), inner, archivePath);
+            }
         }
 
         var cacheRecorded = Task.CompletedTask;
@@ -214,7 +222,7 @@ public static class VddkLayerFactory
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw LayerFolderUnwritable(directory, ex);
+            throw LayerFolderUnwritable(directory, ex, archivePath);
         }
         try
         {
@@ -265,7 +273,7 @@ public static class VddkLayerFactory
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                throw LayerFolderUnwritable(directory, ex);
+                throw LayerFolderUnwritable(directory, ex, archivePath);
             }
             published = true;
             var blob = new LayerBlob(final, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = fileDigest, Size = fileLength }, tarDigest);
@@ -335,8 +343,12 @@ public static class VddkLayerFactory
                 && (name.StartsWith(".layer-", StringComparison.Ordinal) || name.StartsWith(".archive-layer-", StringComparison.Ordinal)),
             "a temporary layer file", log);
 
-    private static VddkException LayerFolderUnwritable(string directory, Exception ex) => new(ErrorCodes.OutputWriteFailed,
-        $"Could not write the layer file in '{directory}': {VddkException.Reason(ex)}. Check free space and permissions.", directory, ex);
+    private static VddkException LayerFolderUnwritable(string directory, Exception ex, string? archivePath = null) => new(ErrorCodes.OutputWriteFailed,
+        $"Could not write the layer file in '{directory}': {VddkException.Reason(ex)}."
+            + (DiskSpace.IsFull(ex)
+                ? DiskSpace.Shortfall(ex, directory, archivePath is null ? null : ArchiveLength(archivePath), "VddkIntermediateDirectory")
+                : " Check that the folder is writable by the user the build runs as, or set VddkIntermediateDirectory to a folder that is."),
+        directory, ex);
 
     private static bool IsGzip(string archivePath)
     {

@@ -64,6 +64,36 @@ public sealed class VddkExtractionTests
     }
 
     [Fact]
+    public async Task A_full_file_system_is_VDDK1015_saying_what_is_free_and_needed_and_the_next_extraction_succeeds()
+    {
+        using var temp = new TempFolder();
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(temp.Path, "in"), Small);
+        var mount = Path.Combine(temp.Path, "mnt");
+        Directory.CreateDirectory(mount);
+        Tests.Layers.CliTool.Run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount);
+        try
+        {
+            var filler = Path.Combine(mount, "filler");
+            Tests.Images.OciArchiveWriterTests.FillLeaving(filler, mount, 64 * 1024);
+            var target = Path.Combine(mount, "x");
+
+            var ex = await Assert.ThrowsAsync<VddkException>(() => Extract(archive, target));
+
+            Assert.Equal(ErrorCodes.ExtractFailed, ex.Code);
+            Assert.Matches($@"The file system of '{System.Text.RegularExpressions.Regex.Escape(mount)}' has [0-9.]+ (KiB|MiB) free; this needs about [0-9.]+ (KiB|MiB)\. Free space there, or set VddkExtractDirectory", ex.Message);
+            AssertNoLeftovers(mount, "filler");
+
+            File.Delete(filler);
+            await Extract(archive, target);
+            AssertNoLeftovers(mount, "x");
+        }
+        finally
+        {
+            Tests.Layers.CliTool.Run("umount", mount);
+        }
+    }
+
+    [Fact]
     public async Task A_directory_listed_after_its_children_is_extracted_with_its_own_mode_and_time()
     {
         using var temp = new TempFolder();

@@ -182,6 +182,52 @@ public sealed class OciArchiveWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_full_file_system_is_VDDK2007_saying_what_is_free_and_needed_and_leaves_no_file_and_the_next_write_succeeds()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var outDir = _temp.Sub("out");
+        CliTool.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", outDir);
+        try
+        {
+            var filler = Path.Combine(outDir, "filler");
+            FillLeaving(filler, outDir, 8 * 1024);
+            var archive = Path.Combine(outDir, "vddk.oci.tar");
+
+            var ex = await Assert.ThrowsAsync<VddkException>(() => OciArchiveWriter.WriteAsync(image, source, archive, ["8.0.1"], CancellationToken.None));
+
+            Assert.Equal(ErrorCodes.OutputWriteFailed, ex.Code);
+            Assert.Matches($@"The file system of '{System.Text.RegularExpressions.Regex.Escape(outDir)}' has [0-9.]+ (KiB|MiB) free; this needs about [0-9.]+ (KiB|MiB)\. Free space there, or set VddkImageArchive", ex.Message);
+            Assert.Equal([filler], Directory.GetFileSystemEntries(outDir));
+
+            File.Delete(filler);
+            await OciArchiveWriter.WriteAsync(image, source, archive, ["8.0.1"], CancellationToken.None);
+            Assert.Equal([archive], Directory.GetFileSystemEntries(outDir));
+            // The size it said is the archive's real size, near enough.
+            var said = System.Text.RegularExpressions.Regex.Match(ex.Message, @"needs about ([0-9.]+) (KiB|MiB)");
+            var bytes = double.Parse(said.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * (said.Groups[2].Value == "KiB" ? 1024 : 1024 * 1024);
+            Assert.InRange(bytes / new FileInfo(archive).Length, 0.9, 1.25);
+        }
+        finally
+        {
+            CliTool.Run("umount", outDir);
+        }
+    }
+
+    /// <summary>Writes <paramref name="file"/> until its file system has about <paramref name="leave"/> bytes free.</summary>
+    internal static void FillLeaving(string file, string folder, long leave)
+    {
+        using var stream = File.Create(file);
+        var chunk = new byte[4096];
+        while (new DriveInfo(folder).AvailableFreeSpace > leave)
+        {
+            stream.Write(chunk);
+            stream.Flush();
+        }
+    }
+
+    [Fact]
     public async Task Cancellation_leaves_no_file()
     {
         var source = Base();

@@ -170,6 +170,9 @@ public sealed class VddkLayerFactoryFullDiskTests : IDisposable
             VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, options, work, new RecordingBuildLog(), CancellationToken.None));
         Assert.Equal(ErrorCodes.OutputWriteFailed, ex.Code);
         Assert.Contains("No space left on device", ex.Message);
+        // Where, what it has and what it needs (the layer is about as large as the archive), and which property moves it.
+        Assert.Matches($@"The file system of '{System.Text.RegularExpressions.Regex.Escape(Path.Combine(work, "layers"))}' has [0-9.]+ (KiB|MiB) free; this needs about {System.Text.RegularExpressions.Regex.Escape(VddkBuild.IO.DiskSpace.Size(new FileInfo(archive).Length))}\.", ex.Message);
+        Assert.Contains("set VddkIntermediateDirectory to a folder on a larger file system", ex.Message);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(work, "layers")));
 
         CliTool.Run("mount", "-o", "remount,size=64m", work);
