@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using VddkBuild.Diagnostics;
 using VddkBuild.IO;
 
 namespace VddkBuild.Archive;
@@ -12,6 +13,43 @@ namespace VddkBuild.Archive;
 /// </summary>
 public static class VddkArchiveFile
 {
+    /// <summary>
+    /// The full path of VddkArchive as a user means it: <c>~/...</c> under HOME (no shell expands it inside
+    /// <c>-p:VddkArchive=~/...</c> or a .proj); a relative path from the project's folder, as MSBuild resolves every
+    /// path, or else, when nothing is there but the file is in the directory the build was started from (a CI script
+    /// running <c>dotnet build deploy/vddk.proj -p:VddkArchive=downloads/vddk.tar.gz</c> from the repository's root),
+    /// from there, saying so.
+    /// </summary>
+    /// <param name="startupDirectory">MSBuildStartupDirectory: where dotnet build was started.</param>
+    /// <param name="home">HOME, for <c>~</c>.</param>
+    public static string Resolve(string value, string projectDirectory, string? startupDirectory, string? home, IBuildLog log)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(value);
+        ArgumentNullException.ThrowIfNull(log);
+        if (!string.IsNullOrEmpty(home) && (value == "~" || value.StartsWith("~/", StringComparison.Ordinal)))
+        {
+            return Path.GetFullPath(home + value[1..]);
+        }
+        if (Path.IsPathRooted(value))
+        {
+            return Path.GetFullPath(value);
+        }
+        var fromProject = Path.GetFullPath(value, projectDirectory);
+        if (string.IsNullOrEmpty(startupDirectory) || Exists(fromProject))
+        {
+            return fromProject;
+        }
+        var fromStartup = Path.GetFullPath(value, startupDirectory);
+        if (fromStartup != fromProject && Exists(fromStartup))
+        {
+            log.Info($"VddkArchive '{value}' is not in the project's folder '{projectDirectory}'; using '{fromStartup}', relative to the directory the build was started from.");
+            return fromStartup;
+        }
+        return fromProject;
+
+        static bool Exists(string path) => File.Exists(path) || Directory.Exists(path) || FileKind.IsSymlink(path);
+    }
+
     /// <summary>Throws the coded error for a path that is not a readable regular file (VDDK1001, VDDK1018, VDDK1019).</summary>
     public static void Check(string archivePath)
     {
@@ -83,7 +121,7 @@ public static class VddkArchiveFile
             link is not null
                 ? $"The VDDK archive '{archivePath}' is a symbolic link to '{link}', which does not exist. Point the link (or VddkArchive) at the downloaded VMware-vix-disklib-<version>.x86_64.tar.gz."
                 : $"The VDDK archive '{archivePath}' does not exist. Download VMware-vix-disklib-<version>.x86_64.tar.gz from the Broadcom developer portal and set VddkArchive to its path "
-                  + "(a relative path is taken from the project's folder; MSBuild expands %XX, $(...) and @(...) and splits at ';' in a property, so write %25, %24, %40 and %3B for those characters of a file name).",
+                  + "(a relative path is taken from the project's folder, or else from the directory the build was started from; MSBuild expands %XX, $(...) and @(...) and splits at ';' in a property, so write %25, %24, %40 and %3B for those characters of a file name).",
             archivePath);
     }
 }

@@ -126,3 +126,66 @@ public sealed class VddkArchiveFileTests : IDisposable
         Assert.Equal((await Read.Archive(archive)).Version, (await Read.Archive(hardlink).WaitAsync(Bound)).Version);
     }
 }
+
+/// <summary>VddkArchive as typed on a command line or in a .proj: ~/..., relative to the project or to where the build started.</summary>
+public sealed class VddkArchivePathTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string Folder(string name) => Directory.CreateDirectory(Path.Combine(_temp.Path, name)).FullName;
+
+    [Fact]
+    public void A_relative_path_is_taken_from_the_project_folder_when_the_file_is_there()
+    {
+        var (project, startup) = (Folder("project"), Folder("startup"));
+        File.WriteAllText(Path.Combine(project, "vddk.tar.gz"), "p");
+        File.WriteAllText(Path.Combine(startup, "vddk.tar.gz"), "s");
+        var log = new CollectingLog();
+
+        Assert.Equal(Path.Combine(project, "vddk.tar.gz"), VddkArchiveFile.Resolve("vddk.tar.gz", project, startup, "/home/u", log));
+        Assert.Empty(log.Lines);
+    }
+
+    [Fact]
+    public void A_relative_path_missing_in_the_project_folder_is_taken_from_the_startup_directory_saying_so()
+    {
+        var (project, startup) = (Folder("deploy"), _temp.Path);
+        Directory.CreateDirectory(Path.Combine(startup, "downloads"));
+        File.WriteAllText(Path.Combine(startup, "downloads", "vddk.tar.gz"), "s");
+        var log = new CollectingLog();
+
+        Assert.Equal(Path.Combine(startup, "downloads", "vddk.tar.gz"), VddkArchiveFile.Resolve("downloads/vddk.tar.gz", project, startup, null, log));
+        Assert.Contains(log.Lines, i => i.Contains("relative to the directory the build was started from", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_relative_path_found_nowhere_stays_relative_to_the_project_and_its_error_says_where_it_looked()
+    {
+        var (project, startup) = (Folder("project"), Folder("startup"));
+
+        var resolved = VddkArchiveFile.Resolve("vddk.tar.gz", project, startup, null, new CollectingLog());
+
+        Assert.Equal(Path.Combine(project, "vddk.tar.gz"), resolved);
+        var error = Assert.Throws<VddkException>(() => VddkArchiveFile.Check(resolved));
+        Assert.Equal(ErrorCodes.ArchiveNotFound, error.Code);
+        Assert.Contains("a relative path is taken from the project's folder, or else from the directory the build was started from", error.Message);
+        Assert.Contains("%25", error.Message); // MSBuild's escapes, for a file name with % ; $ @
+    }
+
+    [Theory]
+    [InlineData("~/Downloads/vddk.tar.gz", "/home/u/Downloads/vddk.tar.gz")]
+    [InlineData("~", "/home/u")]
+    [InlineData("/abs/vddk.tar.gz", "/abs/vddk.tar.gz")]
+    [InlineData("/abs/./x/../vddk.tar.gz", "/abs/vddk.tar.gz")]
+    public void A_home_relative_or_absolute_path_is_taken_as_the_shell_would(string value, string expected) =>
+        Assert.Equal(expected, VddkArchiveFile.Resolve(value, Folder("project"), null, "/home/u", new CollectingLog()));
+
+    [Fact]
+    public void A_tilde_without_HOME_is_an_ordinary_relative_name()
+    {
+        var project = Folder("project");
+        Assert.Equal(Path.Combine(project, "~", "vddk.tar.gz"), VddkArchiveFile.Resolve("~/vddk.tar.gz", project, null, null, new CollectingLog()));
+    }
+}
