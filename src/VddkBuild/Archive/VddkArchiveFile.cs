@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using VddkBuild.Diagnostics;
 using VddkBuild.IO;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Archive;
 
@@ -105,6 +107,35 @@ public static class VddkArchiveFile
         {
             throw Unreadable(archivePath, ex);
         }
+    }
+
+    /// <summary>
+    /// Runs a reading of the archive. When it fails on the archive's content (truncated, not a VDDK, a missing
+    /// library) while the file changed under it - a download or copy still in progress, a file being replaced - the
+    /// error is VDDK1020 saying so, not a "corrupt archive, download it again" about bytes that were not final.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    public static async Task<T> ReadWhileUnchangedAsync<T>(string archivePath, Func<Task<T>> read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        var before = Layers.FileIdentity.TryRead(archivePath);
+        try
+        {
+            return await read().ConfigureAwait(false);
+        }
+        catch (VddkException ex) when (IsAboutContent(ex.Code) && before is not null && Layers.FileIdentity.TryRead(archivePath) != before)
+        {
+            var now = Layers.FileIdentity.TryRead(archivePath);
+            var how = now is null ? "was removed or replaced"
+                : now.Value.Size == before.Value.Size ? "was rewritten"
+                : $"went from {before.Value.Size} to {now.Value.Size} bytes";
+            throw new VddkException(ErrorCodes.ArchiveChanged,
+                $"The VDDK archive '{archivePath}' changed while it was read (it {how}): a download or copy still in progress? Wait until it is complete (or download to another name and rename it when done) and build again. What the reading found: {ex.Message}",
+                archivePath, ex);
+        }
+
+        static bool IsAboutContent(string code) => code is ErrorCodes.ArchiveCorrupt or ErrorCodes.ArchiveFormatUnsupported or ErrorCodes.NotAVddk
+            or ErrorCodes.VixDiskLibMissing or ErrorCodes.VixDiskLibChainBroken or ErrorCodes.HardlinkInvalid or ErrorCodes.ArchiveUnreadable;
     }
 
     /// <summary>VDDK1019 for an archive that exists but cannot be opened or read (permissions, I/O errors of the file system).</summary>

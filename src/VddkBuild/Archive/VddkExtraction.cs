@@ -49,7 +49,7 @@ public static class VddkExtraction
         {
             ProbeSymlinks(temp, target, createSymlink);
             var sink = new ExtractingSink(temp);
-            var contents = await new VddkArchiveReader(archivePath, options, log).ReadAsync(sink, cancellationToken).ConfigureAwait(false);
+            var contents = await VddkArchiveFile.ReadWhileUnchangedAsync(archivePath, () => new VddkArchiveReader(archivePath, options, log).ReadAsync(sink, cancellationToken)).ConfigureAwait(false);
             sink.Complete(cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
             Publish(temp, target, log);

@@ -40,7 +40,7 @@ public static class VddkImagePipeline
             // Cache hit, the archive itself, or one streaming pass with gzip on all cores (see VddkLayerFactory).
             // The layer is published only once the base is known to be usable: a bad base (unknown platform, a
             // broken registry answer) leaves nothing behind, like every other failure.
-            made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
+            made = await VddkArchiveFile.ReadWhileUnchangedAsync(request.ArchivePath, () => VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
                 new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch, UseArchiveAsLayer = request.UseArchiveAsLayer }, request.WorkDirectory, log, linked.Token,
                 useCache: request.UseLayerCache,
                 beforePublish: [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))] async Task (_) =>
@@ -53,7 +53,7 @@ public static class VddkImagePipeline
                     {
                         DockerImageConversion.CheckBase(baseImage);
                     }
-                }, upload: request.LayerUpload, deferRecords: true).ConfigureAwait(false);
+                }, upload: request.LayerUpload, deferRecords: true)).ConfigureAwait(false);
             baseImage ??= await baseTask.ConfigureAwait(false);
         }
         catch

@@ -189,3 +189,74 @@ public sealed class VddkArchivePathTests : IDisposable
         Assert.Equal(Path.Combine(project, "~", "vddk.tar.gz"), VddkArchiveFile.Resolve("~/vddk.tar.gz", project, null, null, new CollectingLog()));
     }
 }
+
+/// <summary>An archive read while it is still being written (a download in progress) is VDDK1020, not "corrupt, download it again".</summary>
+public sealed class ArchiveChangedWhileReadTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>Appends to the archive when the reading takes its first entry, as a download does meanwhile.</summary>
+    private sealed class DownloadGoesOn(string path, bool grow) : IVddkEntrySink
+    {
+        public ValueTask WriteEntryAsync(VddkEntry entry, Stream? content, CancellationToken cancellationToken)
+        {
+            if (grow)
+            {
+                grow = false;
+                using var file = new FileStream(path, FileMode.Append);
+                file.Write(new byte[4096]);
+            }
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private string HalfDownloaded(long unpackedBytes = 0)
+    {
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(_temp.Path, "in"),
+            unpackedBytes == 0 ? SampleVddkArchiveOptions.Small : SampleVddkArchiveOptions.Small with { TargetUnpackedBytes = unpackedBytes });
+        ArchiveMutations.TruncateTo(archive, 0.5);
+        return archive;
+    }
+
+    [Fact]
+    public async Task A_truncated_archive_that_grows_while_it_is_read_is_VDDK1020_saying_a_download_may_be_in_progress()
+    {
+        var archive = HalfDownloaded();
+        var length = new FileInfo(archive).Length;
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => VddkArchiveFile.ReadWhileUnchangedAsync(archive,
+            () => Read.Archive(archive, new DownloadGoesOn(archive, grow: true))));
+
+        Assert.Equal(ErrorCodes.ArchiveChanged, error.Code);
+        Assert.Contains($"went from {length} to {length + 4096} bytes", error.Message);
+        Assert.Contains("download or copy still in progress", error.Message);
+        Assert.Equal(ErrorCodes.ArchiveCorrupt, Assert.IsType<VddkException>(error.InnerException).Code);
+    }
+
+    [Fact]
+    public async Task A_truncated_archive_that_stays_as_it_is_is_still_VDDK1003()
+    {
+        var archive = HalfDownloaded();
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => VddkArchiveFile.ReadWhileUnchangedAsync(archive,
+            () => Read.Archive(archive, new DownloadGoesOn(archive, grow: false))));
+
+        Assert.Equal(ErrorCodes.ArchiveCorrupt, error.Code);
+    }
+
+    [Fact]
+    public async Task Extracting_an_archive_that_grows_while_it_is_read_is_VDDK1020_and_leaves_nothing()
+    {
+        // Large enough that reading its first half takes tens of milliseconds, during which the "download" appends every millisecond.
+        var archive = HalfDownloaded(unpackedBytes: 16_000_000);
+        var target = Path.Combine(_temp.Path, "x");
+        using var grower = new Timer(_ => { using var file = new FileStream(archive, FileMode.Append); file.Write(new byte[1]); }, null, 0, 1);
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => VddkExtraction.ExtractAsync(archive, target, VddkArchiveReadOptions.Default, new CollectingLog(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ArchiveChanged, error.Code);
+        Assert.False(Directory.Exists(target));
+    }
+}
