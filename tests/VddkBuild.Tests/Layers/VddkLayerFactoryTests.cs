@@ -137,6 +137,29 @@ public sealed class VddkLayerFactoryTests : IDisposable
         Assert.True(File.Exists(Path.Combine(doc, "a.txt")));
     }
 
+    [Theory]
+    [InlineData("an ISO image given by mistake", ErrorCodes.ArchiveFormatUnsupported)]
+    [InlineData("", ErrorCodes.NotAVddk)] // all zeros: a tar that ends before its first entry
+    [InlineData("\u001f\u008b\u0008\u0000\u0000\u0000\u0000\u0000\u0000\u0003 no deflate data", ErrorCodes.ArchiveCorrupt)]
+    public async Task A_huge_file_that_is_no_vddk_is_refused_from_its_first_bytes_without_reading_all_of_it_for_the_cache(string head, string code)
+    {
+        // 8 GiB, sparse: its sha256 alone takes tens of seconds, which the build spent before reporting what the
+        // first bytes already showed.
+        var path = Path.Combine(_temp.Sub("in"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        using (var file = new FileStream(path, FileMode.CreateNew))
+        {
+            file.Write(head.Select(c => (byte)c).ToArray());
+            file.SetLength(8L << 30);
+        }
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(8));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            VddkLayerFactory.MakeAsync(path, VddkArchiveReadOptions.Default, new LayerWriterOptions(), _temp.Sub("work"), new RecordingBuildLog(), bound.Token));
+
+        Assert.Equal(code, error.Code);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_temp.Path, "work", "layers")));
+    }
+
     [Fact]
     public async Task A_missing_archive_is_reported_with_its_code()
     {
