@@ -30,7 +30,7 @@ public static class OciArchiveWriter
         ArgumentNullException.ThrowIfNull(baseSource);
         ArgumentException.ThrowIfNullOrEmpty(archivePath);
         var names = OciTagName.Validate(tags ?? []);
-        var target = Path.GetFullPath(archivePath);
+        var target = OutputFile(Path.GetFullPath(archivePath));
         var directory = Path.GetDirectoryName(target)!;
         var temp = Path.Combine(directory, TemporaryName(Path.GetFileName(target)));
         try
@@ -57,6 +57,34 @@ public static class OciArchiveWriter
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The file to replace for <paramref name="path"/>: a symlink there (a "latest" name, a link into a shared folder)
+    /// is followed, as cp and a shell's redirection do, so the file it names is replaced and the link stays; the
+    /// rename that makes the write atomic would otherwise put a plain file in the link's place. A directory is refused.
+    /// </summary>
+    private static string OutputFile(string path)
+    {
+        var target = path;
+        try
+        {
+            if (FileKind.IsSymlink(path) && new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true) is { } final)
+            {
+                target = final.FullName;
+            }
+        }
+        catch (IOException ex)
+        {
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write OCI archive '{path}': it is a symbolic link that cannot be followed ({VddkException.Reason(ex)}). Point it at a file, or set VddkImageArchive to another path.", path, ex);
+        }
+        if (Directory.Exists(target))
+        {
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write OCI archive '{path}': it is a directory. Set VddkImageArchive to a file path (e.g. '{Path.Combine(target, "vddk.oci.tar")}'), or VddkOutputDirectory to the folder.", path);
+        }
+        return target;
     }
 
     /// <summary>The archive's size, near enough for a disk-space message: each blob in a tar member, plus the small files.</summary>
