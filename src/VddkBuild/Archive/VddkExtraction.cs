@@ -28,21 +28,34 @@ public static class VddkExtraction
         ArgumentException.ThrowIfNullOrEmpty(targetDirectory);
         ArgumentNullException.ThrowIfNull(log);
         var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(targetDirectory));
+        try
+        {
+            // A link to the folder (on a mounted volume, say) gets the tree; replacing the link itself would leave that folder empty.
+            target = OutputPath.FollowSymlink(target);
+        }
+        catch (IOException ex)
+        {
+            throw new VddkException(ErrorCodes.ExtractFailed, $"Cannot extract the VDDK to '{target}': it is a symbolic link that cannot be followed ({VddkException.Reason(ex)}). Point it at a folder, or set VddkExtractDirectory to another path.", target, ex);
+        }
         var parent = Path.GetDirectoryName(target)
             ?? throw new VddkException(ErrorCodes.ExtractFailed, $"Cannot extract the VDDK into the file-system root '{target}'; choose a dedicated folder.", target);
         VddkArchiveFile.Check(Path.GetFullPath(archivePath));
         CheckReplaceable(target);
 
+        // An existing folder is worked in from inside: it may be a mount point (a pod's volume, where renaming the
+        // folder itself is EBUSY and its parent may be read-only) or where a symlink led; only its top folder is swapped.
+        var inside = Directory.Exists(target);
+        var workFolder = inside ? target : parent;
         string temp;
         try
         {
             Directory.CreateDirectory(parent);
-            temp = Path.Combine(parent, $".{Path.GetFileName(target)}.vddkbuild-{Guid.NewGuid():N}.tmp");
+            temp = Path.Combine(workFolder, inside ? $".vddkbuild-{Guid.NewGuid():N}.tmp" : $".{Path.GetFileName(target)}.vddkbuild-{Guid.NewGuid():N}.tmp");
             Directory.CreateDirectory(temp);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw Failed(archivePath, target, ex, parent);
+            throw Failed(archivePath, target, ex, workFolder);
         }
 
         try
@@ -52,7 +65,14 @@ public static class VddkExtraction
             var contents = await VddkArchiveFile.ReadWhileUnchangedAsync(archivePath, () => new VddkArchiveReader(archivePath, options, log).ReadAsync(sink, cancellationToken)).ConfigureAwait(false);
             sink.Complete(cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
-            Publish(temp, target, log);
+            if (inside)
+            {
+                PublishInside(temp, target, log);
+            }
+            else
+            {
+                Publish(temp, target, log);
+            }
             log.Info($"Extracted VDDK {contents.Version} ({contents.Entries.Count} entries) to '{target}'.");
             return contents;
         }
@@ -65,7 +85,7 @@ public static class VddkExtraction
             }
             if (ex is IOException or UnauthorizedAccessException)
             {
-                throw Failed(archivePath, target, ex, parent);
+                throw Failed(archivePath, target, ex, workFolder);
             }
             throw;
         }
@@ -83,7 +103,7 @@ public static class VddkExtraction
         }
         var foreign = Directory.EnumerateFileSystemEntries(target)
             .Select(Path.GetFileName)
-            .Where(name => name != EntryPaths.TopFolder)
+            .Where(name => name != EntryPaths.TopFolder && !IsInsideTemporary(name!))
             .Take(3)
             .ToList();
         if (foreign.Count > 0)
@@ -124,6 +144,35 @@ public static class VddkExtraction
         $"The file system of '{target}' cannot hold symbolic links{(inner is null ? string.Empty : $" ({inner.Message})")}. The VDDK's lib64 links (libvixDiskLib.so -> libvixDiskLib.so.N -> ...) would be lost, and Forklift would reject an image built from that tree (VDDKInvalid). Extract to a folder on a Linux file system (ext4, xfs, tmpfs) or APFS instead.",
         target,
         inner);
+
+    /// <summary>Swaps <c>temp/vmware-vix-disklib-distrib</c> in for the target's own, in the target folder (same file system).</summary>
+    private static void PublishInside(string temp, string target, IBuildLog log)
+    {
+        var top = Path.Combine(target, EntryPaths.TopFolder);
+        var previous = Path.Combine(temp, "previous");
+        var hadPrevious = Directory.Exists(top);
+        if (hadPrevious)
+        {
+            Directory.Move(top, previous);
+        }
+        try
+        {
+            Directory.Move(Path.Combine(temp, EntryPaths.TopFolder), top);
+        }
+        catch
+        {
+            if (hadPrevious)
+            {
+                Directory.Move(previous, top);
+            }
+            throw;
+        }
+        TryDelete(temp, log);
+    }
+
+    /// <summary>Our temporary folder inside an existing target (<c>.vddkbuild-&lt;32 hex&gt;.tmp</c>), left by a killed build.</summary>
+    private static bool IsInsideTemporary(string name) =>
+        name.Length == ".vddkbuild-".Length + 32 + ".tmp".Length && name.StartsWith(".vddkbuild-", StringComparison.Ordinal) && name.EndsWith(".tmp", StringComparison.Ordinal);
 
     private static void Publish(string temp, string target, IBuildLog log)
     {

@@ -59,20 +59,13 @@ public static class OciArchiveWriter
         }
     }
 
-    /// <summary>
-    /// The file to replace for <paramref name="path"/>: a symlink there (a "latest" name, a link into a shared folder)
-    /// is followed, as cp and a shell's redirection do, so the file it names is replaced and the link stays; the
-    /// rename that makes the write atomic would otherwise put a plain file in the link's place. A directory is refused.
-    /// </summary>
+    /// <summary>The file to replace for <paramref name="path"/> (<see cref="OutputPath.FollowSymlink"/>); a directory is refused.</summary>
     private static string OutputFile(string path)
     {
         var target = path;
         try
         {
-            if (FileKind.IsSymlink(path) && new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true) is { } final)
-            {
-                target = final.FullName;
-            }
+            target = OutputPath.FollowSymlink(path);
         }
         catch (IOException ex)
         {
