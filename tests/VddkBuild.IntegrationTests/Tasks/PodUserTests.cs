@@ -59,17 +59,23 @@ public sealed class PodUserTests : IDisposable
         var unreadable = Path.Combine(_work, "in", "unreadable.tar.gz");
         File.Copy(archive, unreadable);
         File.SetUnixFileMode(unreadable, UnixFileMode.UserRead | UnixFileMode.UserWrite); // 0600, owned by root
+        var hidden = Directory.CreateDirectory(Path.Combine(_work, "root-only")).FullName;
+        var behindFolder = Path.Combine(hidden, "vddk.tar.gz");
+        File.Copy(archive, behindFolder);
+        File.SetUnixFileMode(hidden, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); // 0700, owned by root
         var pod = PodProject();
         Dictionary<string, string> Properties(string path) => new() { ["VddkArchive"] = path, ["VddkBaseImage"] = baseImage, ["VddkTasksDependsOn"] = string.Empty };
 
         var built = await pod.RunAsync("BuildVddkImage", Properties(archive), "--no-restore");
         var refused = await pod.RunAsync("BuildVddkImage", Properties(unreadable), "--no-restore", $"-p:VddkOutputDirectory={_work}/out2/");
+        var unreachable = await pod.RunAsync("BuildVddkImage", Properties(behindFolder), "--no-restore", $"-p:VddkOutputDirectory={_work}/out2/");
 
         Assert.True(built.Succeeded, built.ToString());
         Assert.True(File.Exists(Path.Combine(pod.OutputDirectory, "vddk-8.0.1.oci.tar")), built.ToString());
         Assert.False(refused.Succeeded, refused.ToString());
         Assert.Contains($"error VDDK1019: The VDDK archive '{unreadable}' cannot be read: permission denied for the user this build runs as", refused.Output);
         Assert.DoesNotContain("VDDK1003", refused.Output);
+        Assert.Contains($"error VDDK1019: The VDDK archive '{behindFolder}' cannot be opened: a folder on its path may not be entered", unreachable.Output);
         Assert.False(Directory.Exists(Path.Combine(_work, "out2")));
     }
 }
