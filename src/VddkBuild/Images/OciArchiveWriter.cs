@@ -50,7 +50,7 @@ public static class OciArchiveWriter
             TryDelete(temp);
             throw new VddkException(ErrorCodes.OutputWriteFailed,
                 $"Could not write OCI archive '{target}': {VddkException.Reason(ex)}.{DiskSpace.Shortfall(ex, directory, SizeOf(image, baseSource), "VddkImageArchive (or VddkOutputDirectory)")}"
-                + (DiskSpace.IsFull(ex) ? string.Empty : " Check free space and that the folder is writable."), target, ex);
+                + (DiskSpace.IsFull(ex) ? string.Empty : " Check that the folder is writable by the user the build runs as, or set VddkImageArchive to a path in one that is."), target, ex);
         }
         catch
         {
