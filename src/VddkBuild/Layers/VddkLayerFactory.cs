@@ -110,11 +110,12 @@ public static class VddkLayerFactory
             CachedLayer? hit;
             try
             {
-                if (speculative is not null && await Task.WhenAny(hashing, speculative).ConfigureAwait(false) == speculative && speculative.IsFaulted)
+                if (speculative is not null && await Task.WhenAny(hashing, speculative).ConfigureAwait(false) == speculative
+                    && speculative.Exception?.InnerException is VddkException { Code: var code } && code.StartsWith("VDDK1", StringComparison.Ordinal))
                 {
-                    // The archive was refused (or its base, which the cache would not change) before its hash was
-                    // done: no cache entry exists for an archive that fails its checks, so the rest of a large file
-                    // is not read for it.
+                    // The archive itself was refused (1xxx) before its hash was done: no cache entry exists for an
+                    // archive that fails its checks, so the rest of a large file is not read for it. (Other failures,
+                    // such as a read-only layer folder, still wait: the cache may have the layer.)
                     await stopHashing.CancelAsync().ConfigureAwait(false);
                     try { await hashing.ConfigureAwait(false); } catch (Exception ex) when (ex is not OutOfMemoryException) { /* superseded */ }
                     await speculative.ConfigureAwait(false);
