@@ -205,6 +205,35 @@ public sealed class VddkLayerFactoryFullDiskTests : IDisposable
         CliTool.Run("gzip", "-t", layer.Layer.FilePath);
     }
 
+    [Fact]
+    public async Task A_read_only_layer_folder_still_gives_the_cached_layer_when_the_archive_must_be_hashed_again()
+    {
+        // Large enough that its hash takes longer than the reading needs to find the layer folder read-only.
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small with { TargetUnpackedBytes = 64_000_000 });
+        var work = _temp.Sub("work");
+        var first = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, new LayerWriterOptions(), work, new RecordingBuildLog(), CancellationToken.None);
+        // No memo (a fresh file is never remembered; one written anyway is removed): the archive is hashed again and its reading starts alongside.
+        if (Directory.Exists(Path.Combine(work, "layer-cache", "archives")))
+        {
+            Directory.Delete(Path.Combine(work, "layer-cache", "archives"), recursive: true);
+        }
+        var layers = Path.Combine(work, "layers");
+        CliTool.Run("mount", "--bind", layers, layers);
+        try
+        {
+            CliTool.Run("mount", "-o", "remount,bind,ro", layers);
+
+            var second = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, new LayerWriterOptions(), work, new RecordingBuildLog(), CancellationToken.None);
+
+            Assert.Equal(LayerOrigin.Cache, second.Origin);
+            Assert.Equal(first.Layer, second.Layer);
+        }
+        finally
+        {
+            CliTool.Run("umount", layers);
+        }
+    }
+
     private static void CliToolOrNothing(string fileName, string arg)
     {
         try
