@@ -23,8 +23,8 @@ public sealed class ExtractVddkArchive : VddkTask
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     protected override async Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken)
     {
-        var archive = Path.GetFullPath(TaskProperties.Required(Archive, "VddkArchive",
-            "Pass the VDDK tarball: dotnet build -t:ExtractVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz"));
+        var archive = ArchivePath(TaskProperties.Required(Archive, "VddkArchive",
+            "Pass the VDDK tarball: dotnet build -t:ExtractVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz"), log);
         var target = Path.GetFullPath(ExtractDirectory);
         var contents = await VddkExtraction.ExtractAsync(archive, target, VddkImageTask.ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount, AddSoname8Link), log, cancellationToken).ConfigureAwait(false);
         Version = contents.Version;

@@ -97,7 +97,7 @@ public abstract class VddkImageTask : VddkTask
             ImageReference.ValidateTag(tag);
         }
         var baseSource = ImageSourceFactory.Create(
-            ImageSourceReference.Parse(baseReference).RelativeTo(BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory()),
+            ImageSourceReference.Parse(baseReference).RelativeTo(ProjectFolder),
             reference => registry is null
                 ? throw new VddkException(ErrorCodes.BaseNeedsRegistry, $"Base image '{reference.Raw}' is a registry reference, but this task has no registry connection.", reference.Raw)
                 : PlanBasePull() is { } pull && (pull.Sources.Count > 1 || pull.Sources[0].Reference != pull.Requested)
@@ -107,7 +107,7 @@ public abstract class VddkImageTask : VddkTask
         {
             var request = new VddkImageRequest
             {
-                ArchivePath = Path.GetFullPath(archive),
+                ArchivePath = ArchivePath(archive, log),
                 BaseSource = baseSource,
                 Platform = string.IsNullOrWhiteSpace(Platform) ? Oci.Platform.LinuxAmd64 : Oci.Platform.Parse(Platform),
                 User = TaskProperties.ImageUser(User, "VddkUser"),
@@ -175,7 +175,7 @@ public abstract class VddkImageTask : VddkTask
         var requested = ParseBaseReference(reference.Raw);
         var explicitFile = setting.Length == 0 || setting.Equals("true", StringComparison.OrdinalIgnoreCase)
             ? null
-            : Path.GetFullPath(setting, BuildEngine?.ProjectFileOfTaskNode is { Length: > 0 } project ? Path.GetDirectoryName(Path.GetFullPath(project))! : Directory.GetCurrentDirectory());
+            : Path.GetFullPath(setting, ProjectFolder);
         var configuration = VddkBuild.Registry.RegistriesConf.Load(Environment.GetEnvironmentVariable, explicitFile);
         _basePull = (requested, configuration.PullSources(requested), configuration.Files.Count == 0 ? "registries.conf" : string.Join(", ", configuration.Files));
         return _basePull;

@@ -1,4 +1,5 @@
 using Microsoft.Build.Framework;
+using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
 using MSBuildTask = Microsoft.Build.Utilities.Task;
 
@@ -29,6 +30,22 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
         _cancellation.Cancel();
         WorkerClient?.CloseInput();
     }
+
+    /// <summary>$(MSBuildStartupDirectory): where dotnet build was started, for a VddkArchive relative to it.</summary>
+    public string? StartupDirectory { get; set; }
+
+    /// <summary>
+    /// $(MSBuildProjectDirectory): relative paths in properties are relative to the project, as everywhere in MSBuild.
+    /// (BuildEngine.ProjectFileOfTaskNode is the file holding the task element: the package's .targets.)
+    /// </summary>
+    public string? ProjectDirectory { get; set; }
+
+    /// <summary><see cref="ProjectDirectory"/>, or the current directory (MSBuild's is the project's) when not given.</summary>
+    protected string ProjectFolder => string.IsNullOrWhiteSpace(ProjectDirectory) ? Directory.GetCurrentDirectory() : Path.GetFullPath(ProjectDirectory);
+
+    /// <summary>VddkArchive's full path (<c>~/</c>, the project's folder, else the startup directory; see <see cref="VddkArchiveFile.Resolve"/>).</summary>
+    protected string ArchivePath(string value, IBuildLog log) =>
+        VddkArchiveFile.Resolve(value, ProjectFolder, StartupDirectory, Environment.GetEnvironmentVariable("HOME"), log);
 
     public sealed override bool Execute()
     {

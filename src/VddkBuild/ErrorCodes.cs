@@ -25,6 +25,9 @@ public static class ErrorCodes
     public const string ExtractFailed = "VDDK1015";
     public const string WindowsVddk = "VDDK1016";
     public const string VddkArchitectureNotX86_64 = "VDDK1017";
+    public const string ArchiveNotAFile = "VDDK1018";
+    public const string ArchiveUnreadable = "VDDK1019";
+    public const string ArchiveChanged = "VDDK1020";
 
     public const string MacMetadataDropped = "VDDK1901";          // warning
     public const string BuildNumberUnknown = "VDDK1902";          // warning

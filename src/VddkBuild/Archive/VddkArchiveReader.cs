@@ -272,10 +272,7 @@ public sealed class VddkArchiveReader
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<IArchiveEntrySource> OpenAsync(VerbatimLayerCheck? verbatim, CancellationToken cancellationToken)
     {
-        if (Directory.Exists(_archivePath))
-        {
-            throw new VddkException(ErrorCodes.ArchiveNotFound, $"'{_archivePath}' is a directory, not a VDDK archive. Give the path of the downloaded VMware-vix-disklib-*.tar.gz file.", _archivePath);
-        }
+        VddkArchiveFile.Check(_archivePath); // never open a FIFO or a device: the open itself may block
         FileStream file;
         try
         {
@@ -287,7 +284,7 @@ public sealed class VddkArchiveReader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new VddkException(ErrorCodes.ArchiveNotFound, $"The VDDK archive '{_archivePath}' cannot be opened: {VddkException.Reason(ex)}. Check the path and its permissions.", _archivePath, ex);
+            throw VddkArchiveFile.Unreadable(_archivePath, ex);
         }
 
         try

@@ -28,31 +28,52 @@ public static class VddkExtraction
         ArgumentException.ThrowIfNullOrEmpty(targetDirectory);
         ArgumentNullException.ThrowIfNull(log);
         var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(targetDirectory));
+        try
+        {
+            // A link to the folder (on a mounted volume, say) gets the tree; replacing the link itself would leave that folder empty.
+            target = OutputPath.FollowSymlink(target);
+        }
+        catch (IOException ex)
+        {
+            throw new VddkException(ErrorCodes.ExtractFailed, $"Cannot extract the VDDK to '{target}': it is a symbolic link that cannot be followed ({VddkException.Reason(ex)}). Point it at a folder, or set VddkExtractDirectory to another path.", target, ex);
+        }
         var parent = Path.GetDirectoryName(target)
             ?? throw new VddkException(ErrorCodes.ExtractFailed, $"Cannot extract the VDDK into the file-system root '{target}'; choose a dedicated folder.", target);
+        VddkArchiveFile.Check(Path.GetFullPath(archivePath));
         CheckReplaceable(target);
 
+        // An existing folder is worked in from inside: it may be a mount point (a pod's volume, where renaming the
+        // folder itself is EBUSY and its parent may be read-only) or where a symlink led; only its top folder is swapped.
+        var inside = Directory.Exists(target);
+        var workFolder = inside ? target : parent;
         string temp;
         try
         {
             Directory.CreateDirectory(parent);
             RemoveAbandonedTrees(parent, target, log);
-            temp = Path.Combine(parent, $".{Path.GetFileName(target)}.vddkbuild-{Guid.NewGuid():N}.tmp");
+            temp = Path.Combine(workFolder, inside ? $".vddkbuild-{Guid.NewGuid():N}.tmp" : $".{Path.GetFileName(target)}.vddkbuild-{Guid.NewGuid():N}.tmp");
             Directory.CreateDirectory(temp);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw Failed(archivePath, target, ex.Message, ex);
+            throw Failed(archivePath, target, ex, workFolder);
         }
 
         try
         {
             ProbeSymlinks(temp, target, createSymlink);
             var sink = new ExtractingSink(temp);
-            var contents = await new VddkArchiveReader(archivePath, options, log).ReadAsync(sink, cancellationToken).ConfigureAwait(false);
+            var contents = await VddkArchiveFile.ReadWhileUnchangedAsync(archivePath, () => new VddkArchiveReader(archivePath, options, log).ReadAsync(sink, cancellationToken)).ConfigureAwait(false);
             sink.Complete(cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
-            Publish(temp, target, log);
+            if (inside)
+            {
+                PublishInside(temp, target, log);
+            }
+            else
+            {
+                Publish(temp, target, log);
+            }
             log.Info($"Extracted VDDK {contents.Version} ({contents.Entries.Count} entries) to '{target}'.");
             return contents;
         }
@@ -65,7 +86,7 @@ public static class VddkExtraction
             }
             if (ex is IOException or UnauthorizedAccessException)
             {
-                throw Failed(archivePath, target, ex.Message, ex);
+                throw Failed(archivePath, target, ex, workFolder);
             }
             throw;
         }
@@ -83,7 +104,7 @@ public static class VddkExtraction
         }
         var foreign = Directory.EnumerateFileSystemEntries(target)
             .Select(Path.GetFileName)
-            .Where(name => name != EntryPaths.TopFolder)
+            .Where(name => name != EntryPaths.TopFolder && !IsInsideTemporary(name!))
             .Take(3)
             .ToList();
         if (foreign.Count > 0)
@@ -124,6 +145,35 @@ public static class VddkExtraction
         $"The file system of '{target}' cannot hold symbolic links{(inner is null ? string.Empty : $" ({inner.Message})")}. The VDDK's lib64 links (libvixDiskLib.so -> libvixDiskLib.so.N -> ...) would be lost, and Forklift would reject an image built from that tree (VDDKInvalid). Extract to a folder on a Linux file system (ext4, xfs, tmpfs) or APFS instead.",
         target,
         inner);
+
+    /// <summary>Swaps <c>temp/vmware-vix-disklib-distrib</c> in for the target's own, in the target folder (same file system).</summary>
+    private static void PublishInside(string temp, string target, IBuildLog log)
+    {
+        var top = Path.Combine(target, EntryPaths.TopFolder);
+        var previous = Path.Combine(temp, "previous");
+        var hadPrevious = Directory.Exists(top);
+        if (hadPrevious)
+        {
+            Directory.Move(top, previous);
+        }
+        try
+        {
+            Directory.Move(Path.Combine(temp, EntryPaths.TopFolder), top);
+        }
+        catch
+        {
+            if (hadPrevious)
+            {
+                Directory.Move(previous, top);
+            }
+            throw;
+        }
+        TryDelete(temp, log);
+    }
+
+    /// <summary>Our temporary folder inside an existing target (<c>.vddkbuild-&lt;32 hex&gt;.tmp</c>), left by a killed build.</summary>
+    private static bool IsInsideTemporary(string name) =>
+        name.Length == ".vddkbuild-".Length + 32 + ".tmp".Length && name.StartsWith(".vddkbuild-", StringComparison.Ordinal) && name.EndsWith(".tmp", StringComparison.Ordinal);
 
     private static void Publish(string temp, string target, IBuildLog log)
     {
@@ -229,9 +279,48 @@ public static class VddkExtraction
         }
     }
 
-    private static VddkException Failed(string archivePath, string target, string reason, Exception inner) => new(
+    private static VddkException Failed(string archivePath, string target, Exception inner, string parent) => new(
         ErrorCodes.ExtractFailed,
-        $"Extracting '{archivePath}' to '{target}' failed: {reason}. '{target}' was left unchanged; check free space and permissions of its parent folder.",
+        $"Extracting '{archivePath}' to '{target}' failed: {VddkException.Reason(inner)}. '{target}' was left unchanged."
+            + (DiskSpace.IsFull(inner)
+                ? DiskSpace.Shortfall(inner, parent, UnpackedSize(archivePath), "VddkExtractDirectory")
+                : " Check free space and permissions of its parent folder."),
         target,
         inner);
+
+    /// <summary>
+    /// About how much the tree takes unpacked, when the archive says so without being read: a gzip's trailer holds
+    /// the length of what it packs (modulo 4 GiB: a VDDK is some 70 MB), a plain tar is its own size. Null otherwise.
+    /// </summary>
+    private static long? UnpackedSize(string archivePath)
+    {
+        try
+        {
+            using var file = File.OpenHandle(archivePath);
+            var length = RandomAccess.GetLength(file);
+            Span<byte> head = stackalloc byte[2];
+            if (length < 20 || RandomAccess.Read(file, head, 0) != 2)
+            {
+                return null;
+            }
+            if (head[0] != 0x1f || head[1] != 0x8b)
+            {
+                return ArchiveFormatSniffer.Detect(ReadHead(file)) == ArchiveFormat.Tar ? length : null;
+            }
+            Span<byte> trailer = stackalloc byte[4];
+            RandomAccess.Read(file, trailer, length - 4);
+            long size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(trailer);
+            return size >= length ? size : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        static byte[] ReadHead(Microsoft.Win32.SafeHandles.SafeFileHandle file)
+        {
+            var head = new byte[ArchiveFormatSniffer.HeadLength];
+            return head[..RandomAccess.Read(file, head, 0)];
+        }
+    }
 }

@@ -30,7 +30,7 @@ public static class OciArchiveWriter
         ArgumentNullException.ThrowIfNull(baseSource);
         ArgumentException.ThrowIfNullOrEmpty(archivePath);
         var names = OciTagName.Validate(tags ?? []);
-        var target = Path.GetFullPath(archivePath);
+        var target = OutputFile(Path.GetFullPath(archivePath));
         var directory = Path.GetDirectoryName(target)!;
         var temp = Path.Combine(directory, TemporaryName(Path.GetFileName(target)));
         try
@@ -49,7 +49,8 @@ public static class OciArchiveWriter
         {
             TryDelete(temp);
             throw new VddkException(ErrorCodes.OutputWriteFailed,
-                $"Could not write OCI archive '{target}': {VddkException.Reason(ex)}. Check free space and that the folder is writable.", target, ex);
+                $"Could not write OCI archive '{target}': {VddkException.Reason(ex)}.{DiskSpace.Shortfall(ex, directory, SizeOf(image, baseSource), "VddkImageArchive (or VddkOutputDirectory)")}"
+                + (DiskSpace.IsFull(ex) ? string.Empty : " Check that the folder is writable by the user the build runs as, or set VddkImageArchive to a path in one that is."), target, ex);
         }
         catch
         {
@@ -57,6 +58,31 @@ public static class OciArchiveWriter
             throw;
         }
     }
+
+    /// <summary>The file to replace for <paramref name="path"/> (<see cref="OutputPath.FollowSymlink"/>); a directory is refused.</summary>
+    private static string OutputFile(string path)
+    {
+        var target = path;
+        try
+        {
+            target = OutputPath.FollowSymlink(path);
+        }
+        catch (IOException ex)
+        {
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write OCI archive '{path}': it is a symbolic link that cannot be followed ({VddkException.Reason(ex)}). Point it at a file, or set VddkImageArchive to another path.", path, ex);
+        }
+        if (Directory.Exists(target))
+        {
+            throw new VddkException(ErrorCodes.OutputWriteFailed,
+                $"Could not write OCI archive '{path}': it is a directory. Set VddkImageArchive to a file path (e.g. '{Path.Combine(target, "vddk.oci.tar")}'), or VddkOutputDirectory to the folder.", path);
+        }
+        return target;
+    }
+
+    /// <summary>The archive's size, near enough for a disk-space message: each blob in a tar member, plus the small files.</summary>
+    private static long SizeOf(BuiltImage image, IImageSource baseSource) =>
+        ImageBlob.Of(image, baseSource).Sum(b => 512 + ((b.Descriptor.Size + 511) / 512 * 512)) + (8 * 1024);
 
     /// <summary>The unique name the archive is written under before it is renamed to <paramref name="fileName"/>.</summary>
     internal static string TemporaryName(string fileName) => $".{fileName}.{Guid.NewGuid():N}.tmp";

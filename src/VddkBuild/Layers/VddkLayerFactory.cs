@@ -54,6 +54,8 @@ public static class VddkLayerFactory
         ArgumentNullException.ThrowIfNull(layerOptions);
         ArgumentException.ThrowIfNullOrEmpty(workDirectory);
         ArgumentNullException.ThrowIfNull(log);
+        // Before the hashing thread opens it: a FIFO or a device would block it or never end.
+        VddkArchiveFile.Check(archivePath);
         var clock = Stopwatch.StartNew();
         var layerDirectory = Path.Combine(workDirectory, "layers");
         try
@@ -72,8 +74,12 @@ public static class VddkLayerFactory
         var memoRecorded = Task.CompletedTask;
         var recording = new WarningRecorder(log);
         ArchiveLayerAttempt? attempt = null;
-        var tryArchive = layerOptions.UseArchiveAsLayer && IsGzip(archivePath);
-        if (useCache)
+        var (format, emptyTar) = FormatOf(archivePath);
+        var tryArchive = layerOptions.UseArchiveAsLayer && format == ArchiveFormat.TarGzip;
+        // A file whose first bytes are no archive (an ISO or an installer given by mistake, an empty file), or a tar
+        // that ends before its first entry (a disk image of zeros), fails at once in the reading; hashing it for the
+        // cache first would read all of it (gigabytes) to reach that error.
+        if (useCache && format != ArchiveFormat.Unknown && !emptyTar)
         {
             var cacheDirectory = Path.Combine(workDirectory, "layer-cache");
             cache = new LayerCache(cacheDirectory, layerDirectory: layerDirectory);
@@ -83,10 +89,11 @@ public static class VddkLayerFactory
             Task<ArchiveDigestLookup> hashing;
             Task<ArchiveLayerAttempt>? speculative = null;
             using var stopSpeculation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var stopHashing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var held = new HeldBuildLog(recording);
             if (!tryArchive || ArchiveDigestMemo.IsRemembered(archivePath, memoDirectory))
             {
-                hashing = HashArchiveAsync(archivePath, memoDirectory, deferRecords, cancellationToken);
+                hashing = HashArchiveAsync(archivePath, memoDirectory, deferRecords, stopHashing.Token);
             }
             else
             {
@@ -94,8 +101,8 @@ public static class VddkLayerFactory
                 // is needed unless the cache has the layer), with its messages held until the cache has answered.
                 // The hash is a blocking loop: a thread of its own, so the thread pool stays free for the reading
                 // and the registry requests (on 2 cores the pool starts with 2 threads and adds more only slowly).
-                hashing = Task.Factory.StartNew(() => HashArchiveAsync(archivePath, memoDirectory, deferRecords, cancellationToken),
-                    cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+                hashing = Task.Factory.StartNew(() => HashArchiveAsync(archivePath, memoDirectory, deferRecords, stopHashing.Token),
+                    stopHashing.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
                 var expected = DigestOf(hashing);
                 speculative = Task.Run(() => TryArchiveAsLayerAsync(archivePath, expected, readOptions, layerOptions, layerDirectory, held, beforePublish, upload, stopSpeculation.Token), stopSpeculation.Token);
             }
@@ -104,6 +111,16 @@ public static class VddkLayerFactory
             CachedLayer? hit;
             try
             {
+                if (speculative is not null && await Task.WhenAny(hashing, speculative).ConfigureAwait(false) == speculative
+                    && speculative.Exception?.InnerException is VddkException { Code: var code } && code.StartsWith("VDDK1", StringComparison.Ordinal))
+                {
+                    // The archive itself was refused (1xxx) before its hash was done: no cache entry exists for an
+                    // archive that fails its checks, so the rest of a large file is not read for it. (Other failures,
+                    // such as a read-only layer folder, still wait: the cache may have the layer.)
+                    await stopHashing.CancelAsync().ConfigureAwait(false);
+                    try { await hashing.ConfigureAwait(false); } catch (Exception ex) when (ex is not OutOfMemoryException) { /* superseded */ }
+                    await speculative.ConfigureAwait(false);
+                }
                 lookup = await hashing.ConfigureAwait(false);
                 key = LayerCacheKey.Create(lookup.Digest, layerOptions, readOptions, Path.GetFileName(archivePath));
                 hit = await cache.TryGetAsync(key, cancellationToken, log).ConfigureAwait(false);
@@ -159,10 +176,18 @@ public static class VddkLayerFactory
         }
         if (layer is null)
         {
-            await using var writer = new LayerWriter(layerDirectory, layerOptions);
-            contents = await new VddkArchiveReader(archivePath, readOptions, readLog).ReadAsync(writer, cancellationToken).ConfigureAwait(false);
-            await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
-            layer = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using var writer = new LayerWriter(layerDirectory, layerOptions);
+                contents = await new VddkArchiveReader(archivePath, readOptions, readLog).ReadAsync(writer, cancellationToken).ConfigureAwait(false);
+                await PublishingAllowedAsync(beforePublish, cancellationToken).ConfigureAwait(false);
+                layer = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (VddkException ex) when (ex.Code == ErrorCodes.OutputWriteFailed && ex.InnerException is { } inner && DiskSpace.IsFull(inner))
+            {
+                // The writer knows the folder, not how large the layer gets: about as large as the archive.
+                throw LayerFolderUnwritable(Path.GetFullPath(layerDirectory), inner, archivePath);
+            }
         }
 
         var cacheRecorded = Task.CompletedTask;
@@ -213,7 +238,7 @@ public static class VddkLayerFactory
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw LayerFolderUnwritable(directory, ex);
+            throw LayerFolderUnwritable(directory, ex, archivePath);
         }
         try
         {
@@ -257,7 +282,7 @@ public static class VddkLayerFactory
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                throw LayerFolderUnwritable(directory, ex);
+                throw LayerFolderUnwritable(directory, ex, archivePath);
             }
             published = true;
             var blob = new LayerBlob(final, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = fileDigest, Size = fileLength }, tarDigest);
@@ -334,21 +359,30 @@ public static class VddkLayerFactory
         AbandonedTemporaryFiles.Remove(memoDirectory, LayerCache.IsTemporaryRecordName, "a temporary archive digest memo", log);
     }
 
-    private static VddkException LayerFolderUnwritable(string directory, Exception ex) => new(ErrorCodes.OutputWriteFailed,
-        $"Could not write the layer file in '{directory}': {VddkException.Reason(ex)}. Check free space and permissions.", directory, ex);
+    private static VddkException LayerFolderUnwritable(string directory, Exception ex, string? archivePath = null) => new(ErrorCodes.OutputWriteFailed,
+        $"Could not write the layer file in '{directory}': {VddkException.Reason(ex)}."
+            + (DiskSpace.IsFull(ex)
+                ? DiskSpace.Shortfall(ex, directory, archivePath is null ? null : ArchiveLength(archivePath), "VddkIntermediateDirectory")
+                : " Check that the folder is writable by the user the build runs as, or set VddkIntermediateDirectory to a folder that is."),
+        directory, ex);
 
-    private static bool IsGzip(string archivePath)
+    /// <summary>
+    /// The archive's format by its first bytes (Unknown also for an empty file), and whether it is a plain tar whose
+    /// first block is the end-of-archive block. Tar for a file that cannot be read: the reading reports it.
+    /// </summary>
+    private static (ArchiveFormat Format, bool EmptyTar) FormatOf(string archivePath)
     {
         try
         {
             using var file = new FileStream(archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
             var head = new byte[ArchiveFormatSniffer.HeadLength];
             var read = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-            return ArchiveFormatSniffer.Detect(head.AsSpan(0, read)) == ArchiveFormat.TarGzip;
+            var format = ArchiveFormatSniffer.Detect(head.AsSpan(0, read));
+            return (format, format == ArchiveFormat.Tar && head.AsSpan(0, read).IndexOfAnyExcept((byte)0) < 0);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return false; // the normal path reports what is wrong with it
+            return (ArchiveFormat.Tar, false); // not the archive-as-layer path; the normal path reports what is wrong with it
         }
     }
 
@@ -385,8 +419,7 @@ public static class VddkLayerFactory
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new VddkException(ErrorCodes.ArchiveCorrupt,
-                $"The VDDK archive '{archivePath}' cannot be read: {VddkException.Reason(ex)}. Check its permissions, or download it again.", archivePath, ex);
+            throw VddkArchiveFile.Unreadable(archivePath, ex);
         }
     }
 

@@ -18,18 +18,8 @@ public static class VddkImagePipeline
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<VddkImageBuildResult> BuildAsync(VddkImageRequest request, IBuildLog log, CancellationToken cancellationToken)
     {
-        if (Directory.Exists(request.ArchivePath))
-        {
-            throw new VddkException(ErrorCodes.ArchiveNotFound,
-                $"VddkArchive '{request.ArchivePath}' is a directory, not a VDDK archive. Set VddkArchive to the path of the downloaded VMware-vix-disklib-<version>.x86_64.tar.gz file itself.",
-                request.ArchivePath);
-        }
-        if (!File.Exists(request.ArchivePath))
-        {
-            throw new VddkException(ErrorCodes.ArchiveNotFound,
-                $"The VDDK archive '{request.ArchivePath}' does not exist. Download VMware-vix-disklib-<version>.x86_64.tar.gz from the Broadcom developer portal and set VddkArchive to its path.",
-                request.ArchivePath);
-        }
+        // Before any thread opens it: a FIFO or a device would block the build or never end.
+        VddkArchiveFile.Check(request.ArchivePath);
 
         if (!Platform.LinuxAmd64.Matches(request.Platform))
         {
@@ -50,7 +40,7 @@ public static class VddkImagePipeline
             // Cache hit, the archive itself, or one streaming pass with gzip on all cores (see VddkLayerFactory).
             // The layer is published only once the base is known to be usable: a bad base (unknown platform, a
             // broken registry answer) leaves nothing behind, like every other failure.
-            made = await VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
+            made = await VddkArchiveFile.ReadWhileUnchangedAsync(request.ArchivePath, () => VddkLayerFactory.MakeAsync(request.ArchivePath, request.ArchiveOptions,
                 new LayerWriterOptions { SourceDateEpoch = request.SourceDateEpoch, UseArchiveAsLayer = request.UseArchiveAsLayer }, request.WorkDirectory, log, linked.Token,
                 useCache: request.UseLayerCache,
                 beforePublish: [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))] async Task (_) =>
@@ -63,7 +53,7 @@ public static class VddkImagePipeline
                     {
                         DockerImageConversion.CheckBase(baseImage);
                     }
-                }, upload: request.LayerUpload, deferRecords: true).ConfigureAwait(false);
+                }, upload: request.LayerUpload, deferRecords: true)).ConfigureAwait(false);
             baseImage ??= await baseTask.ConfigureAwait(false);
         }
         catch

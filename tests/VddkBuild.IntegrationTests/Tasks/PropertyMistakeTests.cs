@@ -99,6 +99,39 @@ public sealed class PropertyMistakeTests : IDisposable
     }
 
     [Fact]
+    public async Task Relative_paths_are_taken_from_the_project_folder_and_an_archive_else_from_where_the_build_started()
+    {
+        var properties = Inputs();
+        var projectFolder = Path.GetDirectoryName(new SampleProject(_work).ProjectPath)!;
+        // The base relative to the project (it was taken from the package's build/ folder, where the .targets are);
+        // the archive relative to the directory dotnet build runs in (the repository's root), as a CI script gives it.
+        properties["VddkBaseImage"] = "oci:" + Path.GetRelativePath(projectFolder, properties["VddkBaseImage"]["oci:".Length..]);
+        properties["VddkArchive"] = Path.GetRelativePath(DotnetCli.RepoRoot, properties["VddkArchive"]);
+
+        var result = await new SampleProject(_work).RunAsync("BuildVddkImage", properties);
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Contains($"VddkArchive '{properties["VddkArchive"]}' is not in the project's folder", result.Output);
+    }
+
+    [Fact]
+    public async Task A_home_relative_archive_is_found_under_HOME_and_a_missing_one_says_where_relative_paths_are_taken_from()
+    {
+        var properties = Inputs();
+        properties["VddkArchive"] = "~/" + Path.GetRelativePath(_work, properties["VddkArchive"]);
+        var home = new Dictionary<string, string?> { ["HOME"] = _work };
+
+        var found = await new SampleProject(_work) { Environment = home }.RunAsync("BuildVddkImage", properties);
+        properties["VddkArchive"] = "downloads/VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz";
+        var missing = await new SampleProject(_work) { Environment = home }.RunAsync("BuildVddkImage", properties);
+
+        Assert.True(found.Succeeded, found.ToString());
+        Assert.False(missing.Succeeded, missing.ToString());
+        Assert.Contains("error VDDK1001", missing.Output);
+        Assert.Contains("a relative path is taken from the project's folder, or else from the directory the build was started from", missing.Output);
+    }
+
+    [Fact]
     public async Task An_intermediate_folder_that_cannot_be_created_is_VDDK2007_naming_it()
     {
         var properties = Inputs();

@@ -64,6 +64,95 @@ public sealed class VddkExtractionTests
     }
 
     [Fact]
+    public async Task A_mount_point_as_the_target_is_extracted_into_twice_and_keeps_its_own_mode()
+    {
+        using var temp = new TempFolder();
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(temp.Path, "in"), Small);
+        var volume = Path.Combine(temp.Path, "volume");
+        Directory.CreateDirectory(volume);
+        Tests.Layers.CliTool.Run("mount", "-t", "tmpfs", "-o", "size=16m,mode=1777", "tmpfs", volume); // a pod's emptyDir
+        try
+        {
+            await Extract(archive, volume);
+            await Extract(archive, volume); // replaces the previous tree
+
+            AssertNoLeftovers(volume, EntryPaths.TopFolder);
+            Assert.Equal((UnixFileMode)0x3FF, File.GetUnixFileMode(volume)); // still the volume's 1777
+            Assert.NotNull(new FileInfo(Path.Combine(volume, Distrib("lib64/libvixDiskLib.so"))).LinkTarget);
+        }
+        finally
+        {
+            Tests.Layers.CliTool.Run("umount", volume);
+        }
+    }
+
+    [Fact]
+    public async Task A_symlink_to_a_folder_as_the_target_gets_the_tree_in_that_folder_and_stays_a_link()
+    {
+        using var temp = new TempFolder();
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(temp.Path, "in"), Small);
+        var real = Directory.CreateDirectory(Path.Combine(temp.Path, "srv", "vddk")).FullName;
+        var link = Path.Combine(temp.Path, "extracted");
+        File.CreateSymbolicLink(link, real);
+        var dangling = Path.Combine(temp.Path, "later");
+        File.CreateSymbolicLink(dangling, Path.Combine(temp.Path, "srv", "later"));
+
+        await Extract(archive, link);
+        await Extract(archive, dangling);
+
+        Assert.Equal(real, new DirectoryInfo(link).LinkTarget);
+        Assert.NotNull(new DirectoryInfo(dangling).LinkTarget);
+        AssertNoLeftovers(real, EntryPaths.TopFolder);
+        AssertNoLeftovers(Path.Combine(temp.Path, "srv", "later"), EntryPaths.TopFolder);
+        AssertNoLeftovers(Path.Combine(temp.Path, "srv"), "later", "vddk");
+    }
+
+    [Fact]
+    public async Task A_temporary_folder_a_killed_extraction_left_in_the_target_does_not_block_the_next_one()
+    {
+        using var temp = new TempFolder();
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(temp.Path, "in"), Small);
+        var target = Path.Combine(temp.Path, "out");
+        await Extract(archive, target);
+        var leftover = Directory.CreateDirectory(Path.Combine(target, $".vddkbuild-{Guid.NewGuid():N}.tmp")).FullName;
+
+        await Extract(archive, target);
+
+        Assert.True(Directory.Exists(Path.Combine(target, EntryPaths.TopFolder)));
+        Assert.True(Directory.Exists(leftover)); // not ours to judge: another build may be writing it
+    }
+
+    [Fact]
+    public async Task A_full_file_system_is_VDDK1015_saying_what_is_free_and_needed_and_the_next_extraction_succeeds()
+    {
+        using var temp = new TempFolder();
+        var archive = SampleVddkArchive.WriteTo(Path.Combine(temp.Path, "in"), Small);
+        var mount = Path.Combine(temp.Path, "mnt");
+        Directory.CreateDirectory(mount);
+        Tests.Layers.CliTool.Run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount);
+        try
+        {
+            var filler = Path.Combine(mount, "filler");
+            Tests.Images.OciArchiveWriterTests.FillLeaving(filler, mount, 64 * 1024);
+            var target = Path.Combine(mount, "x");
+
+            var ex = await Assert.ThrowsAsync<VddkException>(() => Extract(archive, target));
+
+            Assert.Equal(ErrorCodes.ExtractFailed, ex.Code);
+            Assert.Matches($@"The file system of '{System.Text.RegularExpressions.Regex.Escape(mount)}' has [0-9.]+ (KiB|MiB) free; this needs about [0-9.]+ (KiB|MiB)\. Free space there, or set VddkExtractDirectory", ex.Message);
+            AssertNoLeftovers(mount, "filler");
+
+            File.Delete(filler);
+            await Extract(archive, target);
+            AssertNoLeftovers(mount, "x");
+        }
+        finally
+        {
+            Tests.Layers.CliTool.Run("umount", mount);
+        }
+    }
+
+    [Fact]
     public async Task A_directory_listed_after_its_children_is_extracted_with_its_own_mode_and_time()
     {
         using var temp = new TempFolder();

@@ -182,6 +182,97 @@ public sealed class OciArchiveWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task A_full_file_system_is_VDDK2007_saying_what_is_free_and_needed_and_leaves_no_file_and_the_next_write_succeeds()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var outDir = _temp.Sub("out");
+        CliTool.Run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", outDir);
+        try
+        {
+            var filler = Path.Combine(outDir, "filler");
+            FillLeaving(filler, outDir, 8 * 1024);
+            var archive = Path.Combine(outDir, "vddk.oci.tar");
+
+            var ex = await Assert.ThrowsAsync<VddkException>(() => OciArchiveWriter.WriteAsync(image, source, archive, ["8.0.1"], CancellationToken.None));
+
+            Assert.Equal(ErrorCodes.OutputWriteFailed, ex.Code);
+            Assert.Matches($@"The file system of '{System.Text.RegularExpressions.Regex.Escape(outDir)}' has [0-9.]+ (KiB|MiB) free; this needs about [0-9.]+ (KiB|MiB)\. Free space there, or set VddkImageArchive", ex.Message);
+            Assert.Equal([filler], Directory.GetFileSystemEntries(outDir));
+
+            File.Delete(filler);
+            await OciArchiveWriter.WriteAsync(image, source, archive, ["8.0.1"], CancellationToken.None);
+            Assert.Equal([archive], Directory.GetFileSystemEntries(outDir));
+            // The size it said is the archive's real size, near enough.
+            var said = System.Text.RegularExpressions.Regex.Match(ex.Message, @"needs about ([0-9.]+) (KiB|MiB)");
+            var bytes = double.Parse(said.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * (said.Groups[2].Value == "KiB" ? 1024 : 1024 * 1024);
+            Assert.InRange(bytes / new FileInfo(archive).Length, 0.9, 1.25);
+        }
+        finally
+        {
+            CliTool.Run("umount", outDir);
+        }
+    }
+
+    [Fact]
+    public async Task A_symlink_at_the_output_is_followed_so_the_file_it_names_is_replaced_and_the_link_stays()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var (outDir, shared) = (_temp.Sub("out"), _temp.Sub("shared"));
+        var existing = Path.Combine(shared, "vddk.oci.tar");
+        await File.WriteAllTextAsync(existing, "the previous image");
+        var link = Path.Combine(outDir, "latest.oci.tar");
+        File.CreateSymbolicLink(link, existing);
+        var dangling = Path.Combine(outDir, "next.oci.tar");
+        File.CreateSymbolicLink(dangling, Path.Combine(shared, "next.oci.tar"));
+
+        await OciArchiveWriter.WriteAsync(image, source, link, ["8.0.1"], CancellationToken.None);
+        await OciArchiveWriter.WriteAsync(image, source, dangling, ["8.0.1"], CancellationToken.None);
+
+        Assert.Equal(existing, new FileInfo(link).LinkTarget);
+        Assert.Equal(Path.Combine(shared, "next.oci.tar"), new FileInfo(dangling).LinkTarget);
+        Assert.True(new FileInfo(existing).Length > 1024);
+        Assert.Equal(await File.ReadAllBytesAsync(existing), await File.ReadAllBytesAsync(Path.Combine(shared, "next.oci.tar")));
+        Assert.Equal(["latest.oci.tar", "next.oci.tar"], Directory.GetFileSystemEntries(outDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_directory_or_a_symlink_loop_at_the_output_is_VDDK2007_saying_which()
+    {
+        var source = Base();
+        var layer = await VddkEntries.WriteLayerAsync(_temp.Sub("layers"), VddkEntries.Sample());
+        var image = ImageBuilder.Build(await source.ResolveAsync(Platform.LinuxAmd64, CancellationToken.None), layer, Settings);
+        var outDir = _temp.Sub("out");
+        var folder = Directory.CreateDirectory(Path.Combine(outDir, "images")).FullName;
+        File.CreateSymbolicLink(Path.Combine(outDir, "a"), Path.Combine(outDir, "b"));
+        File.CreateSymbolicLink(Path.Combine(outDir, "b"), Path.Combine(outDir, "a"));
+
+        var directory = await Assert.ThrowsAsync<VddkException>(() => OciArchiveWriter.WriteAsync(image, source, folder, ["8.0.1"], CancellationToken.None));
+        var loop = await Assert.ThrowsAsync<VddkException>(() => OciArchiveWriter.WriteAsync(image, source, Path.Combine(outDir, "a"), ["8.0.1"], CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.OutputWriteFailed, directory.Code);
+        Assert.Contains("it is a directory. Set VddkImageArchive to a file path", directory.Message);
+        Assert.Equal(ErrorCodes.OutputWriteFailed, loop.Code);
+        Assert.Contains("symbolic link that cannot be followed", loop.Message);
+        Assert.Empty(Directory.EnumerateFiles(folder));
+    }
+
+    /// <summary>Writes <paramref name="file"/> until its file system has about <paramref name="leave"/> bytes free.</summary>
+    internal static void FillLeaving(string file, string folder, long leave)
+    {
+        using var stream = File.Create(file);
+        var chunk = new byte[4096];
+        while (new DriveInfo(folder).AvailableFreeSpace > leave)
+        {
+            stream.Write(chunk);
+            stream.Flush();
+        }
+    }
+
+    [Fact]
     public async Task Cancellation_leaves_no_file()
     {
         var source = Base();

@@ -211,6 +211,29 @@ public sealed class VddkLayerFactoryTests : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(work, "layers"), "*.tmp"));
     }
 
+    [Theory]
+    [InlineData("an ISO image given by mistake", ErrorCodes.ArchiveFormatUnsupported)]
+    [InlineData("", ErrorCodes.NotAVddk)] // all zeros: a tar that ends before its first entry
+    [InlineData("\u001f\u008b\u0008\u0000\u0000\u0000\u0000\u0000\u0000\u0003 no deflate data", ErrorCodes.ArchiveCorrupt)]
+    public async Task A_huge_file_that_is_no_vddk_is_refused_from_its_first_bytes_without_reading_all_of_it_for_the_cache(string head, string code)
+    {
+        // 8 GiB, sparse: its sha256 alone takes tens of seconds, which the build spent before reporting what the
+        // first bytes already showed.
+        var path = Path.Combine(_temp.Sub("in"), "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        using (var file = new FileStream(path, FileMode.CreateNew))
+        {
+            file.Write(head.Select(c => (byte)c).ToArray());
+            file.SetLength(8L << 30);
+        }
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(8));
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            VddkLayerFactory.MakeAsync(path, VddkArchiveReadOptions.Default, new LayerWriterOptions(), _temp.Sub("work"), new RecordingBuildLog(), bound.Token));
+
+        Assert.Equal(code, error.Code);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_temp.Path, "work", "layers")));
+    }
+
     [Fact]
     public async Task A_missing_archive_is_reported_with_its_code()
     {
@@ -244,6 +267,9 @@ public sealed class VddkLayerFactoryFullDiskTests : IDisposable
             VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, options, work, new RecordingBuildLog(), CancellationToken.None));
         Assert.Equal(ErrorCodes.OutputWriteFailed, ex.Code);
         Assert.Contains("No space left on device", ex.Message);
+        // Where, what it has and what it needs (the layer is about as large as the archive), and which property moves it.
+        Assert.Matches($@"The file system of '{System.Text.RegularExpressions.Regex.Escape(Path.Combine(work, "layers"))}' has [0-9.]+ (KiB|MiB) free; this needs about {System.Text.RegularExpressions.Regex.Escape(VddkBuild.IO.DiskSpace.Size(new FileInfo(archive).Length))}\.", ex.Message);
+        Assert.Contains("set VddkIntermediateDirectory to a folder on a larger file system", ex.Message);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(work, "layers")));
 
         CliTool.Run("mount", "-o", "remount,size=64m", work);
@@ -251,6 +277,35 @@ public sealed class VddkLayerFactoryFullDiskTests : IDisposable
         Assert.NotEqual(LayerOrigin.Cache, layer.Origin);
         Assert.Equal(layer.Layer.Descriptor.Size, new FileInfo(layer.Layer.FilePath).Length);
         CliTool.Run("gzip", "-t", layer.Layer.FilePath);
+    }
+
+    [Fact]
+    public async Task A_read_only_layer_folder_still_gives_the_cached_layer_when_the_archive_must_be_hashed_again()
+    {
+        // Large enough that its hash takes longer than the reading needs to find the layer folder read-only.
+        var archive = SampleVddkArchive.WriteTo(_temp.Sub("in"), SampleVddkArchiveOptions.Small with { TargetUnpackedBytes = 64_000_000 });
+        var work = _temp.Sub("work");
+        var first = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, new LayerWriterOptions(), work, new RecordingBuildLog(), CancellationToken.None);
+        // No memo (a fresh file is never remembered; one written anyway is removed): the archive is hashed again and its reading starts alongside.
+        if (Directory.Exists(Path.Combine(work, "layer-cache", "archives")))
+        {
+            Directory.Delete(Path.Combine(work, "layer-cache", "archives"), recursive: true);
+        }
+        var layers = Path.Combine(work, "layers");
+        CliTool.Run("mount", "--bind", layers, layers);
+        try
+        {
+            CliTool.Run("mount", "-o", "remount,bind,ro", layers);
+
+            var second = await VddkLayerFactory.MakeAsync(archive, VddkArchiveReadOptions.Default, new LayerWriterOptions(), work, new RecordingBuildLog(), CancellationToken.None);
+
+            Assert.Equal(LayerOrigin.Cache, second.Origin);
+            Assert.Equal(first.Layer, second.Layer);
+        }
+        finally
+        {
+            CliTool.Run("umount", layers);
+        }
     }
 
     private static void CliToolOrNothing(string fileName, string arg)
