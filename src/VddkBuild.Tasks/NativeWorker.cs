@@ -173,12 +173,25 @@ internal sealed class NativeWorkerClient
                 JsonElement? done = null;
                 while (output.ReadLine() is { } line)
                 {
-                    using var document = JsonDocument.Parse(line);
-                    var root = document.RootElement;
-                    if (Relay(root, log))
+                    JsonDocument document;
+                    try
                     {
-                        done = root.Clone();
-                        break;
+                        document = JsonDocument.Parse(line);
+                    }
+                    catch (JsonException)
+                    {
+                        // Not the protocol (something in the worker wrote to standard output): kept for the detailed log.
+                        log.LogMessage(MessageImportance.Low, $"VddkBuild: native worker: {line}");
+                        continue;
+                    }
+                    using (document)
+                    {
+                        var root = document.RootElement;
+                        if (root.ValueKind == JsonValueKind.Object && Relay(root, log))
+                        {
+                            done = root.Clone();
+                            break;
+                        }
                     }
                 }
                 CloseInput();
@@ -195,7 +208,7 @@ internal sealed class NativeWorkerClient
                 {
                     log.LogMessage(MessageImportance.Low, $"VddkBuild: native worker peak RSS {kilobytes} kB");
                 }
-                succeeded = result.GetProperty("ok").GetBoolean() && !log.HasLoggedErrors;
+                succeeded = result.TryGetProperty("ok", out var ok) && ok.ValueKind == JsonValueKind.True && !log.HasLoggedErrors;
                 return true;
             }
             finally
@@ -307,13 +320,13 @@ internal sealed class NativeWorkerClient
     /// <summary>Logs one event line through this task's own logger; true for the final line.</summary>
     private bool Relay(JsonElement line, TaskLoggingHelper log)
     {
-        var kind = line.GetProperty("k").GetString();
+        var kind = Text(line, "k");
         switch (kind)
         {
             case "done":
                 return true;
             case "msg":
-                log.LogMessage((MessageImportance)line.GetProperty("imp").GetInt32(), Text(line, "text") ?? string.Empty);
+                log.LogMessage((MessageImportance)Math.Clamp(Number(line, "imp"), (int)MessageImportance.High, (int)MessageImportance.Low), Text(line, "text") ?? string.Empty);
                 return false;
             case "warn":
             case "err":

@@ -182,13 +182,14 @@ public sealed class NativeWorkerTests : IDisposable
         var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage, ["VddkImageTags"] = "a%3Bb", ["VddkRegistryUserName"] = "someone" };
         var environment = new Dictionary<string, string?> { ["VDDK_REGISTRY_PASSWORD"] = "s3cret-in-env" };
 
-        // A worker that answers the protocol: a message, a warning, an error-free finish with outputs.
+        // A worker that answers the protocol: a message, a stray line (kept for the detailed log, not a crash), a warning, an error-free finish with outputs.
         var talking = CopyTaskFolder("talking", """
             #!/bin/sh
             printf '{"k":"ready","build":"%s"}\n' "$(cat "$0.build")"
             read request
             printf '%s\n' "$request" > "$0.request"
             echo '{"k":"msg","imp":0,"text":"from the worker: high"}'
+            echo 'a line that is not the protocol'
             echo '{"k":"warn","sub":null,"code":"VDDK1902","help":null,"file":"some/file","line":3,"col":4,"eline":0,"ecol":0,"text":"worker warning text"}'
             echo '{"k":"done","ok":true,"out":{"ImageDigest":"sha256:0123","Version":"9.9.9","ImageArchiveWritten":"/nowhere.tar"}}'
             """);
