@@ -38,13 +38,16 @@ internal static class NativeWorker
     public static bool InWorker { get; set; }
 
     /// <summary>The tasks the worker runs; cluster tasks stay in MSBuild (their KubernetesClient code is not in the worker).</summary>
-    public static VddkTask? Create(string name) => name switch
+    private static readonly Dictionary<string, Func<VddkTask>> Tasks = new(StringComparer.Ordinal)
     {
-        nameof(PublishVddkImage) => new PublishVddkImage(),
-        nameof(BuildVddkImage) => new BuildVddkImage(),
-        nameof(ExtractVddkArchive) => new ExtractVddkArchive(),
-        _ => null,
+        [nameof(PublishVddkImage)] = () => new PublishVddkImage(),
+        [nameof(BuildVddkImage)] = () => new BuildVddkImage(),
+        [nameof(ExtractVddkArchive)] = () => new ExtractVddkArchive(),
     };
+
+    public static bool Runs(string name) => Tasks.ContainsKey(name);
+
+    public static VddkTask? Create(string name) => Tasks.TryGetValue(name, out var create) ? create() : null;
 
     /// <summary>
     /// The task assembly's module version id, which every compilation changes: a worker built from other sources than
@@ -72,7 +75,7 @@ internal sealed class NativeWorkerClient
     public static string? Locate(VddkTask task, string? setting)
     {
         if (NativeWorker.InWorker || string.Equals(setting?.Trim(), "false", StringComparison.OrdinalIgnoreCase)
-            || NativeWorker.Create(task.GetType().Name) is null
+            || !NativeWorker.Runs(task.GetType().Name)
             || !string.Equals(System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, NativeWorker.RuntimeIdentifier, StringComparison.Ordinal))
         {
             return null;
@@ -164,7 +167,7 @@ internal sealed class NativeWorkerClient
                     process.WaitForExit();
                     if (_cancelled)
                     {
-                        log.LogMessage(MessageImportance.High, $"{_task.GetType().Name} was cancelled; nothing was left under a final name.");
+                        log.LogMessage(MessageImportance.High, _task.CancelledMessage);
                         return true;
                     }
                     log.LogMessage(MessageImportance.Low, $"VddkBuild: the native worker ended before it took the task (exit code {process.ExitCode}: {Errors(errors)}); running {_task.GetType().Name} in MSBuild.");
@@ -503,7 +506,7 @@ internal static class NativeWorkerHost
                 json.WriteNumber("peakKb", peak);
             }
             json.WriteStartObject("out");
-            foreach (var property in OutputsOf(task))
+            foreach (var property in NativeWorkerProperties.Outputs(task.GetType()))
             {
                 if (property.GetValue(task) is string value)
                 {
@@ -535,25 +538,9 @@ internal static class NativeWorkerHost
         return null;
     }
 
-    private static IEnumerable<PropertyInfo> OutputsOf(VddkTask task) => task switch
-    {
-        PublishVddkImage => NativeWorkerProperties.Outputs(typeof(PublishVddkImage)),
-        BuildVddkImage => NativeWorkerProperties.Outputs(typeof(BuildVddkImage)),
-        ExtractVddkArchive => NativeWorkerProperties.Outputs(typeof(ExtractVddkArchive)),
-        _ => [],
-    };
-
-    private static IEnumerable<PropertyInfo> InputsOf(VddkTask task) => task switch
-    {
-        PublishVddkImage => NativeWorkerProperties.Inputs(typeof(PublishVddkImage)),
-        BuildVddkImage => NativeWorkerProperties.Inputs(typeof(BuildVddkImage)),
-        ExtractVddkArchive => NativeWorkerProperties.Inputs(typeof(ExtractVddkArchive)),
-        _ => [],
-    };
-
     private static void Bind(VddkTask task, JsonElement properties)
     {
-        foreach (var property in InputsOf(task))
+        foreach (var property in NativeWorkerProperties.Inputs(task.GetType()))
         {
             if (!properties.TryGetProperty(property.Name, out var value))
             {

@@ -10,6 +10,8 @@ namespace VddkBuild.Tasks;
 /// reaches, and turns <see cref="VddkException"/> into an MSBuild error carrying its code. Anything else is a bug and
 /// is reported as VDDK9999 with the exception type, never with data that could hold a secret.
 /// </summary>
+/// <remarks>Its public properties are kept by trimming for every task (the native worker sets and reads them by name).</remarks>
+[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicProperties)]
 public abstract class VddkTask : MSBuildTask, ICancelableTask
 {
     private readonly CancellationTokenSource _cancellation = new();
@@ -64,7 +66,7 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
         }
         catch (OperationCanceledException) when (_cancellation.IsCancellationRequested)
         {
-            Log.LogMessage(MessageImportance.High, $"{GetType().Name} was cancelled; nothing was left under a final name.");
+            Log.LogMessage(MessageImportance.High, CancelledMessage);
             return false;
         }
         catch (Exception ex)
@@ -78,6 +80,9 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
         }
         return !Log.HasLoggedErrors;
     }
+
+    /// <summary>What a cancelled task says, in MSBuild's process or the native worker's.</summary>
+    internal string CancelledMessage => $"{GetType().Name} was cancelled; nothing was left under a final name.";
 
     protected abstract Task ExecuteAsync(IBuildLog log, CancellationToken cancellationToken);
 
