@@ -24,12 +24,53 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
 
     public string SampleProject => Path.Combine(repoRoot, "samples", "PublishVddk", "PublishVddk.proj");
 
+    /// <summary>
+    /// A user's project as the README gives it, <c>&lt;Project Sdk="VddkBuild.Tasks/VERSION"&gt;</c>, taking the tasks from
+    /// the NuGet package: MSBuild's NuGet SDK resolver finds it on every evaluation, which the sample (importing the SDK's
+    /// files by path) does not pay. Its own nuget.config (the bench's feed only) and NUGET_PACKAGES folder.
+    /// </summary>
+    private string PackageProjectDirectory => Path.Combine(workDirectory, "package-project");
+
+    public string PackageProject => Path.Combine(PackageProjectDirectory, "PublishVddk.proj");
+
+    private ChildEnvironment PackageEnvironment => Environment.With("NUGET_PACKAGES", Path.Combine(workDirectory, "nuget-packages"));
+
     /// <summary>Restores the sample and builds the task assembly once, outside the timings.</summary>
     public async Task PrepareAsync()
     {
         // The worker's project builds the tasks, then (linux-x64) the native worker into their folder.
         await ProcessRunner.RunCheckedAsync("dotnet", ["build", Path.Combine(repoRoot, "src", "VddkBuild.Worker"), "-c", "Release", "-nologo", "-clp:ErrorsOnly"], Environment, TimeSpan.FromMinutes(10));
         await ProcessRunner.RunCheckedAsync("dotnet", ["restore", SampleProject, "-nologo"], Environment, TimeSpan.FromMinutes(10));
+        await PreparePackageProjectAsync();
+    }
+
+    /// <summary>
+    /// Packs the task assembly and worker just built (the pack's own build finds the tasks up to date, so the package
+    /// holds the worker built from that same compilation, as ./build.sh pack) into
+    /// WORK/feed and writes the package project; its first evaluation, not timed, extracts the package as a user's first
+    /// build does.
+    /// </summary>
+    private async Task PreparePackageProjectAsync()
+    {
+        var feed = Path.Combine(workDirectory, "feed");
+        await ProcessRunner.RunCheckedAsync("dotnet", ["pack", Path.Combine(repoRoot, "src", "VddkBuild.Tasks"), "-c", "Release", "-o", feed, "-nologo", "-clp:ErrorsOnly"], Environment, TimeSpan.FromMinutes(10));
+        var package = Directory.GetFiles(feed, "VddkBuild.Tasks.*.nupkg").Single();
+        var version = Path.GetFileNameWithoutExtension(package)["VddkBuild.Tasks.".Length..];
+        Directory.CreateDirectory(PackageProjectDirectory);
+        await File.WriteAllTextAsync(PackageProject, $"""<Project Sdk="VddkBuild.Tasks/{version}" />""");
+        await File.WriteAllTextAsync(Path.Combine(PackageProjectDirectory, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="bench" value="{feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        // The search for Directory.Build.props/targets stops here instead of finding the repository's own.
+        await File.WriteAllTextAsync(Path.Combine(PackageProjectDirectory, "Directory.Build.props"), "<Project />");
+        await File.WriteAllTextAsync(Path.Combine(PackageProjectDirectory, "Directory.Build.targets"), "<Project />");
+        await ProcessRunner.RunCheckedAsync("dotnet", ["build", PackageProject, "--no-restore", "-nologo", "-nodeReuse:false", "-getProperty:VddkRepository"], PackageEnvironment, TimeSpan.FromMinutes(10), PackageProjectDirectory);
     }
 
     /// <summary>
@@ -39,6 +80,10 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
     /// </summary>
     public Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry = true, params string[] extraProperties) =>
         PublishVddkAsync(archive, repository, intermediate, pushToRegistry, msbuildServer: false, extraProperties);
+
+    /// <summary>The same from <see cref="PackageProject"/>: the tasks and worker the NuGet package holds, found by the SDK resolver.</summary>
+    public Task<Sample> PublishVddkFromPackageAsync(string archive, string repository, string intermediate, bool pushToRegistry = true) =>
+        PublishVddkAsync(archive, repository, intermediate, pushToRegistry, msbuildServer: false, [], fromPackage: true);
 
     /// <summary>
     /// The same with a detailed file log, from which the native worker's own peak RSS is read (the process tree's peak
@@ -67,20 +112,24 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
 
     private ChildEnvironment ServerEnvironment => Environment.With("DOTNET_CLI_USE_MSBUILD_SERVER", "1");
 
-    private async Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry, bool msbuildServer, string[] extraProperties, string[]? extraArguments = null)
+    private async Task<Sample> PublishVddkAsync(string archive, string repository, string intermediate, bool pushToRegistry, bool msbuildServer, string[] extraProperties, string[]? extraArguments = null, bool fromPackage = false)
     {
         List<string> args =
         [
-            "build", SampleProject, "--no-restore", "-nologo", msbuildServer ? "-nodeReuse:true" : "-nodeReuse:false", "-clp:PerformanceSummary", "-v:m",
+            "build", fromPackage ? PackageProject : SampleProject, "--no-restore", "-nologo", msbuildServer ? "-nodeReuse:true" : "-nodeReuse:false", "-clp:PerformanceSummary", "-v:m",
             "-t:PublishVddk",
             $"-p:VddkArchive={archive}",
             $"-p:VddkBaseImage={BaseImage}",
             $"-p:VddkRepository={repository}",
             $"-p:VddkIntermediateDirectory={intermediate}/",
             $"-p:VddkOutputDirectory={intermediate}-out/",
-            "-p:VddkTasksDependsOn=",
-            "-p:VddkTasksOutOfProcess=false",
         ];
+        if (!fromPackage)
+        {
+            // The in-repository task assembly used as the package's would be: in-process, not rebuilt on every run.
+            args.Add("-p:VddkTasksDependsOn=");
+            args.Add("-p:VddkTasksOutOfProcess=false");
+        }
         if (pushToRegistry)
         {
             args.Add($"-p:VddkRegistry={registry.Authority}");
@@ -89,9 +138,9 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
         args.AddRange(extraProperties.Select(p => "-p:" + p));
         args.AddRange(extraArguments ?? []);
         var before = registry.Snapshot();
-        var cost = await TimedCommand.RunAsync("dotnet", args, msbuildServer ? ServerEnvironment : Environment, repoRoot);
+        var cost = await TimedCommand.RunAsync("dotnet", args, msbuildServer ? ServerEnvironment : fromPackage ? PackageEnvironment : Environment, fromPackage ? PackageProjectDirectory : repoRoot);
         var traffic = registry.Snapshot() - before;
-        await KeepLogAsync($"publishvddk-{repository}{(msbuildServer ? "-server" : "")}", cost.Output);
+        await KeepLogAsync($"publishvddk-{repository}{(msbuildServer ? "-server" : fromPackage ? "-package" : "")}", cost.Output);
         return new Sample(cost.Wall, TimedCommand.TaskTime(cost.Output, VddkTasks), traffic.BodyBytes, traffic.Requests, traffic.BlobUploads, cost.PeakRssKb, cost.Cpu);
     }
 
@@ -108,12 +157,14 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
 
     /// <summary>
     /// What every <c>dotnet build</c> of the sample costs before any task runs: CLI and MSBuild start-up and the
-    /// project's evaluation (<c>-getProperty</c> evaluates and stops). The part of rows 3-5 no task can remove.
+    /// project's evaluation (<c>-getProperty</c> evaluates and stops). The part of rows 3-5 no task can remove; with
+    /// <paramref name="fromPackage"/>, of the package project, whose evaluation also runs MSBuild's NuGet SDK resolver.
     /// </summary>
-    public async Task<Sample> MSBuildFixedCostAsync()
+    public async Task<Sample> MSBuildFixedCostAsync(bool fromPackage = false)
     {
         var cost = await TimedCommand.RunAsync("dotnet",
-            ["build", SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-getProperty:VddkRepository"], Environment, repoRoot);
+            ["build", fromPackage ? PackageProject : SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-getProperty:VddkRepository"],
+            fromPackage ? PackageEnvironment : Environment, fromPackage ? PackageProjectDirectory : repoRoot);
         return new Sample(cost.Wall, null, 0, 0, 0, cost.PeakRssKb, cost.Cpu);
     }
 

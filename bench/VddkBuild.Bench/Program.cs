@@ -103,12 +103,15 @@ static async Task<string> RunAsync(BenchOptions options)
     var cold = new Row("3. dotnet build -t:PublishVddk, cold", "");
     var coldLate = new Row("3b. the same, layer sent only after the check (VddkEarlyLayerUpload=false)", "");
     var coldInProcess = new Row("3c. the same, tasks in MSBuild's own process (VddkNativeWorker=false)", "");
+    var coldPackage = new Row("3p. the same from the NuGet package (a user's <Project Sdk=\"VddkBuild.Tasks/VERSION\">)", "");
     var warm = new Row("4. PublishVddk warm (nothing changed)", "");
     var warmInProcess = new Row("4c. the same, tasks in MSBuild's own process (VddkNativeWorker=false)", "");
+    var warmPackage = new Row("4p. the same from the NuGet package", "");
     var warmServer = new Row("4b. PublishVddk warm through the MSBuild server (DOTNET_CLI_USE_MSBUILD_SERVER=1)", "");
     var afterChange = new Row("5. PublishVddk after the archive changed", "");
     var floor = new Row("6. floor: sha256 + gunzip + upload of the archive", "");
     var msbuild = new Row("0. dotnet build start-up + evaluation of the sample, no target (fixed cost of 3-5)", "");
+    var msbuildPackage = new Row("0p. the same for the package project (MSBuild's NuGet SDK resolver; fixed cost of 3p, 4p)", "");
     var push = !options.NoPush;
 
     // Interleaved repetitions: background load on a shared machine hits every method alike.
@@ -125,8 +128,11 @@ static async Task<string> RunAsync(BenchOptions options)
             coldLate.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-late-{rep}", Path.Combine(options.Work, $"vddk-late-{rep}"), push, "VddkEarlyLayerUpload=false"));
             var inProcess = Path.Combine(options.Work, $"vddk-inproc-{rep}");
             coldInProcess.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-inproc-{rep}", inProcess, push, "VddkNativeWorker=false"));
+            var fromPackage = Path.Combine(options.Work, $"vddk-package-{rep}");
+            coldPackage.Samples.Add(await dotnet.PublishVddkFromPackageAsync(sample, $"vddk-package-{rep}", fromPackage, push));
             warm.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-{rep}", intermediate, push));
             warmInProcess.Samples.Add(await dotnet.PublishVddkAsync(sample, $"vddk-inproc-{rep}", inProcess, push, "VddkNativeWorker=false"));
+            warmPackage.Samples.Add(await dotnet.PublishVddkFromPackageAsync(sample, $"vddk-package-{rep}", fromPackage, push));
             if (push)
             {
                 if (rep == 1)
@@ -139,6 +145,7 @@ static async Task<string> RunAsync(BenchOptions options)
             afterChange.Samples.Add(await dotnet.PublishVddkAsync(changed[rep - 1], $"vddk-{rep}", intermediate, push));
             floor.Samples.Add(await HardwareFloor.RunAsync(registry, sample, rep));
             msbuild.Samples.Add(await dotnet.MSBuildFixedCostAsync());
+            msbuildPackage.Samples.Add(await dotnet.MSBuildFixedCostAsync(fromPackage: true));
         }
     }
     finally
@@ -155,7 +162,7 @@ static async Task<string> RunAsync(BenchOptions options)
         $"VDDK-8-shaped sample {Size(sample)} gz; {options.Repetitions} repetitions each, interleaved; loopback docker-registry behind a counting proxy; {machine}.");
     report.AppendLine();
 
-    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, coldLate, coldInProcess, warm, warmInProcess, afterChange, floor, msbuild];
+    List<Row> rows = [podmanCold, podmanWarm, sdk, cold, coldLate, coldInProcess, coldPackage, warm, warmInProcess, warmPackage, afterChange, floor, msbuild, msbuildPackage];
     if (push)
     {
         rows.Insert(rows.IndexOf(warm) + 1, warmServer);
@@ -178,7 +185,7 @@ static async Task<string> RunAsync(BenchOptions options)
         report.AppendLine();
     }
 
-    report.AppendLine(Goals(podmanCold, podmanWarm, cold, warm, push ? warmServer : null, floor, largeRow, sampleScaleRow));
+    report.AppendLine(Goals(podmanCold, podmanWarm, cold, warm, push ? warmServer : null, floor, largeRow, sampleScaleRow, coldPackage, warmPackage));
 
     if (options.Levers)
     {
@@ -190,7 +197,7 @@ static async Task<string> RunAsync(BenchOptions options)
 
 static string WorkerPeak(Row row) => row.Samples[0].WorkerPeakRssKb is > 0 and var kb ? ResultTable.Megabytes(kb * 1024) : "- (not run in the worker)";
 
-static string Goals(Row podmanCold, Row podmanWarm, Row cold, Row warm, Row? warmServer, Row floor, Row? large, Row? sampleWithPeak)
+static string Goals(Row podmanCold, Row podmanWarm, Row cold, Row warm, Row? warmServer, Row floor, Row? large, Row? sampleWithPeak, Row coldPackage, Row warmPackage)
 {
     var text = new StringBuilder("Goals (medians):\n");
     void Goal(string name, bool met, string figures) => text.AppendLine(CultureInfo.InvariantCulture, $"- {(met ? "met" : "NOT met")}: {name}: {figures}");
@@ -210,6 +217,9 @@ static string Goals(Row podmanCold, Row podmanWarm, Row cold, Row warm, Row? war
         text.AppendLine(CultureInfo.InvariantCulture,
             $"  (warm through the MSBuild server: {ResultTable.Seconds(warmServer.MedianWall)} = {warmServer.MedianWall / podmanWarm.MedianWall:0.00}x, {warmServer.Samples.Max(s => s.BlobUploads)} blob uploads)");
     }
+    text.AppendLine(CultureInfo.InvariantCulture,
+        $"  (a user's project from the NuGet package, rows 3p/4p: cold {ResultTable.Seconds(coldPackage.MedianWall)} = {coldPackage.MedianWall / podmanCold.MedianWall:0.00}x, "
+        + $"warm {ResultTable.Seconds(warmPackage.MedianWall)} = {warmPackage.MedianWall / podmanWarm.MedianWall:0.00}x, {warmPackage.Samples.Max(s => s.BlobUploads)} blob uploads)");
     text.AppendLine(CultureInfo.InvariantCulture,
         $"  (for reference, not a goal: warm = {warm.MedianWall / podmanCold.MedianWall:0.00}x the documented procedure run again from tar -xzf; `dotnet build` start-up + evaluation alone (row 0) is the floor of every PublishVddk row)");
     if (large is not null)
