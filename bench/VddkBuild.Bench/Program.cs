@@ -63,11 +63,16 @@ static async Task<string> RunAsync(BenchOptions options)
         return await EngineLevers.RunAsync(sample, options.Work, options.Repetitions);
     }
     var changed = Enumerable.Range(1, options.Repetitions).Select(archives.Changed).ToList();
-    string? large = null, many = null;
+    string? large = null, many = null, largeNinth = null, largeThird = null, manyQuarter = null, manyFourTimes = null;
     if (options.Scale)
     {
         large = archives.Large(options.LargeMegabytes * 1_000_000L);
         many = archives.ManyFiles(options.Files);
+        // More points of the same families, for the growth: a ninth and a third of the bytes; a quarter and four times the entries.
+        largeNinth = archives.Large(options.LargeMegabytes / 9 * 1_000_000L);
+        largeThird = archives.Large(options.LargeMegabytes / 3 * 1_000_000L);
+        manyQuarter = archives.ManyFiles(options.Files / 4);
+        manyFourTimes = archives.ManyFiles(options.Files * 4);
     }
 
     Progress("starting docker-registry behind a counting proxy");
@@ -170,6 +175,7 @@ static async Task<string> RunAsync(BenchOptions options)
     report.AppendLine(ResultTable.Render(rows, podmanCold));
 
     Row? largeRow = null, sampleScaleRow = null;
+    string? growth = null;
     if (options.Scale)
     {
         Progress("scale rows (one cold run each)");
@@ -179,13 +185,32 @@ static async Task<string> RunAsync(BenchOptions options)
         manyRow.Samples.Add(await dotnet.PublishVddkWithWorkerPeakAsync(many!, "vddk-many", Path.Combine(options.Work, "vddk-many"), push));
         sampleScaleRow = new Row("scale: the sample, cold, with the detailed log (worker peak)", "");
         sampleScaleRow.Samples.Add(await dotnet.PublishVddkWithWorkerPeakAsync(sample, "vddk-sample-peak", Path.Combine(options.Work, "vddk-sample-peak"), push));
-        report.AppendLine(ResultTable.Render([cold, sampleScaleRow, largeRow, manyRow], null));
+        var ninthRow = new Row($"scale: {options.LargeMegabytes / 9} MB unpacked ({Size(largeNinth!)} gz), cold", "");
+        ninthRow.Samples.Add(await dotnet.PublishVddkAsync(largeNinth!, "vddk-large-ninth", Path.Combine(options.Work, "vddk-large-ninth"), push));
+        var thirdRow = new Row($"scale: {options.LargeMegabytes / 3} MB unpacked ({Size(largeThird!)} gz), cold", "");
+        thirdRow.Samples.Add(await dotnet.PublishVddkWithWorkerPeakAsync(largeThird!, "vddk-large-third", Path.Combine(options.Work, "vddk-large-third"), push));
+        // The entry rows are short (most of each is the fixed cost), so each runs as often as the main rows.
+        var quarterRow = new Row($"scale: {options.Files / 4 + 20} entries ({Size(manyQuarter!)} gz), cold", "");
+        var fourTimesRow = new Row($"scale: {options.Files * 4 + 20} entries ({Size(manyFourTimes!)} gz), cold", "");
+        for (var rep = 1; rep <= options.Repetitions; rep++)
+        {
+            quarterRow.Samples.Add(await dotnet.PublishVddkAsync(manyQuarter!, $"vddk-many-quarter-{rep}", Path.Combine(options.Work, $"vddk-many-quarter-{rep}"), push));
+            if (rep > 1)
+            {
+                manyRow.Samples.Add(await dotnet.PublishVddkAsync(many!, $"vddk-many-{rep}", Path.Combine(options.Work, $"vddk-many-{rep}"), push));
+            }
+            fourTimesRow.Samples.Add(rep == 1
+                ? await dotnet.PublishVddkWithWorkerPeakAsync(manyFourTimes!, $"vddk-many-four-{rep}", Path.Combine(options.Work, $"vddk-many-four-{rep}"), push)
+                : await dotnet.PublishVddkAsync(manyFourTimes!, $"vddk-many-four-{rep}", Path.Combine(options.Work, $"vddk-many-four-{rep}"), push));
+        }
+        report.AppendLine(ResultTable.Render([cold, sampleScaleRow, ninthRow, thirdRow, largeRow, quarterRow, manyRow, fourTimesRow], null));
         report.AppendLine(CultureInfo.InvariantCulture,
-            $"Native worker's own peak RSS (the table's is the largest process, MSBuild's): sample {WorkerPeak(sampleScaleRow)}, large {WorkerPeak(largeRow)}, many entries {WorkerPeak(manyRow)}.");
+            $"Native worker's own peak RSS (the table's is the largest process, MSBuild's): sample {WorkerPeak(sampleScaleRow)}, large {WorkerPeak(largeRow)}, {options.Files + 20} entries {WorkerPeak(manyRow)}, {options.Files * 4 + 20} entries {WorkerPeak(fourTimesRow)}.");
         report.AppendLine();
+        growth = Growth(options, ninthRow, thirdRow, largeRow, quarterRow, manyRow, fourTimesRow);
     }
 
-    report.AppendLine(Goals(podmanCold, podmanWarm, cold, warm, push ? warmServer : null, floor, largeRow, sampleScaleRow, coldPackage, warmPackage));
+    report.AppendLine(Goals(podmanCold, podmanWarm, cold, warm, push ? warmServer : null, floor, largeRow, sampleScaleRow, coldPackage, warmPackage) + growth);
 
     if (options.Levers)
     {
@@ -193,6 +218,31 @@ static async Task<string> RunAsync(BenchOptions options)
         report.AppendLine(await EngineLevers.RunAsync(sample, options.Work, options.Repetitions));
     }
     return report.ToString();
+}
+
+// Linear growth: the time each further unit costs (the slope between two points of one family of archives, so the
+// fixed cost cancels out) must not rise with the size. Bytes: seconds per GB unpacked from a ninth to a third of the
+// large archive and from that third to the whole. Entries: milliseconds per 1,000 entries from a quarter to N and from
+// N to 4N. A quadratic step would show as a slope ratio of about 3 (bytes) or 5 (entries). The entry rows run every
+// repetition: their slopes are tens of milliseconds per thousand entries, near the run-to-run spread of one command.
+static string Growth(BenchOptions options, Row ninth, Row third, Row large, Row quarter, Row many, Row fourTimes)
+{
+    var text = new StringBuilder();
+    var ninthMb = options.LargeMegabytes / 9;
+    var thirdMb = options.LargeMegabytes / 3;
+    var perGbFirst = (third.MedianWall - ninth.MedianWall).TotalSeconds / ((thirdMb - ninthMb) / 1000.0);
+    var perGbSecond = (large.MedianWall - third.MedianWall).TotalSeconds / ((options.LargeMegabytes - thirdMb) / 1000.0);
+    var bytesRatio = perGbSecond / perGbFirst;
+    var quarterCount = options.Files / 4;
+    var perThousandFirst = (many.MedianWall - quarter.MedianWall).TotalMilliseconds / ((options.Files - quarterCount) / 1000.0);
+    var perThousandSecond = (fourTimes.MedianWall - many.MedianWall).TotalMilliseconds / ((options.Files * 4 - options.Files) / 1000.0);
+    var entriesRatio = perThousandSecond / perThousandFirst;
+    void Goal(string name, bool met, string figures) => text.AppendLine(CultureInfo.InvariantCulture, $"- {(met ? "met" : "NOT met")}: {name}: {figures}");
+    Goal("time grows linearly with bytes (slope ratio <= 1.5)", bytesRatio <= 1.5,
+        $"{perGbFirst:0.00} s per GB unpacked from {ninthMb} to {thirdMb} MB, {perGbSecond:0.00} s per GB from {thirdMb} to {options.LargeMegabytes} MB (ratio {bytesRatio:0.00})");
+    Goal("time grows linearly with entries (slope ratio <= 2; the slopes are small against the run-to-run noise)", entriesRatio <= 2,
+        $"{perThousandFirst:0} ms per 1,000 entries from {quarterCount} to {options.Files}, {perThousandSecond:0} ms per 1,000 from {options.Files} to {options.Files * 4} (ratio {entriesRatio:0.00}; medians of {many.Samples.Count} runs)");
+    return text.ToString();
 }
 
 static string WorkerPeak(Row row) => row.Samples[0].WorkerPeakRssKb is > 0 and var kb ? ResultTable.Megabytes(kb * 1024) : "- (not run in the worker)";
