@@ -156,14 +156,17 @@ internal sealed class DotnetBuilds(BenchRegistry registry, string repoRoot, stri
     private int _logNumber;
 
     /// <summary>
-    /// What every <c>dotnet build</c> of the sample costs before any task runs: CLI and MSBuild start-up and the
-    /// project's evaluation (<c>-getProperty</c> evaluates and stops). The part of rows 3-5 no task can remove; with
-    /// <paramref name="fromPackage"/>, of the package project, whose evaluation also runs MSBuild's NuGet SDK resolver.
+    /// What every <c>dotnet build -t:PublishVddk</c> of the sample costs before its task runs: CLI and MSBuild start-up,
+    /// the project's evaluation, the build's set-up (build manager, in-process node, loggers) and the first target every
+    /// VddkBuild target depends on, <c>_VddkRefuseSecretProperties</c>, which runs no task. The part of rows 3-5 no task
+    /// can remove; with <paramref name="fromPackage"/>, of the package project, whose evaluation also runs MSBuild's
+    /// NuGet SDK resolver. With <paramref name="evaluateOnly"/>, <c>-getProperty</c>: start-up and evaluation only.
     /// </summary>
-    public async Task<Sample> MSBuildFixedCostAsync(bool fromPackage = false)
+    public async Task<Sample> MSBuildFixedCostAsync(bool fromPackage = false, bool evaluateOnly = false)
     {
+        string[] what = evaluateOnly ? ["-getProperty:VddkRepository"] : ["-v:m", "-t:_VddkRefuseSecretProperties"];
         var cost = await TimedCommand.RunAsync("dotnet",
-            ["build", fromPackage ? PackageProject : SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", "-getProperty:VddkRepository"],
+            ["build", fromPackage ? PackageProject : SampleProject, "--no-restore", "-nologo", "-nodeReuse:false", .. what],
             fromPackage ? PackageEnvironment : Environment, fromPackage ? PackageProjectDirectory : repoRoot);
         return new Sample(cost.Wall, null, 0, 0, 0, cost.PeakRssKb, cost.Cpu);
     }
