@@ -268,6 +268,9 @@ internal sealed class NativeWorkerClient
             json.WriteStartObject();
             json.WriteString("task", _task.GetType().Name);
             json.WriteString("project", _task.BuildEngine?.ProjectFileOfTaskNode ?? string.Empty);
+            // Where the task element is: MSBuild puts it on a warning or error the task logs without a place of its own.
+            json.WriteNumber("line", _task.BuildEngine?.LineNumberOfTaskNode ?? 0);
+            json.WriteNumber("col", _task.BuildEngine?.ColumnNumberOfTaskNode ?? 0);
             json.WriteString("culture", CultureInfo.CurrentCulture.Name);
             json.WriteString("uiCulture", CultureInfo.CurrentUICulture.Name);
             json.WriteStartObject("props");
@@ -474,6 +477,8 @@ internal static class NativeWorkerHost
         using var _ = document;
         var root = document.RootElement;
         engine.ProjectFileOfTaskNode = root.GetProperty("project").GetString() ?? string.Empty;
+        engine.LineNumberOfTaskNode = root.TryGetProperty("line", out var line) && line.TryGetInt32(out var l) ? l : 0;
+        engine.ColumnNumberOfTaskNode = root.TryGetProperty("col", out var column) && column.TryGetInt32(out var c) ? c : 0;
         SetCulture(root);
         task.BuildEngine = engine;
         Bind(task, root.GetProperty("props"));
@@ -634,8 +639,8 @@ internal static class NativeWorkerHost
         private readonly object _gate = new();
 
         public bool ContinueOnError => false;
-        public int LineNumberOfTaskNode => 0;
-        public int ColumnNumberOfTaskNode => 0;
+        public int LineNumberOfTaskNode { get; set; }
+        public int ColumnNumberOfTaskNode { get; set; }
         public string ProjectFileOfTaskNode { get; set; } = string.Empty;
 
         public bool BuildProjectFile(string projectFileName, string[] targetNames, IDictionary globalProperties, IDictionary targetOutputs) => false;
