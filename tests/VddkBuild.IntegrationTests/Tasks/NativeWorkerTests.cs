@@ -1,7 +1,9 @@
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 using System.Runtime.InteropServices;
+using System.Diagnostics;
 using System.Text.Json;
+using VddkBuild.IntegrationTests.Reliability;
 using VddkBuild.TestSupport.Archives;
 using VddkBuild.TestSupport.Images;
 using VddkBuild.TestSupport.Infrastructure;
@@ -234,6 +236,82 @@ public sealed class NativeWorkerTests : IDisposable
         Assert.False(died.Succeeded, died.ToString());
         Assert.Contains("error VDDK9999: The native worker running BuildVddkImage ended unexpectedly (exit code 7)", died.Output);
         Assert.Contains("-p:VddkNativeWorker=false", died.Output);
+    }
+
+    [SkippableFact]
+    public async Task A_worker_killed_by_a_signal_is_reported_as_killed_with_its_own_code_not_as_a_bug()
+    {
+        RequireWorker();
+        var (archive, baseImage) = Inputs();
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+        // What the kernel's out-of-memory killer does to a worker half way through: SIGKILL.
+        var killed = CopyTaskFolder("oom", """
+            #!/bin/sh
+            printf '{"k":"ready","build":"%s"}\n' "$(cat "$0.build")"
+            read request
+            echo '{"k":"msg","imp":1,"text":"half way"}'
+            kill -KILL $$
+            """);
+
+        var build = await Sample("oom-run").RunAsync("BuildVddkImage", properties, "-p:VddkTasksDependsOn=", $"-p:VddkTasksAssembly={killed}/VddkBuild.Tasks.dll");
+
+        Assert.False(build.Succeeded, build.ToString());
+        Assert.Contains("error VDDK5004: The native worker running BuildVddkImage was killed by signal 9 (SIGKILL: most often the kernel's out-of-memory killer", build.Output);
+        Assert.DoesNotContain("VDDK9999", build.Output);
+        Assert.DoesNotContain("This is a bug", build.Output);
+    }
+
+    [SkippableTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Ctrl_C_ends_the_build_even_when_the_worker_no_longer_reads_its_input(bool beforeReady)
+    {
+        RequireWorker();
+        var (archive, baseImage) = Inputs();
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+        // A worker stuck after it took the request, or before its first line: it ignores SIGINT and SIGTERM and never
+        // looks at its input again (as a worker stopped or blocked in the kernel); its child keeps the output pipe open.
+        var stuck = CopyTaskFolder("stuck", beforeReady
+            ? """
+              #!/bin/sh
+              trap '' INT TERM
+              echo started > "$0.request"
+              while :; do sleep 1; done
+              """
+            : """
+              #!/bin/sh
+              trap '' INT TERM
+              printf '{"k":"ready","build":"%s"}\n' "$(cat "$0.build")"
+              read request
+              printf '%s\n' "$request" > "$0.request"
+              while :; do sleep 1; done
+              """);
+        var requested = Path.Combine(stuck, "linux-x64", "vddkbuild-worker.request");
+        var sample = new SampleBuild(Path.Combine(_work, "stuck-run")) { BuildTasks = false };
+
+        var run = await sample.RunAsync("BuildVddkImage", properties, [$"-p:VddkTasksAssembly={stuck}/VddkBuild.Tasks.dll"], async build =>
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(requested))
+            {
+                Assert.False(build.HasExited, build.OutputSoFar);
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), "the worker never got its request:\n" + build.OutputSoFar);
+                await Task.Delay(20);
+            }
+            await build.InterruptAsync();
+        }, TimeSpan.FromMinutes(2));
+
+        Assert.False(run.Succeeded, run.ToString());
+        Assert.NotNull(run.StoppedAfterInterrupt);
+        // The cancelled worker has ten seconds to clean up, then it is killed; MSBuild then ends as after any Ctrl+C.
+        Assert.True(run.StoppedAfterInterrupt < TimeSpan.FromSeconds(30), $"the build took {run.StoppedAfterInterrupt} to stop after Ctrl+C");
+        Assert.Empty(await run.SurvivorsAsync(TimeSpan.FromSeconds(5)));
+        Assert.Contains("did not end within 10 s of the cancellation and was killed", run.Output);
+        Assert.Contains("BuildVddkImage was cancelled", run.Output);
+        Assert.DoesNotContain("VDDK9999", run.Output);
+        Assert.DoesNotContain("VDDK5004", run.Output);
+        // A cancelled task is not started again in MSBuild's process.
+        Assert.DoesNotContain("VddkBuild: VDDK 8.0.1", run.Output);
     }
 
     /// <summary>A copy of the task folder whose worker is <paramref name="script"/> (the file NAME.build holds the task assembly's build identity).</summary>
