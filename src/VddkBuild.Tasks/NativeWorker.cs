@@ -66,7 +66,7 @@ internal sealed class NativeWorkerClient
     /// input (stopped, stuck in the kernel) must not keep MSBuild waiting for ever after Ctrl+C. Its temporary files
     /// are then removed by the next build, as after any process killed half way.
     /// </summary>
-    internal static TimeSpan CancelGrace { get; set; } = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan CancelGrace = TimeSpan.FromSeconds(10);
 
     private readonly VddkTask _task;
     private readonly object _gate = new();
