@@ -77,12 +77,12 @@ internal sealed class NativeWorkerClient
     private NativeWorkerClient(VddkTask task) => _task = task;
 
     /// <summary>
-    /// The worker's path when <paramref name="task"/> should run there: VddkNativeWorker is not false, the task is one
-    /// the worker runs, this is linux-x64 (glibc) and the worker is next to the task assembly. Otherwise null.
+    /// The worker's path when <paramref name="task"/> can run there (VddkNativeWorker is checked by the caller): the task
+    /// is one the worker runs, this is linux-x64 (glibc) and the worker is next to the task assembly. Otherwise null.
     /// </summary>
-    public static string? Locate(VddkTask task, string? setting)
+    public static string? Locate(VddkTask task)
     {
-        if (NativeWorker.InWorker || string.Equals(setting?.Trim(), "false", StringComparison.OrdinalIgnoreCase)
+        if (NativeWorker.InWorker
             || !NativeWorker.Runs(task.GetType().Name)
             || !string.Equals(System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, NativeWorker.RuntimeIdentifier, StringComparison.Ordinal))
         {

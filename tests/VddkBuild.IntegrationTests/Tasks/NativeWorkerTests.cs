@@ -239,6 +239,29 @@ public sealed class NativeWorkerTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task VddkNativeWorker_is_read_as_every_switch_is_off_turns_the_worker_off_and_a_typo_is_an_error()
+    {
+        RequireWorker();
+        var (archive, baseImage) = Inputs();
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+
+        foreach (var off in new[] { "off", "0", "No" })
+        {
+            var (build, log) = await RunLoggedAsync("off-" + off, "BuildVddkImage", new Dictionary<string, string>(properties) { ["VddkNativeWorker"] = off });
+            Assert.True(build.Succeeded, $"{off}: {build}");
+            Assert.DoesNotContain("runs in the native worker", log);
+            Assert.Contains("VddkBuild: image digest sha256:", log);
+        }
+        var (on, onLog) = await RunLoggedAsync("on-yes", "BuildVddkImage", new Dictionary<string, string>(properties) { ["VddkNativeWorker"] = "yes" });
+        Assert.True(on.Succeeded, on.ToString());
+        Assert.Contains("BuildVddkImage runs in the native worker", onLog);
+
+        var typo = await Sample("typo").RunAsync("BuildVddkImage", new Dictionary<string, string>(properties) { ["VddkNativeWorker"] = "fasle" });
+        Assert.False(typo.Succeeded, typo.ToString());
+        Assert.Contains("error VDDK5002: VddkNativeWorker is 'fasle', but it must be true or false.", typo.Output);
+    }
+
+    [SkippableFact]
     public async Task A_worker_killed_by_a_signal_is_reported_as_killed_with_its_own_code_not_as_a_bug()
     {
         RequireWorker();
