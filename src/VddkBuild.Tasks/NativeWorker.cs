@@ -61,20 +61,28 @@ internal static class NativeWorker
 /// <summary>The MSBuild side: starts the worker, hands it the task's inputs, relays its events, takes its outputs.</summary>
 internal sealed class NativeWorkerClient
 {
+    /// <summary>
+    /// How long a cancelled worker may take to clean up and end before it is killed: a worker that no longer reads its
+    /// input (stopped, stuck in the kernel) must not keep MSBuild waiting for ever after Ctrl+C. Its temporary files
+    /// are then removed by the next build, as after any process killed half way.
+    /// </summary>
+    private static readonly TimeSpan CancelGrace = TimeSpan.FromSeconds(10);
+
     private readonly VddkTask _task;
     private readonly object _gate = new();
     private Process? _process;
     private bool _cancelled;
+    private bool _killedAfterCancel;
 
     private NativeWorkerClient(VddkTask task) => _task = task;
 
     /// <summary>
-    /// The worker's path when <paramref name="task"/> should run there: VddkNativeWorker is not false, the task is one
-    /// the worker runs, this is linux-x64 (glibc) and the worker is next to the task assembly. Otherwise null.
+    /// The worker's path when <paramref name="task"/> can run there (VddkNativeWorker is checked by the caller): the task
+    /// is one the worker runs, this is linux-x64 (glibc) and the worker is next to the task assembly. Otherwise null.
     /// </summary>
-    public static string? Locate(VddkTask task, string? setting)
+    public static string? Locate(VddkTask task)
     {
-        if (NativeWorker.InWorker || string.Equals(setting?.Trim(), "false", StringComparison.OrdinalIgnoreCase)
+        if (NativeWorker.InWorker
             || !NativeWorker.Runs(task.GetType().Name)
             || !string.Equals(System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, NativeWorker.RuntimeIdentifier, StringComparison.Ordinal))
         {
@@ -134,22 +142,7 @@ internal sealed class NativeWorkerClient
                 }
             };
             process.BeginErrorReadLine();
-            var output = process.StandardOutput;
-            if (output.ReadLine() is not { } first || Ready(first) is not { } build)
-            {
-                // It never ran: a loader error (C library, noexec) ends it before its first line.
-                process.WaitForExit();
-                log.LogMessage(MessageImportance.Low, $"VddkBuild: the native worker {workerPath} did not start (exit code {process.ExitCode}: {Errors(errors)}); running {_task.GetType().Name} in MSBuild.");
-                return false;
-            }
-            if (build != NativeWorker.BuildIdentity)
-            {
-                process.StandardInput.Close();
-                process.WaitForExit();
-                log.LogMessage(MessageImportance.Low, $"VddkBuild: the native worker {workerPath} was built from other sources than the task assembly beside it (build src/VddkBuild.Worker to rebuild it); running {_task.GetType().Name} in MSBuild.");
-                return false;
-            }
-            log.LogMessage(MessageImportance.Low, $"VddkBuild: {_task.GetType().Name} runs in the native worker {workerPath} (process {process.Id}); -p:VddkNativeWorker=false runs it in MSBuild.");
+            // Registered before its first line: Ctrl+C must reach (and, past the grace time, kill) a worker stuck while it starts.
             lock (_gate)
             {
                 _process = process;
@@ -161,14 +154,37 @@ internal sealed class NativeWorkerClient
             }
             try
             {
+                var output = process.StandardOutput;
+                if (output.ReadLine() is not { } first || Ready(first) is not { } build)
+                {
+                    // It never ran: a loader error (C library, noexec) ends it before its first line.
+                    process.WaitForExit();
+                    if (_task.CancellationRequested)
+                    {
+                        return Cancelled(log);
+                    }
+                    log.LogMessage(MessageImportance.Low, $"VddkBuild: the native worker {workerPath} did not start (exit code {process.ExitCode}: {Errors(errors)}); running {_task.GetType().Name} in MSBuild.");
+                    return false;
+                }
+                if (build != NativeWorker.BuildIdentity)
+                {
+                    CloseInput();
+                    process.WaitForExit();
+                    if (_task.CancellationRequested)
+                    {
+                        return Cancelled(log);
+                    }
+                    log.LogMessage(MessageImportance.Low, $"VddkBuild: the native worker {workerPath} was built from other sources than the task assembly beside it (build src/VddkBuild.Worker to rebuild it); running {_task.GetType().Name} in MSBuild.");
+                    return false;
+                }
+                log.LogMessage(MessageImportance.Low, $"VddkBuild: {_task.GetType().Name} runs in the native worker {workerPath} (process {process.Id}); -p:VddkNativeWorker=false runs it in MSBuild.");
                 if (!SendRequest(process))
                 {
                     // The worker ended before it took the request (cancelled, or it died): nothing ran yet.
                     process.WaitForExit();
                     if (_cancelled)
                     {
-                        log.LogMessage(MessageImportance.High, _task.CancelledMessage);
-                        return true;
+                        return Cancelled(log);
                     }
                     log.LogMessage(MessageImportance.Low, $"VddkBuild: the native worker ended before it took the task (exit code {process.ExitCode}: {Errors(errors)}); running {_task.GetType().Name} in MSBuild.");
                     return false;
@@ -201,9 +217,22 @@ internal sealed class NativeWorkerClient
                 process.WaitForExit();
                 if (done is not { } result)
                 {
+                    log.LogMessage(MessageImportance.Low, $"VddkBuild: native worker standard error: {Errors(errors)}");
+                    if (_task.CancellationRequested)
+                    {
+                        return Cancelled(log); // the build stops either way; not a bug
+                    }
+                    // On Unix a process killed by signal N ends with 128 + N: 9 is SIGKILL, what the kernel's out-of-memory killer sends.
+                    if (process.ExitCode is > 128 and < 160 && !OperatingSystem.IsWindows())
+                    {
+                        var signal = process.ExitCode - 128;
+                        log.LogError(subcategory: null, errorCode: VddkBuild.ErrorCodes.NativeWorkerKilled, helpKeyword: null, file: null, lineNumber: 0, columnNumber: 0, endLineNumber: 0, endColumnNumber: 0,
+                            message: $"The native worker running {_task.GetType().Name} was killed by signal {signal}{(signal == 9 ? " (SIGKILL: most often the kernel's out-of-memory killer, see dmesg or the container's memory limit, or a kill -9)" : string.Empty)} before it finished. "
+                                + "Nothing was left under a final name; the next build removes its temporary files. Give the build more memory (or stop what killed it) and build again.");
+                        return true;
+                    }
                     log.LogError(subcategory: null, errorCode: VddkBuild.ErrorCodes.Unexpected, helpKeyword: null, file: null, lineNumber: 0, columnNumber: 0, endLineNumber: 0, endColumnNumber: 0,
                         message: $"The native worker running {_task.GetType().Name} ended unexpectedly (exit code {process.ExitCode}). This is a bug in VddkBuild; please report it with the build log (-v:diag), and build with -p:VddkNativeWorker=false meanwhile.");
-                    log.LogMessage(MessageImportance.Low, $"VddkBuild: native worker standard error: {Errors(errors)}");
                     return true;
                 }
                 SetOutputs(result);
@@ -223,11 +252,22 @@ internal sealed class NativeWorkerClient
                 }
                 if (!process.HasExited)
                 {
-                    try { process.Kill(); } catch (InvalidOperationException) { /* it ended meanwhile */ }
+                    Kill(process);
                     process.WaitForExit();
                 }
             }
         }
+    }
+
+    /// <summary>What a cancelled task says (and that its worker had to be killed, when it was); true: it was handled, not to be run in MSBuild.</summary>
+    private bool Cancelled(TaskLoggingHelper log)
+    {
+        if (Volatile.Read(ref _killedAfterCancel))
+        {
+            log.LogMessage(MessageImportance.High, $"VddkBuild: the native worker running {_task.GetType().Name} did not end within {CancelGrace.TotalSeconds:0} s of the cancellation and was killed; the next build removes its temporary files.");
+        }
+        log.LogMessage(MessageImportance.High, _task.CancelledMessage);
+        return true;
     }
 
     private static string Errors(StringBuilder errors)
@@ -268,6 +308,9 @@ internal sealed class NativeWorkerClient
             json.WriteStartObject();
             json.WriteString("task", _task.GetType().Name);
             json.WriteString("project", _task.BuildEngine?.ProjectFileOfTaskNode ?? string.Empty);
+            // Where the task element is: MSBuild puts it on a warning or error the task logs without a place of its own.
+            json.WriteNumber("line", _task.BuildEngine?.LineNumberOfTaskNode ?? 0);
+            json.WriteNumber("col", _task.BuildEngine?.ColumnNumberOfTaskNode ?? 0);
             json.WriteString("culture", CultureInfo.CurrentCulture.Name);
             json.WriteString("uiCulture", CultureInfo.CurrentUICulture.Name);
             json.WriteStartObject("props");
@@ -372,20 +415,53 @@ internal sealed class NativeWorkerClient
         }
     }
 
-    /// <summary>Cancels the running worker (or one about to start): its standard input is closed, which it takes as MSBuild's cancellation.</summary>
+    /// <summary>
+    /// Cancels the running worker (or one about to start): its standard input is closed, which it takes as MSBuild's
+    /// cancellation; one still running <see cref="CancelGrace"/> later is killed.
+    /// </summary>
     public void CloseInput()
     {
+        Process? process;
         lock (_gate)
         {
             _cancelled = true;
+            process = _process;
             try
             {
-                _process?.StandardInput.Close();
+                process?.StandardInput.Close();
             }
             catch (Exception ex) when (ex is IOException or InvalidOperationException)
             {
                 // Already ended.
             }
+        }
+        if (process is not null)
+        {
+            _ = System.Threading.Tasks.Task.Delay(CancelGrace).ContinueWith(_ =>
+            {
+                lock (_gate)
+                {
+                    // Still this task's worker (the finally below clears it before disposing of the process).
+                    if (ReferenceEquals(_process, process) && !process.HasExited)
+                    {
+                        _killedAfterCancel = _task.CancellationRequested;
+                        Kill(process);
+                    }
+                }
+            }, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Kills the worker and anything it started: a child holding its standard output would keep MSBuild reading.</summary>
+    private static void Kill(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Win32Exception)
+        {
+            // It ended meanwhile.
         }
     }
 
@@ -474,6 +550,8 @@ internal static class NativeWorkerHost
         using var _ = document;
         var root = document.RootElement;
         engine.ProjectFileOfTaskNode = root.GetProperty("project").GetString() ?? string.Empty;
+        engine.LineNumberOfTaskNode = root.TryGetProperty("line", out var line) && line.TryGetInt32(out var l) ? l : 0;
+        engine.ColumnNumberOfTaskNode = root.TryGetProperty("col", out var column) && column.TryGetInt32(out var c) ? c : 0;
         SetCulture(root);
         task.BuildEngine = engine;
         Bind(task, root.GetProperty("props"));
@@ -634,8 +712,8 @@ internal static class NativeWorkerHost
         private readonly object _gate = new();
 
         public bool ContinueOnError => false;
-        public int LineNumberOfTaskNode => 0;
-        public int ColumnNumberOfTaskNode => 0;
+        public int LineNumberOfTaskNode { get; set; }
+        public int ColumnNumberOfTaskNode { get; set; }
         public string ProjectFileOfTaskNode { get; set; } = string.Empty;
 
         public bool BuildProjectFile(string projectFileName, string[] targetNames, IDictionary globalProperties, IDictionary targetOutputs) => false;

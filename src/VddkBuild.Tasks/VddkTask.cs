@@ -18,7 +18,7 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
 
     /// <summary>
     /// VddkNativeWorker: empty or true runs the task in the native worker where there is one (linux-x64, see
-    /// <see cref="NativeWorkerClient"/>); false always runs it in MSBuild's own process.
+    /// <see cref="NativeWorkerClient"/>); false (or no, 0, off) always runs it in MSBuild's own process; anything else is VDDK5002.
     /// </summary>
     public string? NativeWorker { get; set; }
 
@@ -51,7 +51,18 @@ public abstract class VddkTask : MSBuildTask, ICancelableTask
 
     public sealed override bool Execute()
     {
-        if (NativeWorkerClient.Locate(this, NativeWorker) is { } worker && NativeWorkerClient.TryExecute(this, worker, Log, out var succeeded))
+        bool useWorker;
+        try
+        {
+            // Read as every VddkBuild switch is: "no", "0" or "off" turn the worker off as "false" does; a typo is an error.
+            useWorker = TaskProperties.Flag(NativeWorker, "VddkNativeWorker", fallback: true);
+        }
+        catch (VddkException ex)
+        {
+            LogError(ex.Code, ex.Message, null);
+            return false;
+        }
+        if (useWorker && NativeWorkerClient.Locate(this) is { } worker && NativeWorkerClient.TryExecute(this, worker, Log, out var succeeded))
         {
             return succeeded;
         }

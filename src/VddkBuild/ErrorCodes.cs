@@ -107,6 +107,7 @@ public static class ErrorCodes
     public const string PropertyMissing = "VDDK5001";
     public const string PropertyInvalid = "VDDK5002";
     public const string SecretProperty = "VDDK5003";              // raised by the targets (build/VddkBuild.Tasks.targets)
+    public const string NativeWorkerKilled = "VDDK5004";
 
     // ---- 9xxx: unexpected ----
     public const string Unexpected = "VDDK9999";

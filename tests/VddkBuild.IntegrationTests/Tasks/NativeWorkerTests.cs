@@ -1,7 +1,9 @@
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 using System.Runtime.InteropServices;
+using System.Diagnostics;
 using System.Text.Json;
+using VddkBuild.IntegrationTests.Reliability;
 using VddkBuild.TestSupport.Archives;
 using VddkBuild.TestSupport.Images;
 using VddkBuild.TestSupport.Infrastructure;
@@ -56,10 +58,13 @@ public sealed class NativeWorkerTests : IDisposable
         return (result, File.Exists(log) ? File.ReadAllText(log) : string.Empty);
     }
 
-    /// <summary>The lines MSBuild printed for the build's warnings and errors, without the project path.</summary>
+    /// <summary>
+    /// The lines MSBuild printed for the build's warnings and errors, whole: the place (file and, for one the task logs
+    /// without a place of its own, the task element's line and column) is part of what the user sees.
+    /// </summary>
     private static List<string> Problems(string output) =>
-        [.. output.Split('\n').Select(l => l.Trim()).Where(l => l.Contains(": warning VDDK", StringComparison.Ordinal) || l.Contains(": error VDDK", StringComparison.Ordinal))
-            .Select(l => l[l.IndexOf(": ", StringComparison.Ordinal)..]).Distinct()];
+        [.. output.Split('\n').Select(l => System.Text.RegularExpressions.Regex.Replace(l.Trim(), @"^\d+>", string.Empty))
+            .Where(l => l.Contains(": warning VDDK", StringComparison.Ordinal) || l.Contains(": error VDDK", StringComparison.Ordinal)).Distinct()];
 
     [SkippableFact]
     public async Task The_image_tasks_run_in_the_worker_and_give_the_image_they_give_in_MSBuild()
@@ -104,6 +109,8 @@ public sealed class NativeWorkerTests : IDisposable
 
         Assert.True(warned.Succeeded, warned.ToString());
         Assert.Contains(Problems(warned.Output), p => p.Contains("warning VDDK1902", StringComparison.Ordinal));
+        // Logged without a place, so MSBuild names the task element: VddkBuild.Tasks.targets(line,column).
+        Assert.Matches(@"VddkBuild\.Tasks\.targets\(\d+,\d+\): warning VDDK1902", Assert.Single(Problems(warned.Output), p => p.Contains("VDDK1902", StringComparison.Ordinal)));
         Assert.Equal(Problems(warnedInProcess.Output), Problems(warned.Output));
         Assert.False(failed.Succeeded, failed.ToString());
         Assert.NotEmpty(Problems(failed.Output));
@@ -229,6 +236,105 @@ public sealed class NativeWorkerTests : IDisposable
         Assert.False(died.Succeeded, died.ToString());
         Assert.Contains("error VDDK9999: The native worker running BuildVddkImage ended unexpectedly (exit code 7)", died.Output);
         Assert.Contains("-p:VddkNativeWorker=false", died.Output);
+    }
+
+    [SkippableFact]
+    public async Task VddkNativeWorker_is_read_as_every_switch_is_off_turns_the_worker_off_and_a_typo_is_an_error()
+    {
+        RequireWorker();
+        var (archive, baseImage) = Inputs();
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+
+        foreach (var off in new[] { "off", "0", "No" })
+        {
+            var (build, log) = await RunLoggedAsync("off-" + off, "BuildVddkImage", new Dictionary<string, string>(properties) { ["VddkNativeWorker"] = off });
+            Assert.True(build.Succeeded, $"{off}: {build}");
+            Assert.DoesNotContain("runs in the native worker", log);
+            Assert.Contains("VddkBuild: image digest sha256:", log);
+        }
+        var (on, onLog) = await RunLoggedAsync("on-yes", "BuildVddkImage", new Dictionary<string, string>(properties) { ["VddkNativeWorker"] = "yes" });
+        Assert.True(on.Succeeded, on.ToString());
+        Assert.Contains("BuildVddkImage runs in the native worker", onLog);
+
+        var typo = await Sample("typo").RunAsync("BuildVddkImage", new Dictionary<string, string>(properties) { ["VddkNativeWorker"] = "fasle" });
+        Assert.False(typo.Succeeded, typo.ToString());
+        Assert.Contains("error VDDK5002: VddkNativeWorker is 'fasle', but it must be true or false.", typo.Output);
+    }
+
+    [SkippableFact]
+    public async Task A_worker_killed_by_a_signal_is_reported_as_killed_with_its_own_code_not_as_a_bug()
+    {
+        RequireWorker();
+        var (archive, baseImage) = Inputs();
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+        // What the kernel's out-of-memory killer does to a worker half way through: SIGKILL.
+        var killed = CopyTaskFolder("oom", """
+            #!/bin/sh
+            printf '{"k":"ready","build":"%s"}\n' "$(cat "$0.build")"
+            read request
+            echo '{"k":"msg","imp":1,"text":"half way"}'
+            kill -KILL $$
+            """);
+
+        var build = await Sample("oom-run").RunAsync("BuildVddkImage", properties, "-p:VddkTasksDependsOn=", $"-p:VddkTasksAssembly={killed}/VddkBuild.Tasks.dll");
+
+        Assert.False(build.Succeeded, build.ToString());
+        Assert.Contains("error VDDK5004: The native worker running BuildVddkImage was killed by signal 9 (SIGKILL: most often the kernel's out-of-memory killer", build.Output);
+        Assert.DoesNotContain("VDDK9999", build.Output);
+        Assert.DoesNotContain("This is a bug", build.Output);
+    }
+
+    [SkippableTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Ctrl_C_ends_the_build_even_when_the_worker_no_longer_reads_its_input(bool beforeReady)
+    {
+        RequireWorker();
+        var (archive, baseImage) = Inputs();
+        var properties = new Dictionary<string, string> { ["VddkArchive"] = archive, ["VddkBaseImage"] = baseImage };
+        // A worker stuck after it took the request, or before its first line: it ignores SIGINT and SIGTERM and never
+        // looks at its input again (as a worker stopped or blocked in the kernel); its child keeps the output pipe open.
+        var stuck = CopyTaskFolder("stuck", beforeReady
+            ? """
+              #!/bin/sh
+              trap '' INT TERM
+              echo started > "$0.request"
+              while :; do sleep 1; done
+              """
+            : """
+              #!/bin/sh
+              trap '' INT TERM
+              printf '{"k":"ready","build":"%s"}\n' "$(cat "$0.build")"
+              read request
+              printf '%s\n' "$request" > "$0.request"
+              while :; do sleep 1; done
+              """);
+        var requested = Path.Combine(stuck, "linux-x64", "vddkbuild-worker.request");
+        var sample = new SampleBuild(Path.Combine(_work, "stuck-run")) { BuildTasks = false };
+
+        var run = await sample.RunAsync("BuildVddkImage", properties, [$"-p:VddkTasksAssembly={stuck}/VddkBuild.Tasks.dll"], async build =>
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(requested))
+            {
+                Assert.False(build.HasExited, build.OutputSoFar);
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), "the worker never got its request:\n" + build.OutputSoFar);
+                await Task.Delay(20);
+            }
+            await build.InterruptAsync();
+        }, TimeSpan.FromMinutes(2));
+
+        Assert.False(run.Succeeded, run.ToString());
+        Assert.NotNull(run.StoppedAfterInterrupt);
+        // The cancelled worker has ten seconds to clean up, then it is killed; MSBuild then ends as after any Ctrl+C.
+        Assert.True(run.StoppedAfterInterrupt < TimeSpan.FromSeconds(30), $"the build took {run.StoppedAfterInterrupt} to stop after Ctrl+C");
+        Assert.Empty(await run.SurvivorsAsync(TimeSpan.FromSeconds(5)));
+        Assert.Contains("did not end within 10 s of the cancellation and was killed", run.Output);
+        Assert.Contains("BuildVddkImage was cancelled", run.Output);
+        Assert.DoesNotContain("VDDK9999", run.Output);
+        Assert.DoesNotContain("VDDK5004", run.Output);
+        // A cancelled task is not started again in MSBuild's process.
+        Assert.DoesNotContain("VddkBuild: VDDK 8.0.1", run.Output);
     }
 
     /// <summary>A copy of the task folder whose worker is <paramref name="script"/> (the file NAME.build holds the task assembly's build identity).</summary>
