@@ -25,7 +25,6 @@ public sealed class EarlyBaseCopy : IBaseCopyStarter, IAsyncDisposable
     private readonly PushOptions _options;
     private readonly IBuildLog _log;
     private readonly CancellationTokenSource _stop;
-    private readonly CancellationToken _build;
     private readonly Dictionary<Digest, Copy> _copies = [];
     private readonly Lock _gate = new();
     private SemaphoreSlim? _slots;
@@ -59,7 +58,6 @@ public sealed class EarlyBaseCopy : IBaseCopyStarter, IAsyncDisposable
         _uploader = new BlobUploader(_client, target.Repository, options, log);
         _options = options;
         _log = log;
-        _build = cancellationToken;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
     }
 
@@ -112,8 +110,13 @@ public sealed class EarlyBaseCopy : IBaseCopyStarter, IAsyncDisposable
             {
                 return new Sent(null, AlreadyPresent: true);
             }
-            // Opening the session is not cut short by a stop: a session the registry opened must be known, to be cancelled.
-            var session = await _uploader.StartAsync(push, operation, _build).ConfigureAwait(false);
+            // Opening the session is not cut short by a stop, nor by the build's cancellation (only by a timeout): a
+            // session the registry opened must be known, to be cancelled.
+            BlobUploader.UploadSession session;
+            using (var opening = new CancellationTokenSource(CancelTimeout))
+            {
+                session = await _uploader.StartAsync(push, operation, opening.Token).ConfigureAwait(false);
+            }
             copy.Session = session.Location;
             ct.ThrowIfCancellationRequested();
             var blob = await source.OpenBlobAsync(copy.Blob, ct).ConfigureAwait(false);
