@@ -181,6 +181,61 @@ public sealed class EarlyBaseCopyTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task A_build_cancelled_while_an_upload_session_is_being_opened_leaves_no_session_open()
+    {
+        await using var world = await StartAsync();
+        var builder = new VddkArchiveBuilder().AddMinimalVddk();
+        for (var i = 0; i < 8; i++)
+        {
+            builder.AddGeneratedFile(VddkArchiveBuilder.Distrib($"lib64/libbig{i}.so"), 10_000_000, (ulong)(300 + i));
+        }
+        var archive = Path.Combine(world.Context.Directory, "VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        builder.Write(archive);
+        var target = world.Repository("early/opening");
+        using var cancel = new CancellationTokenSource();
+        // The registry opens the session, then the build is cancelled before the answer arrives.
+        world.Proxy.Fault = http => OpenThenCancelAsync(http, world.Target.BaseUri, cancel);
+
+        await using (var copy = world.Copy(target, cancel.Token))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => VddkImagePipeline.BuildAsync(world.Request(archive, copy), world.Context.Log, cancel.Token));
+        }
+
+        Assert.True(cancel.IsCancellationRequested, "a session should have been opened");
+        Assert.Empty(OpenUploads(world.Target, target.Repository));
+    }
+
+    /// <summary>
+    /// Answers an upload POST itself: opens the session at <paramref name="registry"/>, cancels the build, then
+    /// returns the registry's answer. Other requests go through the proxy.
+    /// </summary>
+    internal static async Task<bool> OpenThenCancelAsync(HttpContext http, Uri registry, CancellationTokenSource cancel)
+    {
+        if (http.Request.Method != "POST" || CountingProxy.Classify(http.Request.Path.Value ?? "/") != RegistryRequestKind.Upload || http.Request.QueryString.Value?.Contains("mount=", StringComparison.Ordinal) == true)
+        {
+            return false;
+        }
+        using var client = new HttpClient();
+        using var opened = await client.PostAsync(new Uri(registry, http.Request.Path.Value + http.Request.QueryString.Value), null);
+        await cancel.CancelAsync();
+        await Task.Delay(200);
+        http.Response.StatusCode = (int)opened.StatusCode;
+        http.Response.Headers.Location = opened.Headers.Location?.ToString();
+        http.Response.Headers["Docker-Upload-UUID"] = opened.Headers.TryGetValues("Docker-Upload-UUID", out var uuid) ? uuid.First() : string.Empty;
+        return true;
+    }
+
+    /// <summary>
+    /// The upload sessions docker-registry holds open for <paramref name="repository"/>: folders of its storage's
+    /// _uploads with a <c>startedat</c> file (a cancelled session keeps only its empty <c>hashstates</c> folder).
+    /// </summary>
+    internal static IReadOnlyList<string> OpenUploads(DockerRegistryProcess registry, string repository)
+    {
+        var uploads = Path.Combine(registry.StorageDirectory, "docker", "registry", "v2", "repositories", repository, "_uploads");
+        return Directory.Exists(uploads) ? [.. Directory.GetDirectories(uploads).Where(d => File.Exists(Path.Combine(d, "startedat")))] : [];
+    }
+
+    [SkippableFact]
     public async Task A_target_that_refuses_PATCH_gets_the_base_layers_the_ordinary_way()
     {
         await using var world = await StartAsync();
