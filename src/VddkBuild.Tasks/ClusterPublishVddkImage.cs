@@ -49,10 +49,11 @@ public sealed class ClusterPublishVddkImage : VddkImageTask
             }.WithEnvironment();
             using var registry = ClusterImagePush.OpenRegistrySession(access, transport, log, NullIfBlank(RegistryUserName));
             await using var early = StartEarlyLayerUpload(registry, ClusterImagePush.Target(access, Repository), options, log, cancellationToken);
-            var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
+            await using var earlyBase = StartEarlyBaseCopy(registry, ClusterImagePush.Target(access, Repository), options, log, cancellationToken);
+            var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early, earlyBase).ConfigureAwait(false);
             await using (baseSource.ConfigureAwait(false))
             {
-                var cluster = await ClusterImagePush.PushAsync(access, registry, result.Image, baseSource, Repository, tags, options, log, cancellationToken, early).ConfigureAwait(false);
+                var cluster = await ClusterImagePush.PushAsync(access, registry, result.Image, baseSource, Repository, tags, options, log, cancellationToken, early, earlyBase).ConfigureAwait(false);
                 var pushed = cluster.Pushed;
                 var target = cluster.Target;
                 Registry = access.Registry;

@@ -52,10 +52,11 @@ public sealed class PublishVddkImage : VddkImageTask
         IReadOnlyCollection<string> insecure = TaskProperties.Flag(RegistryInsecure, "VddkRegistryInsecure") ? [target.Registry] : [];
         using var registry = OpenRegistrySession(log, insecure, target.Registry);
         await using var early = StartEarlyLayerUpload(registry, target, options, log, cancellationToken);
-        var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early).ConfigureAwait(false);
+        await using var earlyBase = StartEarlyBaseCopy(registry, target, options, log, cancellationToken);
+        var (result, baseSource, tags) = await BuildImageAsync(registry, log, cancellationToken, early, earlyBase).ConfigureAwait(false);
         await using (baseSource.ConfigureAwait(false))
         {
-            var pushed = await new ImagePusher(registry).PushAsync(result.Image, baseSource, target, tags, options, log, cancellationToken, early).ConfigureAwait(false);
+            var pushed = await new ImagePusher(registry).PushAsync(result.Image, baseSource, target, tags, options, log, cancellationToken, early, earlyBase).ConfigureAwait(false);
             ImageReference = pushed.PinnedReference.ToString();
             ImageDigest = pushed.Digest.Value;
             ClusterImageReference = $"{ClusterRegistryHost}/{target.Repository}@{pushed.Digest}";

@@ -33,6 +33,9 @@ public abstract class VddkImageTask : VddkTask
 
     /// <summary>VddkEarlyLayerUpload: send that layer while the archive is still being checked (default true; pushes only).</summary>
     public string? EarlyLayerUpload { get; set; }
+
+    /// <summary>VddkEarlyBaseCopy: copy the base's layers from another registry while the archive is read (default true; pushes only).</summary>
+    public string? EarlyBaseCopy { get; set; }
     public ITaskItem[] Labels { get; set; } = [];
     public string? MaxEntrySize { get; set; }
     public string? MaxTotalSize { get; set; }
@@ -83,7 +86,8 @@ public abstract class VddkImageTask : VddkTask
     /// <summary>Builds the image from the archive and the base; the caller disposes the returned source.</summary>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     protected async Task<(VddkImageBuildResult Result, IImageSource BaseSource, IReadOnlyList<string> Tags)> BuildImageAsync(
-        RegistrySession? registry, IBuildLog log, CancellationToken cancellationToken, Layers.ILayerUploadStarter? layerUpload = null)
+        RegistrySession? registry, IBuildLog log, CancellationToken cancellationToken, Layers.ILayerUploadStarter? layerUpload = null,
+        IBaseCopyStarter? baseCopy = null)
     {
         var archive = TaskProperties.Required(Archive, "VddkArchive",
             "Pass the VDDK tarball: dotnet build -t:PublishVddk -p:VddkArchive=/path/to/VMware-vix-disklib-<version>.x86_64.tar.gz");
@@ -117,6 +121,7 @@ public abstract class VddkImageTask : VddkTask
                 ArchiveOptions = ArchiveOptions(MaxEntrySize, MaxTotalSize, MaxEntryCount, AddSoname8Link),
                 Labels = Labels.ToDictionary(l => l.ItemSpec, l => l.GetMetadata("Value"), StringComparer.Ordinal),
                 LayerUpload = layerUpload,
+                BaseCopy = baseCopy,
                 Format = format,
             };
             var result = await VddkImagePipeline.BuildAsync(request, log, cancellationToken).ConfigureAwait(false);
@@ -128,6 +133,11 @@ public abstract class VddkImageTask : VddkTask
         }
         catch
         {
+            // The copy of the base's layers reads from the source: stopped (and its sessions cancelled) first.
+            if (baseCopy is IAsyncDisposable copy)
+            {
+                await copy.DisposeAsync().ConfigureAwait(false);
+            }
             await baseSource.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -140,6 +150,12 @@ public abstract class VddkImageTask : VddkTask
     protected EarlyLayerUpload? StartEarlyLayerUpload(RegistrySession registry, ImageReference target, PushOptions options, IBuildLog log, CancellationToken cancellationToken) =>
         TaskProperties.Flag(EarlyLayerUpload, "VddkEarlyLayerUpload", fallback: true)
             ? new EarlyLayerUpload(registry, target, options, log, cancellationToken)
+            : null;
+
+    /// <summary>The copy of the base's layers while the archive is read, or null when VddkEarlyBaseCopy is false.</summary>
+    protected EarlyBaseCopy? StartEarlyBaseCopy(RegistrySession registry, ImageReference target, PushOptions options, IBuildLog log, CancellationToken cancellationToken) =>
+        TaskProperties.Flag(EarlyBaseCopy, "VddkEarlyBaseCopy", fallback: true)
+            ? new EarlyBaseCopy(registry, target, options, log, cancellationToken)
             : null;
 
     /// <summary>

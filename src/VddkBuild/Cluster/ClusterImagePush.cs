@@ -22,13 +22,13 @@ public static class ClusterImagePush
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public static async Task<ClusterPushResult> PushAsync(ClusterRegistryAccess access, RegistrySession registry, BuiltImage image, IImageSource baseSource,
-        string repository, IReadOnlyList<string> tags, PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null)
+        string repository, IReadOnlyList<string> tags, PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null, EarlyBaseCopy? earlyBase = null)
     {
         var target = Target(access, repository);
         PushResult pushed;
         try
         {
-            pushed = await new ImagePusher(registry).PushAsync(image, baseSource, target, tags, options, log, cancellationToken, early).ConfigureAwait(false);
+            pushed = await new ImagePusher(registry).PushAsync(image, baseSource, target, tags, options, log, cancellationToken, early, earlyBase).ConfigureAwait(false);
         }
         catch (VddkException ex) when (ex.Code == ErrorCodes.RegistryDenied)
         {

@@ -32,7 +32,7 @@ public static class VddkImagePipeline
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // On a thread of its own from the first line: resolving a registry base starts with connection set-up (and an
         // HTTPS probe for insecure registries) that would otherwise hold up the archive's reading.
-        var baseTask = Task.Run(() => request.BaseSource.ResolveAsync(request.Platform, linked.Token), linked.Token);
+        var baseTask = Task.Run(() => ResolveBaseAsync(request, linked.Token), linked.Token);
         VddkLayer made;
         SourceImage? baseImage = null;
         try
@@ -48,11 +48,7 @@ public static class VddkImagePipeline
                     baseImage = await baseTask.ConfigureAwait(false);
                     // A base the image cannot be assembled on is refused here, before the layer is published (and
                     // before a layer sent early becomes a blob in the registry).
-                    ImageBuilder.CheckBase(baseImage);
-                    if (request.Format == ImageFormat.Docker)
-                    {
-                        DockerImageConversion.CheckBase(baseImage);
-                    }
+                    CheckBase(baseImage, request.Format);
                 }, upload: request.LayerUpload, deferRecords: true)).ConfigureAwait(false);
             baseImage ??= await baseTask.ConfigureAwait(false);
         }
@@ -84,5 +80,38 @@ public static class VddkImagePipeline
         };
         var image = ImageBuilder.Build(baseImage, layer, settings);
         return new VddkImageBuildResult(contents, request.Format == ImageFormat.Docker ? DockerImageConversion.ToDocker(image) : image) { Recorded = made.Recorded };
+    }
+
+    /// <summary>
+    /// Resolves the base and, once it has passed the checks a base must pass, lets the copy of its layers begin while
+    /// the archive is still read. A base that fails them is not copied; its error is reported where the layer waits
+    /// for the base, before anything is published.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<SourceImage> ResolveBaseAsync(VddkImageRequest request, CancellationToken cancellationToken)
+    {
+        var resolved = await request.BaseSource.ResolveAsync(request.Platform, cancellationToken).ConfigureAwait(false);
+        if (request.BaseCopy is { } copy)
+        {
+            try
+            {
+                CheckBase(resolved, request.Format);
+            }
+            catch (VddkException)
+            {
+                return resolved;
+            }
+            copy.Begin(resolved, request.BaseSource);
+        }
+        return resolved;
+    }
+
+    private static void CheckBase(SourceImage baseImage, ImageFormat? format)
+    {
+        ImageBuilder.CheckBase(baseImage);
+        if (format == ImageFormat.Docker)
+        {
+            DockerImageConversion.CheckBase(baseImage);
+        }
     }
 }

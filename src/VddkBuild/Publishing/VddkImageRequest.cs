@@ -49,6 +49,13 @@ public sealed record VddkImageRequest
     /// (a push passes its <see cref="Registry.EarlyLayerUpload"/>; nothing is committed until the push).
     /// </summary>
     public ILayerUploadStarter? LayerUpload { get; init; }
+
+    /// <summary>
+    /// Starts copying the base's layers as soon as the base is resolved and usable, while the archive is still read
+    /// (a push to another registry than the base's passes its <see cref="Registry.EarlyBaseCopy"/>; nothing is
+    /// committed until the push).
+    /// </summary>
+    public IBaseCopyStarter? BaseCopy { get; init; }
 }
 
 /// <summary>The archive's facts and the finished image (its VDDK layer is a file under the work directory).</summary>

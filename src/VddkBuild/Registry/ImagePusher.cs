@@ -18,7 +18,7 @@ public sealed class ImagePusher(RegistrySession session)
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     public async Task<PushResult> PushAsync(
         BuiltImage image, IImageSource baseSource, ImageReference target, IReadOnlyList<string> tags,
-        PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null)
+        PushOptions options, IBuildLog log, CancellationToken cancellationToken, EarlyLayerUpload? early = null, EarlyBaseCopy? earlyBase = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(baseSource);
@@ -85,6 +85,13 @@ public sealed class ImagePusher(RegistrySession session)
                 && await early.TryCommitAsync(item.Blob, ct).ConfigureAwait(false) is { } committed)
             {
                 results[i] = committed;
+                return;
+            }
+            // A base layer may be in an upload session too, copied while the archive was read.
+            if (earlyBase is not null && item.Blob.Digest != vddk.Descriptor.Digest
+                && await earlyBase.TryCommitAsync(item.Blob, ct).ConfigureAwait(false) is { } copied)
+            {
+                results[i] = copied;
                 return;
             }
             results[i] = await uploader.PushAsync(item.Blob, item.Label, item.Open, item.MountFrom, ct).ConfigureAwait(false);
@@ -182,7 +189,7 @@ public sealed class ImagePusher(RegistrySession session)
     };
 
     /// <summary>The base's repository when blobs can be mounted from it: same registry, other repository.</summary>
-    private static string? MountSource(IImageSource baseSource, ImageReference target) =>
+    internal static string? MountSource(IImageSource baseSource, ImageReference target) =>
         (baseSource as RegistryImageSource ?? (baseSource as MirroredImageSource)?.Selected) is { } registrySource
         && string.Equals(registrySource.Reference.Registry, target.Registry, StringComparison.OrdinalIgnoreCase)
         && registrySource.Reference.Repository != target.Repository

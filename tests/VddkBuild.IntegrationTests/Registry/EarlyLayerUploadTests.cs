@@ -204,6 +204,24 @@ public sealed class EarlyLayerUploadTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task A_build_cancelled_while_the_upload_session_is_being_opened_leaves_no_session_open()
+    {
+        await using var world = await StartAsync();
+        var archive = SampleVddkArchive.WriteTo(world.Context.Directory, SampleVddkArchiveOptions.Small with { TargetUnpackedBytes = 40_000_000 });
+        using var cancel = new CancellationTokenSource();
+        // The registry opens the session, then the build is cancelled before the answer arrives.
+        world.Proxy.Fault = http => EarlyBaseCopyTests.OpenThenCancelAsync(http, world.Registry.BaseUri, cancel);
+
+        await using (var early = new EarlyLayerUpload(world.Session, world.Target, new PushOptions(), world.Context.Log, cancel.Token))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => VddkImagePipeline.BuildAsync(world.Request(archive, early), world.Context.Log, cancel.Token));
+        }
+
+        Assert.True(cancel.IsCancellationRequested, "a session should have been opened");
+        Assert.Empty(EarlyBaseCopyTests.OpenUploads(world.Registry, world.Target.Repository));
+    }
+
+    [SkippableFact]
     public async Task A_registry_that_refuses_the_early_PATCH_gets_the_layer_the_ordinary_way()
     {
         await using var world = await StartAsync();

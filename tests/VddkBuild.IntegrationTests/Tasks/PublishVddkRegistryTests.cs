@@ -81,6 +81,39 @@ public sealed class PublishVddkRegistryTests : IAsyncLifetime
         ForkliftCheck.AssertVddkTree(opt);
     }
 
+    [SkippableTheory]
+    [InlineData("true")]
+    [InlineData("false")]
+    public async Task A_base_in_another_registry_is_copied_while_the_archive_is_read_and_VddkEarlyBaseCopy_false_gives_the_same_image_without(string nativeWorker)
+    {
+        var properties = await PushInputsAsync();
+        await using var other = await DockerRegistryProcess.StartAsync();
+        _sandbox!.AddInsecureRegistry(other.Authority);
+        var layout = StandInBaseImage.WriteOciLayout(Path.Combine(_work, "other-base"));
+        await new Skopeo(_sandbox).CopyAsync(layout.Reference, $"docker://{other.Authority}/ubi8/ubi-minimal:latest", destinationAccess: RegistryAccess.Insecure, all: true);
+        properties["VddkBaseImage"] = $"{other.Authority}/ubi8/ubi-minimal:latest";
+        properties["VddkInsecureRegistries"] = other.Authority;
+        properties["VddkNativeWorker"] = nativeWorker;
+
+        var early = await new SampleProject(Path.Combine(_work, "early")).RunAsync("PublishVddk", new Dictionary<string, string>(properties) { ["VddkRepository"] = "mtv/early" }, "-v:d");
+        var late = await new SampleProject(Path.Combine(_work, "late")).RunAsync("PublishVddk", new Dictionary<string, string>(properties) { ["VddkRepository"] = "mtv/late", ["VddkEarlyBaseCopy"] = "false" }, "-v:d");
+        var wrong = await new SampleProject(Path.Combine(_work, "wrong")).RunAsync("PublishVddk", new Dictionary<string, string>(properties) { ["VddkRepository"] = "mtv/wrong", ["VddkEarlyBaseCopy"] = "sometimes" });
+
+        Assert.True(early.Succeeded, early.ToString());
+        Assert.True(late.Succeeded, late.ToString());
+        Assert.Contains("base layer 1/1", early.Output);
+        Assert.Contains("copied while the archive was read", early.Output);
+        Assert.DoesNotContain("copied while the archive was read", late.Output);
+        // The switch reaches the task both in the native worker and in MSBuild's own process.
+        Assert.Equal(nativeWorker == "true", early.Output.Contains("PublishVddkImage runs in the native worker", StringComparison.Ordinal));
+        static string Digest(string output) => System.Text.RegularExpressions.Regex.Match(output, @"VddkImageDigest = (sha256:[0-9a-f]{64})").Groups[1].Value;
+        Assert.StartsWith("sha256:", Digest(early.Output));
+        Assert.Equal(Digest(late.Output), Digest(early.Output));
+        Assert.False(wrong.Succeeded);
+        Assert.Contains("VDDK5002", wrong.Output);
+        Assert.Contains("VddkEarlyBaseCopy", wrong.Output);
+    }
+
     [SkippableFact]
     public async Task VddkAddSoname8Link_pushes_a_vddk9_image_whose_copied_tree_has_libvixDiskLib_so_8_and_a_rerun_uploads_nothing()
     {
