@@ -8,6 +8,7 @@ using System.Text.Json.Serialization;
 using VddkBuild.Archive;
 using VddkBuild.Diagnostics;
 using VddkBuild.Images;
+using VddkBuild.IO;
 using VddkBuild.Oci;
 using VddkBuild.Threading;
 
@@ -243,22 +244,35 @@ public sealed partial class LayerCache
     /// JSON bytes, under a temporary name renamed over <paramref name="entryPath"/>: readers see the old or the new
     /// entry, whole, and any change to it afterwards is found.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
-    private static async Task WriteEntryAsync(string entryPath, Entry entry, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The entry's JSON goes to the file as it is serialized, hashed on the way, and the hash is written into the
+    /// space left for it at the start: an entry lists every archive entry (about 170 bytes each, 13 MB for 80,000),
+    /// and serializing it to an array first held it, and the buffers it grew through, in memory at once.
+    /// </remarks>
+    private static Task WriteEntryAsync(string entryPath, Entry entry, CancellationToken cancellationToken)
     {
-        var json = JsonSerializer.SerializeToUtf8Bytes(entry, EntryWriteContext.Default.Entry);
+        cancellationToken.ThrowIfCancellationRequested();
         var temp = TemporaryPathFor(entryPath);
         try
         {
-            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                await stream.WriteAsync(EntryHead.ToArray(), cancellationToken).ConfigureAwait(false);
-                await stream.WriteAsync(Encoding.ASCII.GetBytes(Convert.ToHexStringLower(SHA256.HashData(json))), cancellationToken).ConfigureAwait(false);
-                await stream.WriteAsync(EntryMiddle.ToArray(), cancellationToken).ConfigureAwait(false);
-                await stream.WriteAsync(json, cancellationToken).ConfigureAwait(false);
-                await stream.WriteAsync("}"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+                stream.Write(EntryHead);
+                var hashAt = stream.Position;
+                stream.Write(HashPlaceholder);
+                stream.Write(EntryMiddle);
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var output = new HashingStreamWriter(stream, hash);
+                using (var writer = new Utf8JsonWriter(output, WriterOptions))
+                {
+                    JsonSerializer.Serialize(writer, entry, EntryWriteContext.Default.Entry);
+                }
+                stream.Write("}"u8);
+                stream.Position = hashAt;
+                stream.Write(Encoding.ASCII.GetBytes(Convert.ToHexStringLower(hash.GetHashAndReset())));
             }
             File.Move(temp, entryPath, overwrite: true);
+            return Task.CompletedTask;
         }
         catch
         {
@@ -266,6 +280,15 @@ public sealed partial class LayerCache
             throw;
         }
     }
+
+    /// <summary>The writer settings the serializer itself would take from the entry's options.</summary>
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Encoder = EntryWriteContext.Default.Options.Encoder,
+        Indented = EntryWriteContext.Default.Options.WriteIndented,
+    };
+
+    private static ReadOnlySpan<byte> HashPlaceholder => "0000000000000000000000000000000000000000000000000000000000000000"u8;
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder))]
     private static async Task TryWriteEntryAsync(string entryPath, Entry entry, CancellationToken cancellationToken)

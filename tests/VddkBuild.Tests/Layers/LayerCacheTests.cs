@@ -247,6 +247,34 @@ public sealed class LayerCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task An_entry_for_a_huge_archive_is_written_as_it_is_serialized_not_held_in_memory()
+    {
+        // 80,000 entries make an entry of about 13 MB; serialized to an array first, the array and the buffers it grew
+        // through (about 45 MB) were allocated on the storing thread.
+        var cache = new LayerCache(_temp.Sub("cache"));
+        var layer = await LayerAsync();
+        var entries = new List<VddkEntry>(80_000);
+        for (var i = 0; i < 80_000; i++)
+        {
+            entries.Add(new VddkEntry($"vmware-vix-disklib-distrib/doc/html/page{i:D6}-\u2028\u0022quoted\u0022.html", VddkEntryKind.File, 0x1A4, Time, i, null));
+        }
+        var contents = new VddkArchiveContents("8.0.1", "21562716", entries, Time, 0);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var storing = cache.StoreAsync(Key("huge"), layer, contents, CancellationToken.None);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(storing.IsCompleted, "stored on the calling thread, so that its allocations are counted");
+        await storing;
+
+        var written = new DirectoryInfo(_temp.Sub("cache")).GetFiles("*.json").Single().Length;
+        Assert.True(written > 10_000_000, $"the entry is {written} bytes");
+        Assert.True(allocated < 4_000_000, $"{allocated} bytes allocated to store a {written}-byte entry");
+        var hit = await cache.TryGetAsync(Key("huge"), CancellationToken.None);
+        Assert.NotNull(hit);
+        Assert.Equal(entries, hit.Contents.Entries);
+    }
+
+    [Fact]
     public async Task The_file_hash_is_its_sha256()
     {
         var path = Path.Combine(_temp.Path, "archive.bin");
