@@ -126,7 +126,7 @@ static async Task<string> RunAsync(BenchOptions options)
     var coldOtherBase = new Row("3d. the same, base of ubi-minimal's size (39 MB) in another registry, copied while the archive is read", "");
     var coldOtherBaseLate = new Row("3e. the same, base copied only after the check (VddkEarlyBaseCopy=false)", "");
     var coldInProcess = new Row("3c. the same, tasks in MSBuild's own process (VddkNativeWorker=false)", "");
-    var coldPackage = new Row("3p. the same from the NuGet package (a user's <Project Sdk=\"VddkBuild.Tasks/VERSION\">)", "");
+    var coldPackage = new Row("3p. the same from the NuGet package (a user's `<Project Sdk=\"VddkBuild.Tasks/VERSION\">`)", "");
     var warm = new Row("4. PublishVddk warm (nothing changed)", "");
     var warmInProcess = new Row("4c. the same, tasks in MSBuild's own process (VddkNativeWorker=false)", "");
     var warmPackage = new Row("4p. the same from the NuGet package", "");
