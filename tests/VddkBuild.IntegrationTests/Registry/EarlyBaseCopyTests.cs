@@ -127,7 +127,9 @@ public sealed class EarlyBaseCopyTests(ITestOutputHelper output)
 
         await using (var copy = world.Copy(target))
         {
-            var error = await Assert.ThrowsAsync<VddkException>(() => VddkImagePipeline.BuildAsync(world.Request(archive, copy), world.Context.Log, None));
+            // The archive's reading waits until the copy has sent every base layer, whatever the machine's speed.
+            var request = world.Request(archive, copy) with { LayerUpload = new HoldReading(() => BasePatches(world).Count(p => p.Status == 202) == world.Base.Layers.Count, "the copy never sent every base layer") };
+            var error = await Assert.ThrowsAsync<VddkException>(() => VddkImagePipeline.BuildAsync(request, world.Context.Log, None));
             Assert.Equal(ErrorCodes.EntryEscapesTree, error.Code);
         }
 
@@ -168,7 +170,9 @@ public sealed class EarlyBaseCopyTests(ITestOutputHelper output)
 
         await using (var copy = world.Copy(target, cancel.Token))
         {
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => VddkImagePipeline.BuildAsync(world.Request(archive, copy), world.Context.Log, cancel.Token));
+            // The archive's reading waits for the cancellation, so that it always comes while the build runs.
+            var request = world.Request(archive, copy) with { LayerUpload = new HoldReading(() => cancel.IsCancellationRequested, "the build was never cancelled") };
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => VddkImagePipeline.BuildAsync(request, world.Context.Log, cancel.Token));
         }
 
         Assert.NotEmpty(BasePatches(world));
@@ -198,11 +202,32 @@ public sealed class EarlyBaseCopyTests(ITestOutputHelper output)
 
         await using (var copy = world.Copy(target, cancel.Token))
         {
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => VddkImagePipeline.BuildAsync(world.Request(archive, copy), world.Context.Log, cancel.Token));
+            // The archive's reading waits for the cancellation, so that it always comes while the build runs.
+            var request = world.Request(archive, copy) with { LayerUpload = new HoldReading(() => cancel.IsCancellationRequested, "the build was never cancelled") };
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => VddkImagePipeline.BuildAsync(request, world.Context.Log, cancel.Token));
         }
 
         Assert.True(cancel.IsCancellationRequested, "a session should have been opened");
         Assert.Empty(OpenUploads(world.Target, target.Repository));
+    }
+
+    /// <summary>
+    /// Holds the archive's reading at its start (where an early layer upload would begin) until <paramref name="until"/>
+    /// holds, so that what the test provokes in the base's copy happens while the build still runs, on a fast machine
+    /// or a loaded one.
+    /// </summary>
+    private sealed class HoldReading(Func<bool> until, string never) : VddkBuild.Layers.ILayerUploadStarter
+    {
+        public void Begin(VddkBuild.IO.GrowingFile file, long length, Task<Digest?> expectedDigest) =>
+            Assert.True(SpinWait.SpinUntil(until, TimeSpan.FromSeconds(60)), never);
+
+        public void Abandon(string reason)
+        {
+        }
+
+        public void Ready(Descriptor layer)
+        {
+        }
     }
 
     /// <summary>
