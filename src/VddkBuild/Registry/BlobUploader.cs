@@ -151,6 +151,18 @@ internal sealed class BlobUploader(RegistryClient client, string repository, Pus
         return (false, null);
     }
 
+    /// <summary>
+    /// Opens an upload session for a transfer that may be stopped before it is committed (a layer or base layer sent
+    /// while the archive is read): bounded by a timeout, not by the build's cancellation, because a session the
+    /// registry opened must be known to be cancelled.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    internal async Task<UploadSession> StartKnownAsync(RegistryRequestContext context, string operation, TimeSpan timeout)
+    {
+        using var opening = new CancellationTokenSource(timeout);
+        return await StartAsync(context, operation, opening.Token).ConfigureAwait(false);
+    }
+
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     internal async Task<UploadSession> StartAsync(RegistryRequestContext context, string operation, CancellationToken ct)
     {

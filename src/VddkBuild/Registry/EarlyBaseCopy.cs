@@ -110,13 +110,7 @@ public sealed class EarlyBaseCopy : IBaseCopyStarter, IAsyncDisposable
             {
                 return new Sent(null, AlreadyPresent: true);
             }
-            // Opening the session is not cut short by a stop, nor by the build's cancellation (only by a timeout): a
-            // session the registry opened must be known, to be cancelled.
-            BlobUploader.UploadSession session;
-            using (var opening = new CancellationTokenSource(CancelTimeout))
-            {
-                session = await _uploader.StartAsync(push, operation, opening.Token).ConfigureAwait(false);
-            }
+            var session = await _uploader.StartKnownAsync(push, operation, CancelTimeout).ConfigureAwait(false);
             copy.Session = session.Location;
             ct.ThrowIfCancellationRequested();
             var blob = await source.OpenBlobAsync(copy.Blob, ct).ConfigureAwait(false);

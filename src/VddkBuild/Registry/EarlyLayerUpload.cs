@@ -103,13 +103,8 @@ public sealed class EarlyLayerUpload : ILayerUploadStarter, IAsyncDisposable
         {
             return new Sent(null, AlreadyPresent: true);
         }
-        // Opening the session is not cut short by Abandon, nor by the build's cancellation (only by a timeout): a
-        // session the registry opened must be known, to be cancelled.
-        BlobUploader.UploadSession session;
-        using (var opening = new CancellationTokenSource(CancelTimeout))
-        {
-            session = await _uploader.StartAsync(push, Operation, opening.Token).ConfigureAwait(false);
-        }
+        // Not cut short by Abandon either: a session the registry opened must be known, to be cancelled.
+        var session = await _uploader.StartKnownAsync(push, Operation, CancelTimeout).ConfigureAwait(false);
         _session = session.Location;
         ct.ThrowIfCancellationRequested();
         var progress = new TransferProgress(_log, $"VDDK layer -> {_client.Registry}/{_repository}", length);
