@@ -46,8 +46,20 @@ public static class StandInBaseImage
     private static readonly DateTimeOffset FixedTime = new(2024, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>Writes an OCI image layout into <paramref name="directory"/> (created if needed) whose index.json names the index <paramref name="tag"/>.</summary>
-    public static StandInBaseImageInfo WriteOciLayout(string directory, string tag = DefaultTag, string busyboxPath = DefaultBusyboxPath)
+    public static StandInBaseImageInfo WriteOciLayout(string directory, string tag = DefaultTag, string busyboxPath = DefaultBusyboxPath) =>
+        WriteOciLayout(directory, Platforms, [], tag, busyboxPath);
+
+    /// <summary>
+    /// The same layout for <paramref name="platforms"/> only, each layer also holding <paramref name="payload"/> (after
+    /// the UBI-like tree, with the folders they need): a base of a real base's size for the benchmark, say. With the
+    /// default platforms and no payload, the same bytes as the overload above.
+    /// </summary>
+    public static StandInBaseImageInfo WriteOciLayout(
+        string directory, IReadOnlyList<StandInPlatform> platforms, IReadOnlyList<StandInFile> payload,
+        string tag = DefaultTag, string busyboxPath = DefaultBusyboxPath)
     {
+        ArgumentNullException.ThrowIfNull(platforms);
+        ArgumentNullException.ThrowIfNull(payload);
         if (!File.Exists(busyboxPath))
         {
             throw new FileNotFoundException($"'{busyboxPath}' is missing; install Debian's busybox-static (./build.sh deps).", busyboxPath);
@@ -57,9 +69,9 @@ public static class StandInBaseImage
 
         var manifests = new JsonArray();
         var manifestDigests = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var platform in Platforms)
+        foreach (var platform in platforms)
         {
-            var (layer, diffId) = BuildLayer(busybox, platform);
+            var (layer, diffId) = BuildLayer(busybox, platform, payload);
             var layerDigest = WriteBlob(directory, layer);
             var config = Json(BuildConfig(platform, diffId));
             var configDigest = WriteBlob(directory, config);
@@ -129,12 +141,12 @@ public static class StandInBaseImage
         }
     }
 
-    private static (byte[] Layer, string DiffId) BuildLayer(byte[] busybox, StandInPlatform platform)
+    private static (byte[] Layer, string DiffId) BuildLayer(byte[] busybox, StandInPlatform platform, IReadOnlyList<StandInFile> payload)
     {
         var tarBytes = new MemoryStream();
         using (var tar = new TarWriter(tarBytes, TarEntryFormat.Ustar, leaveOpen: true))
         {
-            // Sorted by path, parents before children.
+            // Sorted by path, parents before children; the payload, if any, after them.
             AddDirectoryOrLink(tar, "bin", link: "usr/bin");
             AddDirectoryOrLink(tar, "etc/");
             AddFile(tar, "etc/group", "root:x:0:\ndefault:x:1001:\n");
@@ -154,6 +166,7 @@ public static class StandInBaseImage
             }
             AddDirectoryOrLink(tar, "usr/lib64/");
             AddDirectoryOrLink(tar, "usr/sbin/");
+            AddPayload(tar, payload);
         }
         var uncompressed = tarBytes.ToArray();
         var diffId = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(uncompressed));
@@ -163,6 +176,24 @@ public static class StandInBaseImage
             gzip.Write(uncompressed);
         }
         return (gzipped.ToArray(), diffId);
+    }
+
+    /// <summary>Adds the payload's files in their order, each after the folders it needs that the tree lacks so far.</summary>
+    private static void AddPayload(TarWriter tar, IReadOnlyList<StandInFile> payload)
+    {
+        var folders = new HashSet<string>(["etc", "opt", "root", "tmp", "usr", "usr/bin", "usr/lib64", "usr/sbin"], StringComparer.Ordinal);
+        foreach (var file in payload)
+        {
+            var path = file.Path.TrimStart('/');
+            for (var slash = path.IndexOf('/'); slash > 0; slash = path.IndexOf('/', slash + 1))
+            {
+                if (folders.Add(path[..slash]))
+                {
+                    AddDirectoryOrLink(tar, path[..slash] + "/");
+                }
+            }
+            AddFile(tar, path, file.Content, file.Mode);
+        }
     }
 
     private static void AddDirectoryOrLink(TarWriter tar, string name, string? link = null, int mode = 0b111_101_101)
@@ -245,6 +276,9 @@ public static class StandInBaseImage
         File.Move(temp, path, overwrite: true);
     }
 }
+
+/// <summary>A file added to the stand-in's layer: its path in the image, its bytes and its permission bits.</summary>
+public sealed record StandInFile(string Path, byte[] Content, int Mode = 0b110_100_100);
 
 /// <summary>A platform of the stand-in index; <see cref="ToString"/> gives "os/arch[/variant]".</summary>
 public sealed record StandInPlatform(string OS, string Architecture, string? Variant)
