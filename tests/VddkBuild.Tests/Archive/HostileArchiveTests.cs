@@ -43,6 +43,48 @@ public sealed class HostileArchiveTests
         Assert.DoesNotContain('\u001b', error.Message);
     }
 
+    [Theory]
+    [InlineData(TarEntryFormat.Pax)]
+    [InlineData(TarEntryFormat.Gnu)]
+    public async Task Name_component_over_255_bytes_is_VDDK1007(TarEntryFormat format)
+    {
+        // GNU tar: "Cannot open: File name too long"; a container runtime cannot unpack such a layer either.
+        var builder = Vddk();
+        builder.Format = format;
+        var error = await Fails(builder.AddFile(Distrib("doc/" + new string('n', 256)), "x"), ErrorCodes.EntryEscapesTree);
+        Assert.Contains("256 bytes", error.Message);
+        Assert.Contains("255", error.Message);
+    }
+
+    [Fact]
+    public async Task Name_components_are_measured_in_bytes_up_to_255()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        Vddk().AddFile(Distrib("doc/" + new string('n', 255)), "x").Write(path);
+        await Read.Archive(path);
+        await Fails(Vddk().AddFile(Distrib("doc/" + new string('\u00e9', 128)), "x"), ErrorCodes.EntryEscapesTree); // 128 characters, 256 bytes
+    }
+
+    [Fact]
+    public async Task Path_longer_than_a_runtime_can_unpack_is_VDDK1007()
+    {
+        // Twenty folders of 200 bytes: every component is fine, the whole path (over 4 KiB) is not.
+        var builder = Vddk();
+        var folder = Distrib("doc");
+        for (var i = 0; i < 20; i++)
+        {
+            folder += "/" + new string('d', 200);
+            builder.AddDirectory(folder);
+        }
+        var error = await Fails(builder.AddFile(folder + "/f", "x"), ErrorCodes.EntryEscapesTree);
+        Assert.Contains("bytes long", error.Message);
+    }
+
+    [Fact]
+    public async Task Symlink_target_over_4095_bytes_is_VDDK1008() =>
+        Assert.Contains("4095", (await Fails(Vddk().AddSymlink(Distrib("doc/long"), string.Concat(Enumerable.Repeat("./", 2100)) + "README"), ErrorCodes.SymlinkEscapesTree)).Message);
+
     [Fact]
     public async Task Entry_below_a_symlinked_directory_is_VDDK1007() =>
         await Fails(Vddk().AddSymlink(Distrib("doc"), "lib64").AddFile(Distrib("doc/through-the-link"), "x"), ErrorCodes.EntryEscapesTree);
