@@ -85,6 +85,21 @@ public sealed class HostileArchiveTests
     public async Task Symlink_target_over_4095_bytes_is_VDDK1008() =>
         Assert.Contains("4095", (await Fails(Vddk().AddSymlink(Distrib("doc/long"), string.Concat(Enumerable.Repeat("./", 2100)) + "README"), ErrorCodes.SymlinkEscapesTree)).Message);
 
+    [Theory]
+    [InlineData("path", "vmware-vix-disklib-distrib/doc/one-name")]
+    [InlineData("linkpath", "README.txt")]
+    [InlineData("size", "0")]
+    public async Task Pax_global_header_that_renames_or_resizes_the_entries_after_it_is_VDDK1010(string key, string value)
+    {
+        // GNU tar and Python's tarfile apply these to every later entry (every file gets the one name; with 'size' they
+        // read the data as headers); bsdtar and Go's reader (container runtimes) ignore them: two different trees.
+        var builder = Vddk().AddPaxGlobalHeader(new Dictionary<string, string> { [key] = value })
+            .AddFile(Distrib("doc/a.txt"), new string('a', 600)).AddSymlink(Distrib("doc/b"), "a.txt");
+        var error = await Fails(builder, ErrorCodes.SpecialFileEntry);
+        Assert.Contains($"'{key}'", error.Message);
+        Assert.Contains("global", error.Message);
+    }
+
     [Fact]
     public async Task Entry_below_a_symlinked_directory_is_VDDK1007() =>
         await Fails(Vddk().AddSymlink(Distrib("doc"), "lib64").AddFile(Distrib("doc/through-the-link"), "x"), ErrorCodes.EntryEscapesTree);
