@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using VddkBuild.Archive;
+using VddkBuild.Tests.Layers;
 using VddkBuild.TestSupport.Archives;
 using static VddkBuild.TestSupport.Archives.VddkArchiveBuilder;
 
@@ -98,6 +99,20 @@ public sealed class HostileArchiveTests
         var error = await Fails(builder, ErrorCodes.SpecialFileEntry);
         Assert.Contains($"'{key}'", error.Message);
         Assert.Contains("global", error.Message);
+    }
+
+    [Theory]
+    [InlineData('0')]
+    [InlineData('\0')] // the pre-POSIX regular file, which Go's reader turns into a directory by the slash
+    public async Task Regular_file_with_data_whose_name_ends_in_a_slash_is_VDDK1010(char type)
+    {
+        // GNU tar unpacks it as a directory and skips the data, bsdtar fails on it, Go and Python read a file.
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        CraftedTar.WriteSampleWith(path, CraftedTar.File(Distrib("doc/d0/"), "abc", patch: header => header[156] = (byte)type));
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.SpecialFileEntry, error.Message);
+        Assert.Contains("doc/d0/", error.Message);
     }
 
     [Fact]
