@@ -353,6 +353,19 @@ public sealed class VddkArchiveReader
         if (read < head.Length || !ArchiveFormatSniffer.LooksLikeTarHeader(head))
         {
             await decompressed.DisposeAsync().ConfigureAwait(false);
+            if (ArchiveFormatSniffer.CompressionName(ArchiveFormatSniffer.Detect(head.AsSpan(0, read))) is { } inner)
+            {
+                // A .tar.gz gzipped again (a server's Content-Encoding saved as it came, a tool that compressed a copy).
+                var undo = compression switch
+                {
+                    "gzip" => "gzip -dc",
+                    "xz" => "xz -dc",
+                    _ => "bzip2 -dc",
+                };
+                throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
+                    $"'{_archivePath}' is {compression}-compressed twice: what the {compression} holds is {inner} data, not a tar. Decompress the outer layer once ('{undo} \"{Path.GetFileName(_archivePath)}\" > vddk{(inner == "zip" ? ".zip" : ".tar." + inner switch { "gzip" => "gz", "bzip2" => "bz2", _ => inner })}' gives the archive inside) and set VddkArchive to the result.",
+                    _archivePath);
+            }
             throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
                 $"'{_archivePath}' is {compression}-compressed but does not contain a tar archive. A VDDK download is a tar inside gzip; use the VMware-vix-disklib-*.x86_64.tar.gz as downloaded.",
                 _archivePath);

@@ -219,6 +219,39 @@ public sealed class ArchiveFormatTests
         Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, (await Read.Failure(path)).Code);
     }
 
+    [Theory]
+    [InlineData(new byte[] { (byte)'L', (byte)'Z', (byte)'I', (byte)'P', 1, 0x0c, 0, 0 }, "lzip")]          // tar --lzip
+    [InlineData(new byte[] { (byte)'0', (byte)'7', (byte)'0', (byte)'7', (byte)'0', (byte)'1', (byte)'0' }, "cpio")] // newc (bsdtar --format=newc, rpm2cpio)
+    [InlineData(new byte[] { (byte)'0', (byte)'7', (byte)'0', (byte)'7', (byte)'0', (byte)'7', (byte)'0' }, "cpio")] // odc (cpio -H odc)
+    [InlineData(new byte[] { 0xc7, 0x71, 0, 0, 0, 0, 0, 0 }, "cpio")]                                          // old binary cpio
+    public async Task Known_formats_that_cannot_be_read_are_VDDK1002_naming_them(byte[] head, string name)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await File.WriteAllBytesAsync(path, [.. head, .. new byte[1024]]);
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, error.Code);
+        Assert.Contains(name, error.Message);
+    }
+
+    [Fact]
+    public async Task Gzip_compressed_twice_is_VDDK1002_saying_to_decompress_once()
+    {
+        using var temp = new TempFolder();
+        var inner = temp.File("inner.tar.gz");
+        SampleVddkArchive.Write(inner, SampleVddkArchiveOptions.Small);
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await using (var file = File.Create(path))
+        await using (var gzip = new GZipStream(file, CompressionLevel.Fastest))
+        {
+            await gzip.WriteAsync(await File.ReadAllBytesAsync(inner));
+        }
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, error.Code);
+        Assert.Contains("compressed twice", error.Message);
+        Assert.Contains("gzip -dc", error.Message);
+    }
+
     [Fact]
     public async Task Gzip_of_something_else_than_tar_is_VDDK1002()
     {
