@@ -46,7 +46,7 @@ public sealed class VddkArchiveReader
         var macAttributes = 0;
         var entryCount = 0;
         long totalBytes = 0;
-        var libraryHeads = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var fileHeads = new Dictionary<string, byte[]>(StringComparer.Ordinal);
 
         await using (var source = await OpenAsync(verbatim, cancellationToken).ConfigureAwait(false))
         {
@@ -138,14 +138,12 @@ public sealed class VddkArchiveReader
                 }
                 if (entry.Kind == VddkEntryKind.File)
                 {
-                    var isLibrary = VddkTreeChecks.IsVixDiskLibFile(path);
-                    var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path, isLibrary ? VddkTreeChecks.LibraryHeadBytes : 0);
+                    var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path, VddkTreeChecks.LibraryHeadBytes);
                     await sink.WriteEntryAsync(entry, content, cancellationToken).ConfigureAwait(false);
                     await content.DrainAsync(cancellationToken).ConfigureAwait(false);
-                    if (isLibrary)
-                    {
-                        libraryHeads[path] = content.Head.ToArray(); // its ELF header tells the architecture
-                    }
+                    // Every file's: the library's ELF header tells the architecture, and the library may be any file
+                    // (reached through a symlinked folder, or the target of a hard link); 20 bytes each.
+                    fileHeads[path] = content.Head.ToArray();
                 }
                 else
                 {
@@ -171,7 +169,7 @@ public sealed class VddkArchiveReader
             }
         }
 
-        var checks = new VddkTreeChecks(_archivePath, state.Entries, libraryHeads);
+        var checks = new VddkTreeChecks(_archivePath, state.Entries, fileHeads);
         checks.CheckSymlinksStayInside();
         var version = checks.CheckVixDiskLib(nameInfo);
         var delivered = state.Delivered;
