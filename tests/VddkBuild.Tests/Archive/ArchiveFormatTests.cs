@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 using VddkBuild.Archive;
 using VddkBuild.TestSupport.Archives;
@@ -187,6 +188,77 @@ public sealed class ArchiveFormatTests
         Assert.True(error.Code == ErrorCodes.ArchiveFormatUnsupported, error.Message);
         Assert.Contains("encrypted", error.Message);
         Assert.Contains("no password", error.Message);
+    }
+
+    [Fact]
+    public async Task Zip_whose_central_directory_points_two_entries_at_one_local_file_is_VDDK1003()
+    {
+        // The quoted-overlap zip bomb: many names for the same compressed data (unzip: "overlapped components
+        // (possible zip bomb)"). Two names, identical content, so every CRC and size agrees.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk()
+            .AddFile(VddkArchiveBuilder.Distrib("doc/a.txt"), "same").AddFile(VddkArchiveBuilder.Distrib("doc/b.txt"), "same").Write(path);
+        uint? offsetOfA = null;
+        ArchiveMutations.PatchZipHeaders(path, (header, central) =>
+        {
+            if (!central)
+            {
+                return;
+            }
+            var name = System.Text.Encoding.UTF8.GetString(header.Slice(46, BinaryPrimitives.ReadUInt16LittleEndian(header[28..])));
+            if (name.EndsWith("doc/a.txt", StringComparison.Ordinal))
+            {
+                offsetOfA = BinaryPrimitives.ReadUInt32LittleEndian(header[42..]);
+            }
+            else if (name.EndsWith("doc/b.txt", StringComparison.Ordinal))
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(header[42..], offsetOfA!.Value);
+            }
+        });
+
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+        Assert.Contains("overlap", error.Message);
+    }
+
+    [Fact]
+    public async Task Zip_whose_central_directory_keeps_offsets_and_sizes_in_ZIP64_fields_is_read()
+    {
+        // The overlap check takes each entry's local offset and compressed size from the ZIP64 extra field when the
+        // header holds 0xFFFFFFFF there (as writers do past 4 GiB); here every entry is rewritten that way.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddFile(VddkArchiveBuilder.Distrib("doc/a.txt"), "a").Write(path);
+        var zip = await File.ReadAllBytesAsync(path);
+        var end = zip.AsSpan().LastIndexOf("PK\u0005\u0006"u8);
+        var (count, size, offset) = (BinaryPrimitives.ReadUInt16LittleEndian(zip.AsSpan(end + 10)), (int)BinaryPrimitives.ReadUInt32LittleEndian(zip.AsSpan(end + 12)), (int)BinaryPrimitives.ReadUInt32LittleEndian(zip.AsSpan(end + 16)));
+        using var directory = new MemoryStream();
+        for (int i = 0, at = offset; i < count; i++)
+        {
+            var header = zip.AsSpan(at, 46).ToArray();
+            var (name, extra, comment) = (BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(28)), BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(30)), BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(32)));
+            var zip64 = new byte[28];
+            BinaryPrimitives.WriteUInt16LittleEndian(zip64, 1);
+            BinaryPrimitives.WriteUInt16LittleEndian(zip64.AsSpan(2), 24);
+            BinaryPrimitives.WriteUInt64LittleEndian(zip64.AsSpan(4), BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(24)));  // uncompressed
+            BinaryPrimitives.WriteUInt64LittleEndian(zip64.AsSpan(12), BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(20))); // compressed
+            BinaryPrimitives.WriteUInt64LittleEndian(zip64.AsSpan(20), BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(42))); // local header
+            header.AsSpan(20, 8).Fill(0xFF);
+            header.AsSpan(42, 4).Fill(0xFF);
+            BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(30), (ushort)(extra + zip64.Length));
+            directory.Write(header);
+            directory.Write(zip.AsSpan(at + 46, name + extra));
+            directory.Write(zip64);
+            directory.Write(zip.AsSpan(at + 46 + name + extra, comment));
+            at += 46 + name + extra + comment;
+        }
+        var tail = zip.AsSpan(end).ToArray();
+        BinaryPrimitives.WriteUInt32LittleEndian(tail.AsSpan(12), (uint)directory.Length);
+        await File.WriteAllBytesAsync(path, [.. zip.AsSpan(0, offset), .. directory.ToArray(), .. tail]);
+
+        var contents = await Read.Archive(path);
+        Assert.Contains(contents.Entries, e => e.Path == VddkArchiveBuilder.Distrib("doc/a.txt"));
     }
 
     [Fact]
