@@ -144,6 +144,28 @@ public sealed class ArchiveFormatTests
         Assert.Equal("libvixDiskLib.so.8", link.LinkTarget);
     }
 
+    [Fact]
+    public async Task Zip_entry_named_with_a_trailing_slash_is_a_directory_whatever_its_mode_says()
+    {
+        // unzip, bsdtar and Python's zipfile make a directory of it even when its Unix mode says regular file.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddDirectory(VddkArchiveBuilder.Distrib("doc"), 0x1ED).Write(path);
+        ArchiveMutations.PatchZipHeaders(path, (header, central) =>
+        {
+            if (central && System.Text.Encoding.UTF8.GetString(header.Slice(46, BinaryPrimitives.ReadUInt16LittleEndian(header[28..]))).EndsWith("/doc/", StringComparison.Ordinal))
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(header[38..], 0x81ED0000); // S_IFREG | 0755
+            }
+        });
+
+        var contents = await Read.Archive(path);
+
+        var doc = contents.Entries.Single(e => e.Path == VddkArchiveBuilder.Distrib("doc"));
+        Assert.Equal(VddkEntryKind.Directory, doc.Kind);
+        Assert.Equal(0x1ED, doc.Mode);
+    }
+
     [Theory]
     [InlineData(3, "doc/back\\slash.txt")] // Unix: an ordinary character, as unzip keeps it
     [InlineData(19, "doc/back\\slash.txt")] // macOS
