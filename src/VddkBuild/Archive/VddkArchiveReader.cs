@@ -189,10 +189,16 @@ public sealed class VddkArchiveReader
         }
 
         var dropped = macAppleDouble + macOsxFolder + macAttributes;
-        if (dropped > 0)
+        if (macAppleDouble + macOsxFolder > 0)
         {
             _log.Warn(ErrorCodes.MacMetadataDropped,
                 $"The VDDK archive '{_archivePath}' was made on macOS: dropped {macAppleDouble} AppleDouble '._*' entries, {macOsxFolder} '__MACOSX/' entries and {macAttributes} extended-attribute records (LIBARCHIVE.*/SCHILY.xattr.*). They are Finder metadata; the image does not need them.");
+        }
+        else if (macAttributes > 0)
+        {
+            // Without AppleDouble files, most likely tar --xattrs/--selinux/--acls on Linux (SELinux labels, ACLs).
+            _log.Warn(ErrorCodes.MacMetadataDropped,
+                $"The VDDK archive '{_archivePath}' carries {macAttributes} extended-attribute record{(macAttributes == 1 ? "" : "s")} (LIBARCHIVE.*/SCHILY.*: SELinux labels, ACLs or file flags that tar --xattrs, --selinux or --acls stores, or a Mac's attributes); they were dropped: the image does not need them, and an SELinux label or capability of the packing machine must not reach it.");
         }
         if (nameInfo?.BuildNumber is null)
         {

@@ -192,6 +192,26 @@ public sealed class VixDiskLibCheckTests
     }
 
     [Fact]
+    public async Task Linux_extended_attribute_records_alone_warn_without_saying_macOS()
+    {
+        // GNU tar --xattrs --selinux on Fedora or RHEL: SCHILY.xattr records on every file, no AppleDouble files.
+        var builder = new VddkArchiveBuilder().AddMinimalVddk()
+            .AddRaw(() => new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, Distrib("doc/README.txt"),
+                new Dictionary<string, string> { ["SCHILY.xattr.security.selinux"] = "system_u:object_r:usr_t:s0" })
+            {
+                DataStream = new MemoryStream("x"u8.ToArray()),
+            });
+
+        var (contents, log) = await Reads(builder);
+
+        var warning = Assert.Single(log.Warnings);
+        Assert.Equal(ErrorCodes.MacMetadataDropped, warning.Code);
+        Assert.Contains("1 extended-attribute record", warning.Message);
+        Assert.DoesNotContain("macOS", warning.Message);
+        Assert.Equal(1, contents.DroppedMacMetadataCount);
+    }
+
+    [Fact]
     public async Task Finder_zip_with_macosx_folder_is_accepted_with_one_warning()
     {
         using var temp = new TempFolder();
