@@ -366,8 +366,15 @@ public sealed class VddkArchiveReader
                     "xz" => "xz -dc",
                     _ => "bzip2 -dc",
                 };
+                var result = inner switch
+                {
+                    "gzip" => "vddk.tar.gz",
+                    "xz" => "vddk.tar.xz",
+                    "bzip2" => "vddk.tar.bz2",
+                    _ => "vddk.zip",
+                };
                 throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
-                    $"'{_archivePath}' is {compression}-compressed twice: what the {compression} holds is {inner} data, not a tar. Decompress the outer layer once ('{undo} \"{Path.GetFileName(_archivePath)}\" > vddk{(inner == "zip" ? ".zip" : ".tar." + inner switch { "gzip" => "gz", "bzip2" => "bz2", _ => inner })}' gives the archive inside) and set VddkArchive to the result.",
+                    $"'{_archivePath}' is {compression}-compressed twice: what the {compression} holds is {inner} data, not a tar. Decompress the outer layer once ('{undo} \"{Path.GetFileName(_archivePath)}\" > {result}' gives the archive inside) and set VddkArchive to the result.",
                     _archivePath);
             }
             throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
