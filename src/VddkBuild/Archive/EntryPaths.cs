@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace VddkBuild.Archive;
@@ -93,13 +94,17 @@ internal static class EntryPaths
         $"The archive entry '{Printable(name)}' in '{archivePath}' cannot be unpacked on Linux: {reason}. GNU tar fails on it with 'File name too long', and so would the container runtime unpacking the image; VMware's archives have short names: use the original VDDK archive, or repack it with shorter names.",
         name);
 
-    /// <summary>Shows control characters as escapes so a message cannot be spoofed by them.</summary>
+    /// <summary>
+    /// Shows control characters as escapes so a message cannot be spoofed by them, and so the invisible ones that
+    /// disguise a name: format characters (bidirectional overrides such as U+202E, zero-width spaces and joiners) and
+    /// the line and paragraph separators some viewers break lines at.
+    /// </summary>
     public static string Printable(string text)
     {
         var builder = new StringBuilder(text.Length);
         foreach (var c in text)
         {
-            if (char.IsControl(c))
+            if (char.IsControl(c) || char.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
             {
                 builder.Append($"\\u{(int)c:X4}");
             }

@@ -115,6 +115,19 @@ public sealed class HostileArchiveTests
         Assert.Contains("doc/d0/", error.Message);
     }
 
+    [Theory]
+    [InlineData('\u202E')] // RIGHT-TO-LEFT OVERRIDE: a viewer that applies it shows the rest of the name reversed
+    [InlineData('\u2028')] // LINE SEPARATOR: a line break to some log viewers
+    [InlineData('\u200B')] // ZERO WIDTH SPACE: two different names that look alike
+    public async Task Invisible_or_reordering_characters_in_a_name_are_shown_escaped_in_messages(char hidden)
+    {
+        // Such names are legal (they are kept in the image); only the message must not let them disguise the path.
+        var name = Distrib($"doc/a{hidden}b.txt");
+        var error = await Fails(Vddk().AddFile(name, "x").AddFile(name, "y"), ErrorCodes.DuplicateEntry);
+        Assert.Contains($"\\u{(int)hidden:X4}", error.Message);
+        Assert.DoesNotContain(hidden, error.Message);
+    }
+
     [Fact]
     public async Task Entry_below_a_symlinked_directory_is_VDDK1007() =>
         await Fails(Vddk().AddSymlink(Distrib("doc"), "lib64").AddFile(Distrib("doc/through-the-link"), "x"), ErrorCodes.EntryEscapesTree);
