@@ -104,10 +104,28 @@ internal static class ArchiveFormatSniffer
         {
             return "it is a RAR archive, which is not supported";
         }
+        if (head.StartsWith("LZIP"u8))
+        {
+            return "it is lzip-compressed (tar --lzip), which is not supported";
+        }
+        if (head.StartsWith("07070"u8) || (head.Length >= 2 && ((head[0] == 0xc7 && head[1] == 0x71) || (head[0] == 0x71 && head[1] == 0xc7))))
+        {
+            return "it is a cpio archive (cpio, rpm2cpio, bsdtar --format=cpio or newc), not a tar";
+        }
         if (head.StartsWith("<"u8) || head.StartsWith("\u00ef\u00bb\u00bf<"u8))
         {
             return "it looks like an HTML or XML page (a download that returned a web page instead of the archive?)";
         }
         return "its first bytes match none of tar, gzip, xz, bzip2 or zip";
     }
+
+    /// <summary>The compression a format names, for messages; null for tar and unknown bytes.</summary>
+    public static string? CompressionName(ArchiveFormat format) => format switch
+    {
+        ArchiveFormat.TarGzip => "gzip",
+        ArchiveFormat.TarXz => "xz",
+        ArchiveFormat.TarBzip2 => "bzip2",
+        ArchiveFormat.Zip => "zip",
+        _ => null,
+    };
 }

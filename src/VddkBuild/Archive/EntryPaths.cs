@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace VddkBuild.Archive;
@@ -7,10 +8,21 @@ internal static class EntryPaths
 {
     public const string TopFolder = "vmware-vix-disklib-distrib";
 
+    /// <summary>NAME_MAX of Linux file systems (ext4, xfs, overlayfs, tmpfs): the longest file name, in bytes.</summary>
+    public const int MaxNameBytes = 255;
+
+    /// <summary>
+    /// The longest path accepted, in bytes. Linux refuses paths of PATH_MAX (4096) bytes or more, and a runtime
+    /// unpacks the layer below a folder of its own (containerd's snapshot folders are some 80 bytes): 256 are left for it.
+    /// </summary>
+    public const int MaxPathBytes = 4096 - 256;
+
     /// <summary>
     /// Normalises an archive member name: drops "./" and "." components, repeated and trailing slashes. Returns ""
     /// for the archive root itself ("./"). Rejects (VDDK1007) absolute names, ".." components and control
-    /// characters, which could write outside the extraction folder or hide the real name in logs.
+    /// characters, which could write outside the extraction folder or hide the real name in logs, and names no Linux
+    /// file system can hold (a component over <see cref="MaxNameBytes"/>, a path over <see cref="MaxPathBytes"/>): no
+    /// runtime could unpack the layer.
     /// </summary>
     public static string Normalize(string archivePath, string name)
     {
@@ -40,13 +52,24 @@ internal static class EntryPaths
             {
                 throw Escapes(archivePath, name, "the name contains a '..' component");
             }
+            var partBytes = Encoding.UTF8.GetByteCount(part);
+            if (partBytes > MaxNameBytes)
+            {
+                throw TooLong(archivePath, name, $"its component '{Printable(part[..Math.Min(part.Length, 40)])}...' is {partBytes} bytes long, and a Linux file name has at most {MaxNameBytes}");
+            }
             if (builder.Length > 0)
             {
                 builder.Append('/');
             }
             builder.Append(part);
         }
-        return builder.ToString();
+        var path = builder.ToString();
+        var pathBytes = Encoding.UTF8.GetByteCount(path);
+        if (pathBytes > MaxPathBytes)
+        {
+            throw TooLong(archivePath, name, $"it is {pathBytes} bytes long, more than the {MaxPathBytes} a path in the image can have (Linux refuses paths of 4096 bytes, and the runtime unpacks the layer below a folder of its own)");
+        }
+        return path;
     }
 
     public static bool IsInsideTopFolder(string normalized) =>
@@ -66,13 +89,22 @@ internal static class EntryPaths
         $"The archive entry '{Printable(name)}' in '{archivePath}' is unsafe: {reason}. An archive with such names could write outside the folder it is unpacked into; use the original VDDK archive from VMware/Broadcom, or repack it with relative paths under vmware-vix-disklib-distrib/.",
         name);
 
-    /// <summary>Shows control characters as escapes so a message cannot be spoofed by them.</summary>
+    private static VddkException TooLong(string archivePath, string name, string reason) => new(
+        ErrorCodes.EntryEscapesTree,
+        $"The archive entry '{Printable(name)}' in '{archivePath}' cannot be unpacked on Linux: {reason}. GNU tar fails on it with 'File name too long', and so would the container runtime unpacking the image; VMware's archives have short names: use the original VDDK archive, or repack it with shorter names.",
+        name);
+
+    /// <summary>
+    /// Shows control characters as escapes so a message cannot be spoofed by them, and so the invisible ones that
+    /// disguise a name: format characters (bidirectional overrides such as U+202E, zero-width spaces and joiners) and
+    /// the line and paragraph separators some viewers break lines at.
+    /// </summary>
     public static string Printable(string text)
     {
         var builder = new StringBuilder(text.Length);
         foreach (var c in text)
         {
-            if (char.IsControl(c))
+            if (char.IsControl(c) || char.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
             {
                 builder.Append($"\\u{(int)c:X4}");
             }

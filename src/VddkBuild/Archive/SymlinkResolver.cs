@@ -32,7 +32,8 @@ internal sealed record Resolution(ResolutionOutcome Outcome, string? FinalPath, 
 
 /// <summary>
 /// Resolves a path inside the archive the way the kernel will inside the container: every component, including
-/// symlinked directories, with a hop limit like Linux's (40) and loop detection. ".." above the top folder counts
+/// symlinked directories, with a hop limit like Linux's (40) and loop detection. As for the kernel, a file followed
+/// by anything, even a trailing slash, "." or "..", is not a directory. ".." above the top folder counts
 /// as escaping the tree: in the image the tree is copied to /opt, so nothing outside it can be relied on.
 /// </summary>
 internal sealed class SymlinkResolver(IReadOnlyDictionary<string, VddkEntry> entries)
@@ -52,6 +53,11 @@ internal sealed class SymlinkResolver(IReadOnlyDictionary<string, VddkEntry> ent
         {
             var part = pending.First!.Value;
             pending.RemoveFirst();
+            if (current is { Kind: VddkEntryKind.File or VddkEntryKind.Hardlink } && (part.Length == 0 || part == "." || part == ".."))
+            {
+                // "file/", "file/." and "file/..": the kernel fails them with ENOTDIR rather than ignoring the rest.
+                return new Resolution(ResolutionOutcome.NotADirectory, string.Join('/', resolved), chain);
+            }
             if (part.Length == 0 || part == ".")
             {
                 continue;

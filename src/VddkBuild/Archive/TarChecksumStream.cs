@@ -312,6 +312,13 @@ internal sealed class TarChecksumStream(Stream inner, VerbatimLayerCheck? verbat
             var key = Encoding.UTF8.GetString(records.Slice(offset + keyStart, valueStart - keyStart - 1));
             var value = records.Slice(offset + valueStart, valueLength);
             offset += length;
+            if (global && key is "path" or "linkpath" or "size")
+            {
+                // GNU tar and Python's tarfile apply these to every entry that follows (one name for all; data read as
+                // headers); libarchive and Go's reader, which container runtimes use, ignore them: two different trees.
+                throw new UnsupportedTarEntryException(Encoding.UTF8.GetString(UntilNul(Header[..100])),
+                    $"pax global header that sets '{key}' for every entry after it (GNU tar applies it, container runtimes ignore it)");
+            }
             if (!global)
             {
                 switch (key)

@@ -42,8 +42,14 @@ internal sealed class TarEntrySource : IArchiveEntrySource
             var (type, description) = Classify(entry);
             var name = _tarStream.FullNameReaderDrops ?? entry.Name;
             // v7 archives mark directories only by a trailing slash on a "regular file".
-            if (type == SourceEntryType.File && name.EndsWith('/') && entry.Length == 0)
+            if (type == SourceEntryType.File && name.EndsWith('/'))
             {
+                if (entry.Length > 0)
+                {
+                    // With data, readers part ways: GNU tar makes a directory and skips the data, bsdtar fails, Go and
+                    // Python make a file (Go a directory for type '\0', then reads the data as the next header).
+                    throw new UnsupportedTarEntryException(name, "regular file whose name ends in '/' and that has data (GNU tar unpacks it as a directory, other readers as a file or not at all)");
+                }
                 type = SourceEntryType.Directory;
             }
             return new ArchiveSourceEntry(

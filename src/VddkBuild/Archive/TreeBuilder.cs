@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace VddkBuild.Archive;
 
 /// <summary>
@@ -8,6 +10,7 @@ namespace VddkBuild.Archive;
 internal sealed class TreeBuilder(string archivePath)
 {
     private const int SynthesizedDirectoryMode = 0x1ED; // 0755
+    private const int MaxSymlinkTargetBytes = 4095;     // PATH_MAX less its NUL: symlink(2) fails with ENAMETOOLONG beyond
     private readonly Dictionary<string, VddkEntry> _entries = new(StringComparer.Ordinal);
     private readonly List<VddkEntry> _delivered = [];
     private readonly List<VddkEntry> _pendingParents = [];
@@ -164,6 +167,10 @@ internal sealed class TreeBuilder(string archivePath)
         else if (target.Any(char.IsControl))
         {
             problem = "its target contains control characters";
+        }
+        else if (Encoding.UTF8.GetByteCount(target) is var targetBytes && targetBytes > MaxSymlinkTargetBytes)
+        {
+            problem = $"its target is {targetBytes} bytes long, and Linux holds at most {MaxSymlinkTargetBytes} in a symbolic link (creating it fails with 'File name too long', in GNU tar as in the container runtime)";
         }
         else if (target.StartsWith('/'))
         {

@@ -46,7 +46,7 @@ public sealed class VddkArchiveReader
         var macAttributes = 0;
         var entryCount = 0;
         long totalBytes = 0;
-        var libraryHeads = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var fileHeads = new Dictionary<string, byte[]>(StringComparer.Ordinal);
 
         await using (var source = await OpenAsync(verbatim, cancellationToken).ConfigureAwait(false))
         {
@@ -138,14 +138,12 @@ public sealed class VddkArchiveReader
                 }
                 if (entry.Kind == VddkEntryKind.File)
                 {
-                    var isLibrary = VddkTreeChecks.IsVixDiskLibFile(path);
-                    var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path, isLibrary ? VddkTreeChecks.LibraryHeadBytes : 0);
+                    var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path, VddkTreeChecks.LibraryHeadBytes);
                     await sink.WriteEntryAsync(entry, content, cancellationToken).ConfigureAwait(false);
                     await content.DrainAsync(cancellationToken).ConfigureAwait(false);
-                    if (isLibrary)
-                    {
-                        libraryHeads[path] = content.Head.ToArray(); // its ELF header tells the architecture
-                    }
+                    // Every file's: the library's ELF header tells the architecture, and the library may be any file
+                    // (reached through a symlinked folder, or the target of a hard link); 20 bytes each.
+                    fileHeads[path] = content.Head.ToArray();
                 }
                 else
                 {
@@ -171,7 +169,7 @@ public sealed class VddkArchiveReader
             }
         }
 
-        var checks = new VddkTreeChecks(_archivePath, state.Entries, libraryHeads);
+        var checks = new VddkTreeChecks(_archivePath, state.Entries, fileHeads);
         checks.CheckSymlinksStayInside();
         var version = checks.CheckVixDiskLib(nameInfo);
         var delivered = state.Delivered;
@@ -191,10 +189,16 @@ public sealed class VddkArchiveReader
         }
 
         var dropped = macAppleDouble + macOsxFolder + macAttributes;
-        if (dropped > 0)
+        if (macAppleDouble + macOsxFolder > 0)
         {
             _log.Warn(ErrorCodes.MacMetadataDropped,
                 $"The VDDK archive '{_archivePath}' was made on macOS: dropped {macAppleDouble} AppleDouble '._*' entries, {macOsxFolder} '__MACOSX/' entries and {macAttributes} extended-attribute records (LIBARCHIVE.*/SCHILY.xattr.*). They are Finder metadata; the image does not need them.");
+        }
+        else if (macAttributes > 0)
+        {
+            // Without AppleDouble files, most likely tar --xattrs/--selinux/--acls on Linux (SELinux labels, ACLs).
+            _log.Warn(ErrorCodes.MacMetadataDropped,
+                $"The VDDK archive '{_archivePath}' carries {macAttributes} extended-attribute record{(macAttributes == 1 ? "" : "s")} (LIBARCHIVE.*/SCHILY.*: SELinux labels, ACLs or file flags that tar --xattrs, --selinux or --acls stores, or a Mac's attributes); they were dropped: the image does not need them, and an SELinux label or capability of the packing machine must not reach it.");
         }
         if (nameInfo?.BuildNumber is null)
         {
@@ -353,6 +357,26 @@ public sealed class VddkArchiveReader
         if (read < head.Length || !ArchiveFormatSniffer.LooksLikeTarHeader(head))
         {
             await decompressed.DisposeAsync().ConfigureAwait(false);
+            if (ArchiveFormatSniffer.CompressionName(ArchiveFormatSniffer.Detect(head.AsSpan(0, read))) is { } inner)
+            {
+                // A .tar.gz gzipped again (a server's Content-Encoding saved as it came, a tool that compressed a copy).
+                var undo = compression switch
+                {
+                    "gzip" => "gzip -dc",
+                    "xz" => "xz -dc",
+                    _ => "bzip2 -dc",
+                };
+                var result = inner switch
+                {
+                    "gzip" => "vddk.tar.gz",
+                    "xz" => "vddk.tar.xz",
+                    "bzip2" => "vddk.tar.bz2",
+                    _ => "vddk.zip",
+                };
+                throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
+                    $"'{_archivePath}' is {compression}-compressed twice: what the {compression} holds is {inner} data, not a tar. Decompress the outer layer once ('{undo} \"{Path.GetFileName(_archivePath)}\" > {result}' gives the archive inside) and set VddkArchive to the result.",
+                    _archivePath);
+            }
             throw new VddkException(ErrorCodes.ArchiveFormatUnsupported,
                 $"'{_archivePath}' is {compression}-compressed but does not contain a tar archive. A VDDK download is a tar inside gzip; use the VMware-vix-disklib-*.x86_64.tar.gz as downloaded.",
                 _archivePath);

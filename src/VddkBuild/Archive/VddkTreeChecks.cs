@@ -10,7 +10,8 @@ namespace VddkBuild.Archive;
 /// 'file -E' on) and lib64/libvixDiskLib.so.&lt;major&gt; (what nbdkit dlopens) both resolve to the one regular
 /// file lib64/libvixDiskLib.so.&lt;version&gt;, whose version must agree with the archive's file name.
 /// </summary>
-/// <param name="libraryHeads">The first bytes (<see cref="LibraryHeadBytes"/>) of each regular file lib64/libvixDiskLib.so.*, by path.</param>
+/// <param name="libraryHeads">The first bytes (<see cref="LibraryHeadBytes"/>) of the regular files, by path: of every one,
+/// since the file a libvixDiskLib chain ends at may be anywhere in the tree.</param>
 internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictionary<string, VddkEntry> entries, IReadOnlyDictionary<string, byte[]>? libraryHeads = null)
 {
     private const string Lib64 = EntryPaths.TopFolder + "/lib64";
@@ -23,10 +24,6 @@ internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictio
     public const int LibraryHeadBytes = 20;
 
     private readonly SymlinkResolver _resolver = new(entries);
-
-    /// <summary>True for the regular files whose first bytes the reader keeps: lib64/libvixDiskLib.so.&lt;anything&gt;.</summary>
-    public static bool IsVixDiskLibFile(string path) =>
-        path.StartsWith(VixDiskLib + ".", StringComparison.Ordinal) && EntryPaths.Parent(path) == Lib64;
 
     public void CheckSymlinksStayInside()
     {

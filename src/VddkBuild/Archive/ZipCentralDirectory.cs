@@ -61,6 +61,7 @@ internal static class ZipCentralDirectory
         file.Position = offset;
         file.ReadExactly(directory);
         var entries = new List<EntryFacts>((int)Math.Min(count, 1 << 16));
+        var spans = new List<(long Start, long End, int Entry)>((int)Math.Min(count, 1 << 16));
         var at = 0;
         for (long i = 0; i < count; i++)
         {
@@ -81,9 +82,89 @@ internal static class ZipCentralDirectory
                 header[5],
                 BinaryPrimitives.ReadUInt16LittleEndian(header[8..]),
                 BinaryPrimitives.ReadUInt16LittleEndian(header[10..])));
+            if (LocalData(header, nameLength, extraLength, directory.Length - at) is var (localOffset, compressedSize))
+            {
+                // A local header (30 bytes before its name) and the compressed data: the least room an entry takes.
+                spans.Add((localOffset, localOffset + 30 + compressedSize, (int)i));
+            }
             at += 46 + nameLength + extraLength + commentLength;
         }
+        CheckNoOverlap(spans, offset, entries);
         return entries;
+    }
+
+    /// <summary>
+    /// Every entry's local header and data must lie apart from the others' and before the central directory. Zip
+    /// bombs make many entries out of the same compressed bytes (pointing several central entries at one local file,
+    /// or overlapping them); each reads as valid, and a few kilobytes inflate to gigabytes before a size limit is
+    /// reached. No zip writer shares data between entries (unzip refuses it: "overlapped components").
+    /// </summary>
+    private static void CheckNoOverlap(List<(long Start, long End, int Entry)> spans, long directoryOffset, List<EntryFacts> entries)
+    {
+        spans.Sort((a, b) => a.Start.CompareTo(b.Start));
+        for (var i = 0; i < spans.Count; i++)
+        {
+            var limit = i + 1 < spans.Count ? spans[i + 1].Start : directoryOffset;
+            if (spans[i].End > limit)
+            {
+                var other = i + 1 < spans.Count
+                    ? $"overlaps the entry '{EntryPaths.EscapedBytes(entries[spans[i + 1].Entry].NameBytes)}'"
+                    : "runs into the central directory";
+                throw new InvalidDataException(
+                    $"the zip entry '{EntryPaths.EscapedBytes(entries[spans[i].Entry].NameBytes)}' {other}: entries that share or overlap their compressed data are how zip bombs multiply a few kilobytes into gigabytes, and no zip tool writes them");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The local header's offset and the compressed size, from the ZIP64 extra field where the header says so; null
+    /// when that field is missing or short (the reader then reports the entry itself).
+    /// </summary>
+    private static (long LocalOffset, long CompressedSize)? LocalData(ReadOnlySpan<byte> header, int nameLength, int extraLength, int available)
+    {
+        long compressed = BinaryPrimitives.ReadUInt32LittleEndian(header[20..]);
+        long uncompressed = BinaryPrimitives.ReadUInt32LittleEndian(header[24..]);
+        long local = BinaryPrimitives.ReadUInt32LittleEndian(header[42..]);
+        if (compressed != 0xFFFFFFFF && uncompressed != 0xFFFFFFFF && local != 0xFFFFFFFF)
+        {
+            return (local, compressed);
+        }
+        var extra = header.Slice(46 + nameLength, Math.Max(0, Math.Min(extraLength, available - 46 - nameLength)));
+        while (extra.Length >= 4)
+        {
+            var id = BinaryPrimitives.ReadUInt16LittleEndian(extra);
+            var length = BinaryPrimitives.ReadUInt16LittleEndian(extra[2..]);
+            var data = extra.Slice(4, Math.Min(length, extra.Length - 4));
+            if (id == 0x0001)
+            {
+                // Only the fields the header marks with 0xFFFFFFFF are here, in this order.
+                var field = 0;
+                if (uncompressed == 0xFFFFFFFF)
+                {
+                    field += 8;
+                }
+                if (compressed == 0xFFFFFFFF)
+                {
+                    if (data.Length < field + 8)
+                    {
+                        return null;
+                    }
+                    compressed = (long)BinaryPrimitives.ReadUInt64LittleEndian(data[field..]);
+                    field += 8;
+                }
+                if (local == 0xFFFFFFFF)
+                {
+                    if (data.Length < field + 8)
+                    {
+                        return null;
+                    }
+                    local = (long)BinaryPrimitives.ReadUInt64LittleEndian(data[field..]);
+                }
+                return local < 0 || compressed < 0 ? null : (local, compressed);
+            }
+            extra = extra[Math.Min(extra.Length, 4 + length)..];
+        }
+        return null;
     }
 
     /// <summary>The name of a zip compression method, for messages.</summary>

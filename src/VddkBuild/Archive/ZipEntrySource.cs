@@ -81,7 +81,8 @@ internal sealed class ZipEntrySource : IArchiveEntrySource
         {
             0 => isDirectoryName ? (SourceEntryType.Directory, "directory") : (SourceEntryType.File, "regular file"),
             0x4000 => (SourceEntryType.Directory, "directory"),
-            0x8000 => (SourceEntryType.File, "regular file"),
+            // A name ending in '/' is a directory to unzip, bsdtar and Python's zipfile, whatever the mode says.
+            0x8000 => isDirectoryName ? (SourceEntryType.Directory, "directory") : (SourceEntryType.File, "regular file"),
             0xA000 => (SourceEntryType.Symlink, "symbolic link"),
             0x2000 => (SourceEntryType.CharacterDevice, "character device"),
             0x6000 => (SourceEntryType.BlockDevice, "block device"),

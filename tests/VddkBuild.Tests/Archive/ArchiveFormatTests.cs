@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 using VddkBuild.Archive;
 using VddkBuild.TestSupport.Archives;
@@ -143,6 +144,28 @@ public sealed class ArchiveFormatTests
         Assert.Equal("libvixDiskLib.so.8", link.LinkTarget);
     }
 
+    [Fact]
+    public async Task Zip_entry_named_with_a_trailing_slash_is_a_directory_whatever_its_mode_says()
+    {
+        // unzip, bsdtar and Python's zipfile make a directory of it even when its Unix mode says regular file.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddDirectory(VddkArchiveBuilder.Distrib("doc"), 0x1ED).Write(path);
+        ArchiveMutations.PatchZipHeaders(path, (header, central) =>
+        {
+            if (central && System.Text.Encoding.UTF8.GetString(header.Slice(46, BinaryPrimitives.ReadUInt16LittleEndian(header[28..]))).EndsWith("/doc/", StringComparison.Ordinal))
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(header[38..], 0x81ED0000); // S_IFREG | 0755
+            }
+        });
+
+        var contents = await Read.Archive(path);
+
+        var doc = contents.Entries.Single(e => e.Path == VddkArchiveBuilder.Distrib("doc"));
+        Assert.Equal(VddkEntryKind.Directory, doc.Kind);
+        Assert.Equal(0x1ED, doc.Mode);
+    }
+
     [Theory]
     [InlineData(3, "doc/back\\slash.txt")] // Unix: an ordinary character, as unzip keeps it
     [InlineData(19, "doc/back\\slash.txt")] // macOS
@@ -190,6 +213,77 @@ public sealed class ArchiveFormatTests
     }
 
     [Fact]
+    public async Task Zip_whose_central_directory_points_two_entries_at_one_local_file_is_VDDK1003()
+    {
+        // The quoted-overlap zip bomb: many names for the same compressed data (unzip: "overlapped components
+        // (possible zip bomb)"). Two names, identical content, so every CRC and size agrees.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk()
+            .AddFile(VddkArchiveBuilder.Distrib("doc/a.txt"), "same").AddFile(VddkArchiveBuilder.Distrib("doc/b.txt"), "same").Write(path);
+        uint? offsetOfA = null;
+        ArchiveMutations.PatchZipHeaders(path, (header, central) =>
+        {
+            if (!central)
+            {
+                return;
+            }
+            var name = System.Text.Encoding.UTF8.GetString(header.Slice(46, BinaryPrimitives.ReadUInt16LittleEndian(header[28..])));
+            if (name.EndsWith("doc/a.txt", StringComparison.Ordinal))
+            {
+                offsetOfA = BinaryPrimitives.ReadUInt32LittleEndian(header[42..]);
+            }
+            else if (name.EndsWith("doc/b.txt", StringComparison.Ordinal))
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(header[42..], offsetOfA!.Value);
+            }
+        });
+
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.ArchiveCorrupt, error.Message);
+        Assert.Contains("overlap", error.Message);
+    }
+
+    [Fact]
+    public async Task Zip_whose_central_directory_keeps_offsets_and_sizes_in_ZIP64_fields_is_read()
+    {
+        // The overlap check takes each entry's local offset and compressed size from the ZIP64 extra field when the
+        // header holds 0xFFFFFFFF there (as writers do past 4 GiB); here every entry is rewritten that way.
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.zip");
+        new VddkArchiveBuilder { Compression = ArchiveCompression.Zip }.AddMinimalVddk().AddFile(VddkArchiveBuilder.Distrib("doc/a.txt"), "a").Write(path);
+        var zip = await File.ReadAllBytesAsync(path);
+        var end = zip.AsSpan().LastIndexOf("PK\u0005\u0006"u8);
+        var (count, size, offset) = (BinaryPrimitives.ReadUInt16LittleEndian(zip.AsSpan(end + 10)), (int)BinaryPrimitives.ReadUInt32LittleEndian(zip.AsSpan(end + 12)), (int)BinaryPrimitives.ReadUInt32LittleEndian(zip.AsSpan(end + 16)));
+        using var directory = new MemoryStream();
+        for (int i = 0, at = offset; i < count; i++)
+        {
+            var header = zip.AsSpan(at, 46).ToArray();
+            var (name, extra, comment) = (BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(28)), BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(30)), BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(32)));
+            var zip64 = new byte[28];
+            BinaryPrimitives.WriteUInt16LittleEndian(zip64, 1);
+            BinaryPrimitives.WriteUInt16LittleEndian(zip64.AsSpan(2), 24);
+            BinaryPrimitives.WriteUInt64LittleEndian(zip64.AsSpan(4), BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(24)));  // uncompressed
+            BinaryPrimitives.WriteUInt64LittleEndian(zip64.AsSpan(12), BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(20))); // compressed
+            BinaryPrimitives.WriteUInt64LittleEndian(zip64.AsSpan(20), BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(42))); // local header
+            header.AsSpan(20, 8).Fill(0xFF);
+            header.AsSpan(42, 4).Fill(0xFF);
+            BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(30), (ushort)(extra + zip64.Length));
+            directory.Write(header);
+            directory.Write(zip.AsSpan(at + 46, name + extra));
+            directory.Write(zip64);
+            directory.Write(zip.AsSpan(at + 46 + name + extra, comment));
+            at += 46 + name + extra + comment;
+        }
+        var tail = zip.AsSpan(end).ToArray();
+        BinaryPrimitives.WriteUInt32LittleEndian(tail.AsSpan(12), (uint)directory.Length);
+        await File.WriteAllBytesAsync(path, [.. zip.AsSpan(0, offset), .. directory.ToArray(), .. tail]);
+
+        var contents = await Read.Archive(path);
+        Assert.Contains(contents.Entries, e => e.Path == VddkArchiveBuilder.Distrib("doc/a.txt"));
+    }
+
+    [Fact]
     public async Task Zip_name_that_is_not_UTF8_is_VDDK1007_showing_its_bytes()
     {
         using var temp = new TempFolder();
@@ -217,6 +311,39 @@ public sealed class ArchiveFormatTests
         var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
         await File.WriteAllBytesAsync(path, bytes);
         Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, (await Read.Failure(path)).Code);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { (byte)'L', (byte)'Z', (byte)'I', (byte)'P', 1, 0x0c, 0, 0 }, "lzip")]          // tar --lzip
+    [InlineData(new byte[] { (byte)'0', (byte)'7', (byte)'0', (byte)'7', (byte)'0', (byte)'1', (byte)'0' }, "cpio")] // newc (bsdtar --format=newc, rpm2cpio)
+    [InlineData(new byte[] { (byte)'0', (byte)'7', (byte)'0', (byte)'7', (byte)'0', (byte)'7', (byte)'0' }, "cpio")] // odc (cpio -H odc)
+    [InlineData(new byte[] { 0xc7, 0x71, 0, 0, 0, 0, 0, 0 }, "cpio")]                                          // old binary cpio
+    public async Task Known_formats_that_cannot_be_read_are_VDDK1002_naming_them(byte[] head, string name)
+    {
+        using var temp = new TempFolder();
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await File.WriteAllBytesAsync(path, [.. head, .. new byte[1024]]);
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, error.Code);
+        Assert.Contains(name, error.Message);
+    }
+
+    [Fact]
+    public async Task Gzip_compressed_twice_is_VDDK1002_saying_to_decompress_once()
+    {
+        using var temp = new TempFolder();
+        var inner = temp.File("inner.tar.gz");
+        SampleVddkArchive.Write(inner, SampleVddkArchiveOptions.Small);
+        var path = temp.File("VMware-vix-disklib-8.0.1-21562716.x86_64.tar.gz");
+        await using (var file = File.Create(path))
+        await using (var gzip = new GZipStream(file, CompressionLevel.Fastest))
+        {
+            await gzip.WriteAsync(await File.ReadAllBytesAsync(inner));
+        }
+        var error = await Read.Failure(path);
+        Assert.Equal(ErrorCodes.ArchiveFormatUnsupported, error.Code);
+        Assert.Contains("compressed twice", error.Message);
+        Assert.Contains("gzip -dc", error.Message);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using VddkBuild.Archive;
+using VddkBuild.Tests.Layers;
 using VddkBuild.TestSupport.Archives;
 using static VddkBuild.TestSupport.Archives.VddkArchiveBuilder;
 
@@ -41,6 +42,90 @@ public sealed class HostileArchiveTests
         var error = await Fails(Vddk().AddFile(Distrib("doc/evil\u001b[2Jname"), "x"), ErrorCodes.EntryEscapesTree);
         Assert.Contains("\\u001B", error.Message);
         Assert.DoesNotContain('\u001b', error.Message);
+    }
+
+    [Theory]
+    [InlineData(TarEntryFormat.Pax)]
+    [InlineData(TarEntryFormat.Gnu)]
+    public async Task Name_component_over_255_bytes_is_VDDK1007(TarEntryFormat format)
+    {
+        // GNU tar: "Cannot open: File name too long"; a container runtime cannot unpack such a layer either.
+        var builder = Vddk();
+        builder.Format = format;
+        var error = await Fails(builder.AddFile(Distrib("doc/" + new string('n', 256)), "x"), ErrorCodes.EntryEscapesTree);
+        Assert.Contains("256 bytes", error.Message);
+        Assert.Contains("255", error.Message);
+    }
+
+    [Fact]
+    public async Task Name_components_are_measured_in_bytes_up_to_255()
+    {
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        Vddk().AddFile(Distrib("doc/" + new string('n', 255)), "x").Write(path);
+        await Read.Archive(path);
+        await Fails(Vddk().AddFile(Distrib("doc/" + new string('\u00e9', 128)), "x"), ErrorCodes.EntryEscapesTree); // 128 characters, 256 bytes
+    }
+
+    [Fact]
+    public async Task Path_longer_than_a_runtime_can_unpack_is_VDDK1007()
+    {
+        // Twenty folders of 200 bytes: every component is fine, the whole path (over 4 KiB) is not.
+        var builder = Vddk();
+        var folder = Distrib("doc");
+        for (var i = 0; i < 20; i++)
+        {
+            folder += "/" + new string('d', 200);
+            builder.AddDirectory(folder);
+        }
+        var error = await Fails(builder.AddFile(folder + "/f", "x"), ErrorCodes.EntryEscapesTree);
+        Assert.Contains("bytes long", error.Message);
+    }
+
+    [Fact]
+    public async Task Symlink_target_over_4095_bytes_is_VDDK1008() =>
+        Assert.Contains("4095", (await Fails(Vddk().AddSymlink(Distrib("doc/long"), string.Concat(Enumerable.Repeat("./", 2100)) + "README"), ErrorCodes.SymlinkEscapesTree)).Message);
+
+    [Theory]
+    [InlineData("path", "vmware-vix-disklib-distrib/doc/one-name")]
+    [InlineData("linkpath", "README.txt")]
+    [InlineData("size", "0")]
+    public async Task Pax_global_header_that_renames_or_resizes_the_entries_after_it_is_VDDK1010(string key, string value)
+    {
+        // GNU tar and Python's tarfile apply these to every later entry (every file gets the one name; with 'size' they
+        // read the data as headers); bsdtar and Go's reader (container runtimes) ignore them: two different trees.
+        var builder = Vddk().AddPaxGlobalHeader(new Dictionary<string, string> { [key] = value })
+            .AddFile(Distrib("doc/a.txt"), new string('a', 600)).AddSymlink(Distrib("doc/b"), "a.txt");
+        var error = await Fails(builder, ErrorCodes.SpecialFileEntry);
+        Assert.Contains($"'{key}'", error.Message);
+        Assert.Contains("global", error.Message);
+    }
+
+    [Theory]
+    [InlineData('0')]
+    [InlineData('\0')] // the pre-POSIX regular file, which Go's reader turns into a directory by the slash
+    public async Task Regular_file_with_data_whose_name_ends_in_a_slash_is_VDDK1010(char type)
+    {
+        // GNU tar unpacks it as a directory and skips the data, bsdtar fails on it, Go and Python read a file.
+        using var temp = new TempFolder();
+        var path = temp.File(ArchiveName);
+        CraftedTar.WriteSampleWith(path, CraftedTar.File(Distrib("doc/d0/"), "abc", patch: header => header[156] = (byte)type));
+        var error = await Read.Failure(path);
+        Assert.True(error.Code == ErrorCodes.SpecialFileEntry, error.Message);
+        Assert.Contains("doc/d0/", error.Message);
+    }
+
+    [Theory]
+    [InlineData('\u202E')] // RIGHT-TO-LEFT OVERRIDE: a viewer that applies it shows the rest of the name reversed
+    [InlineData('\u2028')] // LINE SEPARATOR: a line break to some log viewers
+    [InlineData('\u200B')] // ZERO WIDTH SPACE: two different names that look alike
+    public async Task Invisible_or_reordering_characters_in_a_name_are_shown_escaped_in_messages(char hidden)
+    {
+        // Such names are legal (they are kept in the image); only the message must not let them disguise the path.
+        var name = Distrib($"doc/a{hidden}b.txt");
+        var error = await Fails(Vddk().AddFile(name, "x").AddFile(name, "y"), ErrorCodes.DuplicateEntry);
+        Assert.Contains($"\\u{(int)hidden:X4}", error.Message);
+        Assert.DoesNotContain(hidden, error.Message);
     }
 
     [Fact]

@@ -155,6 +155,34 @@ public sealed class VddkVariantTests
     }
 
     [Fact]
+    public async Task A_library_for_another_architecture_reached_through_a_symlinked_folder_is_VDDK1017()
+    {
+        // lib64/libvixDiskLib.so.9 -> current/libvixDiskLib.so.9.0.0.0, where lib64/current -> ../versions/9: the
+        // library is not in lib64 itself.
+        var builder = new VddkArchiveBuilder().AddDirectory(Top).AddDirectory(Distrib("lib64"))
+            .AddDirectory(Distrib("versions")).AddDirectory(Distrib("versions/9"))
+            .AddFile(Distrib("versions/9/libvixDiskLib.so.9.0.0.0"), FixtureContent.ElfLibrary(183, 8192, 1), 0x1ED)
+            .AddSymlink(Distrib("lib64/current"), "../versions/9")
+            .AddSymlink(Distrib("lib64/libvixDiskLib.so.9"), "current/libvixDiskLib.so.9.0.0.0")
+            .AddSymlink(Distrib("lib64/libvixDiskLib.so"), "libvixDiskLib.so.9");
+
+        Assert.Contains("aarch64", (await Fails(builder, ErrorCodes.VddkArchitectureNotX86_64, Vddk9Name)).Message);
+    }
+
+    [Fact]
+    public async Task A_library_for_another_architecture_that_is_a_hard_link_to_an_earlier_file_is_VDDK1017()
+    {
+        // A tree whose library shares its inode with a file tar met first: the library is stored as a hard link to it.
+        var builder = new VddkArchiveBuilder().AddMinimalVddk("9.0.0.0")
+            .Remove(Distrib("lib64/libvixDiskLib.so.9.0.0.0"))
+            .AddDirectory(Distrib("bin64"))
+            .AddFile(Distrib("bin64/vixDiskLib-copy"), FixtureContent.ElfLibrary(183, 8192, 1), 0x1ED)
+            .AddHardlink(Distrib("lib64/libvixDiskLib.so.9.0.0.0"), Distrib("bin64/vixDiskLib-copy"));
+
+        Assert.Contains("aarch64", (await Fails(builder, ErrorCodes.VddkArchitectureNotX86_64, Vddk9Name)).Message);
+    }
+
+    [Fact]
     public async Task An_archive_named_for_aarch64_is_VDDK1017_when_its_library_is_not_x86_64_elf()
     {
         var error = await Fails(new VddkArchiveBuilder().AddMinimalVddk("9.0.0.0"), ErrorCodes.VddkArchitectureNotX86_64, "VMware-vix-disklib-9.0.0.0.24742305.aarch64.tar.gz");

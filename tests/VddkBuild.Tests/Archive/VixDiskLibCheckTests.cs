@@ -71,6 +71,34 @@ public sealed class VixDiskLibCheckTests
         Assert.Equal("8.0.1", contents.Version);
     }
 
+    [Theory]
+    [InlineData("libvixDiskLib.so.8/")]                                 // a trailing slash asks for a directory
+    [InlineData("libvixDiskLib.so.8.0.1/.")]
+    [InlineData("libvixDiskLib.so.8.0.1/../libvixDiskLib.so.8.0.1")]  // '..' after a file: the kernel does not go back
+    public async Task Chain_that_treats_a_file_as_a_directory_is_VDDK1006(string target)
+    {
+        // The kernel fails such a path with ENOTDIR: 'file -E' says "broken symbolic link ... (Not a directory)".
+        var builder = Lib64().AddFile(Distrib("lib64/libvixDiskLib.so.8.0.1"), Library)
+            .AddSymlink(Distrib("lib64/libvixDiskLib.so.8"), "libvixDiskLib.so.8.0.1")
+            .AddSymlink(Distrib("lib64/libvixDiskLib.so"), target);
+        var error = await Fails(builder, ErrorCodes.VixDiskLibChainBroken);
+        Assert.Contains("not a directory", error.Message);
+    }
+
+    [Theory]
+    [InlineData("./libvixDiskLib.so.8")]
+    [InlineData("../lib64//libvixDiskLib.so.8")]
+    [InlineData("current/./libvixDiskLib.so.8.0.1")] // through a link to a directory written with a trailing slash
+    public async Task Chain_with_dot_and_doubled_slashes_between_directories_resolves(string target)
+    {
+        var builder = Lib64().AddFile(Distrib("lib64/libvixDiskLib.so.8.0.1"), Library)
+            .AddSymlink(Distrib("lib64/current"), "../lib64/")
+            .AddSymlink(Distrib("lib64/libvixDiskLib.so.8"), "libvixDiskLib.so.8.0.1")
+            .AddSymlink(Distrib("lib64/libvixDiskLib.so"), target);
+        var (contents, _) = await Reads(builder);
+        Assert.Equal("8.0.1", contents.Version);
+    }
+
     [Fact]
     public async Task Chain_through_a_directory_symlink_loop_is_VDDK1006()
     {
@@ -161,6 +189,26 @@ public sealed class VixDiskLibCheckTests
         Assert.Equal(3 * files, contents.DroppedMacMetadataCount);
         Assert.DoesNotContain(sink.Entries, e => Path.GetFileName(e.Path).StartsWith("._", StringComparison.Ordinal));
         Assert.Equal("8.0.1", contents.Version);
+    }
+
+    [Fact]
+    public async Task Linux_extended_attribute_records_alone_warn_without_saying_macOS()
+    {
+        // GNU tar --xattrs --selinux on Fedora or RHEL: SCHILY.xattr records on every file, no AppleDouble files.
+        var builder = new VddkArchiveBuilder().AddMinimalVddk()
+            .AddRaw(() => new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, Distrib("doc/README.txt"),
+                new Dictionary<string, string> { ["SCHILY.xattr.security.selinux"] = "system_u:object_r:usr_t:s0" })
+            {
+                DataStream = new MemoryStream("x"u8.ToArray()),
+            });
+
+        var (contents, log) = await Reads(builder);
+
+        var warning = Assert.Single(log.Warnings);
+        Assert.Equal(ErrorCodes.MacMetadataDropped, warning.Code);
+        Assert.Contains("1 extended-attribute record", warning.Message);
+        Assert.DoesNotContain("macOS", warning.Message);
+        Assert.Equal(1, contents.DroppedMacMetadataCount);
     }
 
     [Fact]
