@@ -23,13 +23,24 @@ public sealed record LayerCacheKey(Digest Archive, string Settings)
     /// <summary>Bumped whenever the layer format changes (tar encoding, gzip framing), so old entries stop matching.</summary>
     public const string FormatVersion = "vddk-layer-3";
 
+    /// <summary>
+    /// Bumped whenever the checks an archive must pass change (an input newly refused, a warning newly given), so a
+    /// layer cached by an earlier version is not served for an archive that this version's checks would refuse: a hit
+    /// skips the archive's reading, and with it every check.
+    /// </summary>
+    public const string ChecksVersion = "2026-11-25";
+
     /// <param name="archiveFileName">The archive's file name: the build number is read from it, so a renamed archive is another key.</param>
-    public static LayerCacheKey Create(Digest archive, LayerWriterOptions layer, VddkArchiveReadOptions read, string archiveFileName = "")
+    public static LayerCacheKey Create(Digest archive, LayerWriterOptions layer, VddkArchiveReadOptions read, string archiveFileName = "") =>
+        Create(archive, layer, read, archiveFileName, ChecksVersion);
+
+    internal static LayerCacheKey Create(Digest archive, LayerWriterOptions layer, VddkArchiveReadOptions read, string archiveFileName, string checksVersion)
     {
         ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(read);
         var settings = string.Join(';',
             FormatVersion,
+            "checks=" + checksVersion,
             "name=" + archiveFileName,
             "epoch=" + (layer.SourceDateEpoch?.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture) ?? "none"),
             "level=" + (layer.ZlibLevel?.ToString(CultureInfo.InvariantCulture) ?? layer.CompressionLevel.ToString()),

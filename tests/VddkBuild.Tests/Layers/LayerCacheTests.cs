@@ -55,6 +55,20 @@ public sealed class LayerCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task A_layer_cached_under_earlier_archive_checks_is_a_miss()
+    {
+        // A hit skips the archive's reading and so every check: a layer cached before a check was added must not be
+        // served for an archive that the check now refuses.
+        var cache = new LayerCache(_temp.Sub("cache"));
+        var digest = VddkBuild.Oci.Digest.Compute(System.Text.Encoding.UTF8.GetBytes("a"));
+        var earlier = LayerCacheKey.Create(digest, new LayerWriterOptions(), VddkArchiveReadOptions.Default, "", "2026-01-01");
+        await cache.StoreAsync(earlier, await LayerAsync(), Contents([.. Sample()]), CancellationToken.None);
+
+        Assert.NotNull(await cache.TryGetAsync(earlier, CancellationToken.None));
+        Assert.Null(await cache.TryGetAsync(Key("a"), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_missing_layer_file_is_a_miss_and_drops_the_entry()
     {
         var directory = _temp.Sub("cache");
