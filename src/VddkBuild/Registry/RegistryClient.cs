@@ -318,7 +318,8 @@ public sealed class RegistryClient
         for (var hop = 0; response.Headers.Location is { } location
             && (anyRedirect ? IsRedirect(response.StatusCode) : replayable && response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect); hop++)
         {
-            var target = location.IsAbsoluteUri ? location : new Uri(response.RequestMessage?.RequestUri ?? baseUri, location);
+            // The header's own text: a signed storage or CDN URL is requested byte for byte, as upload sessions are.
+            var target = UploadLocation.ResolveExactly(response.RequestMessage?.RequestUri ?? baseUri, location.OriginalString);
             response.Dispose();
             if (hop >= MaxRedirects || target.Scheme is not ("http" or "https"))
             {

@@ -371,6 +371,52 @@ public sealed class RegistryEndpointTests(ITestOutputHelper output)
         Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
     }
 
+    /// <summary>
+    /// A blob download redirected to a CDN or storage with a signed URL (registry.redhat.io, Quay, GHCR and registries
+    /// on S3, GCS or Azure do this): the URL is requested exactly as the registry gave it, escapes of unreserved
+    /// characters (<c>%7E</c>, <c>%41</c>) included, since a signature may cover them; the registry's credentials stay
+    /// behind. A relative redirect keeps its escapes too.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task BlobDownloadRedirectedToASignedUrl_IsRequestedByteForByte_WithoutTheRegistrysCredentials(bool otherHost)
+    {
+        await using var context = new RegistryTestContext(output);
+        const string signed = "/cdn/blob?Expires=1700000000&Signature=a%7Eb%41c%2Fd%2bE&Key-Pair-Id=K1";
+        string? cdnTarget = null, cdnAuthorization = null;
+        async Task ServeBlob(HttpContext http)
+        {
+            cdnTarget = http.Features.Get<IHttpRequestFeature>()!.RawTarget;
+            cdnAuthorization = http.Request.Headers.Authorization.ToString();
+            await http.Response.Body.WriteAsync(Content);
+        }
+        var cdn = context.Own(await LoopbackWebServer.StartAsync(ServeBlob));
+        var registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (http.Request.Path.StartsWithSegments("/cdn"))
+            {
+                await ServeBlob(http);
+                return;
+            }
+            if (!Authorized(http))
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = "Basic realm=\"test\"";
+                return;
+            }
+            http.Response.StatusCode = (int)HttpStatusCode.Found;
+            http.Response.Headers.Location = otherHost ? new Uri(cdn.BaseUri, "/").AbsoluteUri.TrimEnd('/') + signed : signed;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, cdn.Authority), CredentialsFor(registry.Authority));
+
+        var pulled = await session.GetClient(registry.Authority).ReadBlobAsync("team/vddk", Blob, None);
+
+        Assert.Equal(Content, pulled);
+        Assert.Equal(signed, cdnTarget);
+        Assert.Equal(otherHost ? string.Empty : "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("pusher:" + Password)), cdnAuthorization);
+    }
+
     [SkippableFact]
     public async Task UploadHostThatChallenges_GetsTheCredentialsStoredUnderItsName_EvenWhenItsFirstRequestIsStreamed()
     {
