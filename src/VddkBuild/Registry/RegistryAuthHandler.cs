@@ -93,7 +93,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Applied?> ApplyAsync(HttpRequestMessage request, AuthChallenge challenge, RegistryRequestContext context, string? rejectedToken, CancellationToken cancellationToken)
     {
-        var credential = await _credentials.GetCredentialAsync(_registry, context.Purpose, cancellationToken).ConfigureAwait(false);
+        var credential = await _credentials.GetCredentialAsync(_registry, context.Repository, context.Purpose, cancellationToken).ConfigureAwait(false);
         request.Options.Set(UsedCredential, credential);
         if (challenge.IsBasic)
         {
