@@ -249,6 +249,57 @@ public sealed class RegistryQuirkTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Registries that keep tags immutable refuse to write a tag that exists, even with the manifest it already has:
+    /// AWS ECR (IMMUTABLE repositories: 400 TAG_INVALID), Harbor (immutability rules: 412 PRECONDITION), Docker Hub
+    /// (immutable tags: 403 DENIED). A re-run with nothing changed gives the same image: it completes, since the tag
+    /// already names exactly that image; another image under that tag is still refused, and the tag is unchanged.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(400, "TAG_INVALID", "The image tag '1' already exists in the 'vddk/immutable' repository and cannot be overwritten because the repository is immutable.")]
+    [InlineData(412, "PRECONDITION", "The image vddk/immutable:1 is configured as immutable, cannot be pushed again.")]
+    [InlineData(403, "DENIED", "The tag 1 is immutable.")]
+    public async Task ImmutableTag_PushedAgainWithTheSameImage_Completes_AndAnotherImageIsStillRefused(int status, string code, string message)
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var written = new ConcurrentDictionary<string, bool>();
+        var refusals = 0;
+        var proxy = context.Own(await ProxyAsync(registry, async http =>
+        {
+            var path = http.Request.Path.Value!;
+            if (!HttpMethods.IsPut(http.Request.Method) || !path.Contains("/manifests/", StringComparison.Ordinal) || path.Contains("/manifests/sha256:", StringComparison.Ordinal)
+                || written.TryAdd(path, true))
+            {
+                return false;
+            }
+            Interlocked.Increment(ref refusals);
+            await http.Request.Body.CopyToAsync(Stream.Null);
+            http.Response.StatusCode = status;
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync($$"""{"errors":[{"code":"{{code}}","message":"{{message}}"}]}""");
+            return true;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority, registry.Authority));
+        var (image, blobs) = context.MakeBase("immutable", 29);
+        var target = RegistryTestContext.Reference(proxy.Authority, "vddk/immutable");
+        var first = await new ImagePusher(session).PushAsync(image, blobs, target, ["1"], new PushOptions(), context.Log, None);
+
+        var again = await new ImagePusher(session).PushAsync(image, blobs, target, ["1"], new PushOptions(), context.Log, None);
+
+        Assert.Equal(first.Digest, again.Digest);
+        Assert.Equal(image.Digest, again.Digest);
+        Assert.Equal(1, refusals);
+        Assert.Contains("already names this image", context.Log.AllText, StringComparison.Ordinal);
+
+        var (other, otherBlobs) = context.MakeBase("immutable-other", 30);
+        var refused = await Assert.ThrowsAsync<VddkException>(() =>
+            new ImagePusher(session).PushAsync(other, otherBlobs, target, ["1"], new PushOptions(), context.Log, None));
+        Assert.Contains(code, refused.Message, StringComparison.Ordinal);
+        Assert.Contains(status == 400 ? "tags are immutable" : $"already names another image ({image.Digest})", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(image.Digest, await session.GetClient(registry.Authority).TryGetManifestDigestAsync("vddk/immutable", "1", None));
+    }
+
+    /// <summary>
     /// Artifactory's repository path method (and Nexus' path-based routing) serves several repositories of one host,
     /// each with its own token endpoint (<c>realm=".../api/docker/&lt;repository key&gt;/v2/token"</c>, scopes without
     /// the key), and a token of one is refused by another. With the base in one (a remote repository mirroring
