@@ -105,7 +105,8 @@ public sealed class DockerConfigCredentialsTests
               "quay.io/org-a/special/": {"auth": "{{{Auth("robot-special", "s")}}}"},
               "quay.io": {"auth": "{{{Auth("person", "p")}}}"},
               "Reg.Example:5000/team": {"auth": "{{{Auth("team", "t")}}}"},
-              "https://legacy.example/v1/": {"auth": "{{{Auth("legacy", "l")}}}"}
+              "https://legacy.example/v1/": {"auth": "{{{Auth("legacy", "l")}}}"},
+              "index.docker.io/myorg": {"auth": "{{{Auth("hub-org", "h")}}}"}
             }}
             """;
 
@@ -123,6 +124,9 @@ public sealed class DockerConfigCredentialsTests
         // Docker's form (a scheme): the host alone counts, its path is no namespace.
         Assert.Equal("legacy", file.FindAuth("legacy.example", "v1/vddk")?.User);
         Assert.Equal("legacy", file.FindAuth("legacy.example", "any/vddk")?.User);
+        // Docker Hub's aliases name the same registry in a namespaced key too.
+        Assert.Equal("hub-org", file.FindAuth("docker.io", "myorg/vddk")?.User);
+        Assert.Null(file.FindAuth("docker.io", "library/busybox"));
     }
 
     [Fact]
