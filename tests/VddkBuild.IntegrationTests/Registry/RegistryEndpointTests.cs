@@ -417,6 +417,67 @@ public sealed class RegistryEndpointTests(ITestOutputHelper output)
         Assert.Equal(otherHost ? string.Empty : "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("pusher:" + Password)), cdnAuthorization);
     }
 
+    /// <summary>
+    /// Docker Hub, web application firewalls in front of registries and CDNs answer 403 to requests without a
+    /// User-Agent (goharbor/harbor#23025 for Docker Hub). Every request names the client: the registry, its token
+    /// endpoint, and the storage a blob download is redirected to.
+    /// </summary>
+    [SkippableFact]
+    public async Task EveryRequest_NamesTheClientInUserAgent_AsRegistriesBehindFirewallsRequire()
+    {
+        await using var context = new RegistryTestContext(output);
+        var seen = new System.Collections.Concurrent.ConcurrentBag<string>();
+        static async Task<bool> RefusedWithoutUserAgent(HttpContext http, System.Collections.Concurrent.ConcurrentBag<string> seen)
+        {
+            var agent = http.Request.Headers.UserAgent.ToString();
+            seen.Add($"{http.Request.Method} {http.Request.Path} [{agent}]");
+            if (agent.Length > 0)
+            {
+                return false;
+            }
+            http.Response.StatusCode = 403;
+            http.Response.ContentType = "text/html";
+            await http.Response.WriteAsync("<html><body>Request blocked: missing user agent</body></html>");
+            return true;
+        }
+        var cdn = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (!await RefusedWithoutUserAgent(http, seen))
+            {
+                await http.Response.Body.WriteAsync(Content);
+            }
+        }));
+        LoopbackWebServer? registry = null;
+        registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (await RefusedWithoutUserAgent(http, seen))
+            {
+                return;
+            }
+            if (http.Request.Path == "/token")
+            {
+                await http.Response.WriteAsync("{\"token\":\"pull-token\"}");
+                return;
+            }
+            if (http.Request.Headers.Authorization.ToString() != "Bearer pull-token")
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{new Uri(registry!.BaseUri, "token")}\",service=\"hub\"";
+                return;
+            }
+            http.Response.StatusCode = (int)HttpStatusCode.TemporaryRedirect;
+            http.Response.Headers.Location = new Uri(cdn.BaseUri, "blob").AbsoluteUri;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, cdn.Authority));
+
+        var pulled = await session.GetClient(registry.Authority).ReadBlobAsync("library/base", Blob, None);
+
+        Assert.Equal(Content, pulled);
+        Assert.Contains(seen, request => request.StartsWith("GET /token", StringComparison.Ordinal));
+        Assert.Contains(seen, request => request.StartsWith("GET /blob", StringComparison.Ordinal));
+        Assert.All(seen, request => Assert.Contains("[vddkbuild/", request, StringComparison.Ordinal));
+    }
+
     [SkippableFact]
     public async Task UploadHostThatChallenges_GetsTheCredentialsStoredUnderItsName_EvenWhenItsFirstRequestIsStreamed()
     {
