@@ -436,7 +436,7 @@ public sealed class RegistryClient
         if (ex.HttpRequestError == HttpRequestError.SecureConnectionError)
         {
             return new VddkException(ErrorCodes.RegistryTlsFailed,
-                $"The TLS connection to {what} ({authority}) failed: {Innermost(ex).Message} If the registry's certificate comes from a private CA (for example OpenShift's ingress CA), set VddkRegistryCaBundle to a PEM file with that CA. If the registry serves plain HTTP, mark it insecure (VddkRegistryInsecure=true or {RegistryTransportOptions.InsecureRegistriesVariable}).",
+                $"The TLS connection to {what} ({authority}) failed: {Innermost(ex).Message} If the registry's certificate comes from a private CA (for example OpenShift's ingress CA), set VddkRegistryCaBundle to a PEM file with that CA, or put it where podman looks for it (/etc/containers/certs.d/{authority}/ca.crt). If the registry serves plain HTTP, mark it insecure (VddkRegistryInsecure=true or {RegistryTransportOptions.InsecureRegistriesVariable}).",
                 authority, ex);
         }
         var connectFailed = ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError;

@@ -478,6 +478,33 @@ public sealed class RegistryEndpointTests(ITestOutputHelper output)
         Assert.All(seen, request => Assert.Contains("[vddkbuild/", request, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A registry with a private CA (a disconnected mirror registry, a self-hosted Harbor or Nexus) is commonly trusted
+    /// for podman the way containers-certs.d(5) describes: its CA in <c>certs.d/&lt;host:port&gt;/ca.crt</c>. That
+    /// CA is trusted for that registry alone, as podman does; another registry with a certificate from the same CA
+    /// is still refused (VDDK3003).
+    /// </summary>
+    [SkippableFact]
+    public async Task PrivateCa_InPodmansCertsDirectoryForTheRegistry_IsTrustedForThatRegistryOnly()
+    {
+        await using var context = new RegistryTestContext(output);
+        using var ca = TestCertificateAuthority.Create(Path.Combine(context.Directory, "ca"));
+        async Task Serve(HttpContext http) => await http.Response.Body.WriteAsync(Content);
+        var registry = context.Own(await LoopbackWebServer.StartAsync(Serve, ca.ServerCertificate));
+        var other = context.Own(await LoopbackWebServer.StartAsync(Serve, ca.ServerCertificate));
+        var folder = Path.Combine(context.Directory, "home", ".config", "containers", "certs.d", registry.Authority);
+        Directory.CreateDirectory(folder);
+        File.Copy(ca.CaCertificatePath, Path.Combine(folder, "ca.crt"));
+        using var session = context.Session(new RegistryTransportOptions());
+
+        var pulled = await session.GetClient(registry.Authority).ReadBlobAsync("team/vddk", Blob, None);
+        var refused = await Assert.ThrowsAsync<VddkException>(() => session.GetClient(other.Authority).ReadBlobAsync("team/vddk", Blob, None));
+
+        Assert.Equal(Content, pulled);
+        Assert.Equal(ErrorCodes.RegistryTlsFailed, refused.Code);
+        Assert.Contains("certs.d", refused.Message, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public async Task UploadHostThatChallenges_GetsTheCredentialsStoredUnderItsName_EvenWhenItsFirstRequestIsStreamed()
     {
