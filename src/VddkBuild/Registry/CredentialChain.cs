@@ -39,7 +39,7 @@ public sealed class CredentialChain : ICredentialProvider
 {
     private readonly IReadOnlyList<ICredentialProvider> _providers;
     private readonly IBuildLog _log;
-    private readonly ConcurrentDictionary<(string, RegistryPurpose), Task<RegistryCredential?>> _cache = new();
+    private readonly ConcurrentDictionary<(string Registry, string Repository, RegistryPurpose Purpose), Task<RegistryCredential?>> _cache = new();
 
     public CredentialChain(IReadOnlyList<ICredentialProvider> providers, IBuildLog log)
     {
@@ -65,14 +65,18 @@ public sealed class CredentialChain : ICredentialProvider
     /// </summary>
     public CredentialChain ForHostsByName() => new([.. _providers.Where(p => p is not EnvironmentCredentialProvider)], _log);
 
-    public ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
+    public ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken) =>
+        GetCredentialAsync(registry, repository: null, purpose, cancellationToken);
+
+    /// <summary>Remembered per repository: a credential file may name credentials for a namespace of the registry.</summary>
+    public ValueTask<RegistryCredential?> GetCredentialAsync(string registry, string? repository, RegistryPurpose purpose, CancellationToken cancellationToken)
     {
-        var key = (DockerConfigCredentials.NormalizeKey(registry), purpose);
-        var task = _cache.GetOrAdd(key, k => LookUpAsync(k.Item1, k.Item2, cancellationToken));
+        var key = (DockerConfigCredentials.NormalizeKey(registry), repository ?? string.Empty, purpose);
+        var task = _cache.GetOrAdd(key, k => LookUpAsync(k.Registry, repository, k.Purpose, cancellationToken));
         if (task.IsCanceled || task.IsFaulted)
         {
             // Do not remember failures: the next request may succeed (e.g. an unlocked keychain).
-            _cache.TryRemove(new KeyValuePair<(string, RegistryPurpose), Task<RegistryCredential?>>(key, task));
+            _cache.TryRemove(new KeyValuePair<(string, string, RegistryPurpose), Task<RegistryCredential?>>(key, task));
         }
         return new ValueTask<RegistryCredential?>(task);
     }
@@ -84,13 +88,21 @@ public sealed class CredentialChain : ICredentialProvider
     [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
     public async ValueTask<RegistryCredential?> RefreshAsync(string registry, RegistryPurpose purpose, RegistryCredential rejected, CancellationToken cancellationToken)
     {
-        var key = (DockerConfigCredentials.NormalizeKey(registry), purpose);
+        var host = DockerConfigCredentials.NormalizeKey(registry);
         foreach (var provider in _providers.OfType<IRefreshableCredentialProvider>())
         {
             var renewed = await provider.RefreshAsync(registry, purpose, rejected, cancellationToken).ConfigureAwait(false);
             if (renewed is not null)
             {
-                _cache[key] = Task.FromResult<RegistryCredential?>(renewed);
+                // Every repository that was given the refused credential gets the renewed one.
+                foreach (var (key, remembered) in _cache)
+                {
+                    if (key.Registry == host && key.Purpose == purpose && remembered.IsCompletedSuccessfully && remembered.Result == rejected)
+                    {
+                        _cache[key] = Task.FromResult<RegistryCredential?>(renewed);
+                    }
+                }
+                _cache.TryAdd((host, string.Empty, purpose), Task.FromResult<RegistryCredential?>(renewed));
                 _log.Detail($"Registry {registry}: the credentials of user '{rejected.UserName}' were refused; renewed them from {renewed.Source}.");
                 return renewed;
             }
@@ -99,14 +111,14 @@ public sealed class CredentialChain : ICredentialProvider
     }
 
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    private async Task<RegistryCredential?> LookUpAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
+    private async Task<RegistryCredential?> LookUpAsync(string registry, string? repository, RegistryPurpose purpose, CancellationToken cancellationToken)
     {
         foreach (var provider in _providers)
         {
-            var credential = await provider.GetCredentialAsync(registry, purpose, cancellationToken).ConfigureAwait(false);
+            var credential = await provider.GetCredentialAsync(registry, repository, purpose, cancellationToken).ConfigureAwait(false);
             if (credential is not null)
             {
-                _log.Detail($"Registry {registry}: {purpose.ToString().ToLowerInvariant()} credentials for user '{credential.UserName}' from {credential.Source}.");
+                _log.Detail($"Registry {registry}{(repository is null ? string.Empty : $" ({repository})")}: {purpose.ToString().ToLowerInvariant()} credentials for user '{credential.UserName}' from {credential.Source}.");
                 return credential;
             }
         }

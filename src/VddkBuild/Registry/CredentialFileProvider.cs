@@ -41,8 +41,12 @@ public sealed class CredentialFileProvider(IReadOnlyList<string> paths, string? 
         return paths;
     }
 
+    public ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken) =>
+        GetCredentialAsync(registry, repository: null, purpose, cancellationToken);
+
+    /// <summary>The first file with credentials for <paramref name="repository"/> (its namespaces' or the registry's) answers.</summary>
     [AsyncMethodBuilder(typeof(PrecompiledValueTaskMethodBuilder<>))]
-    public async ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken)
+    public async ValueTask<RegistryCredential?> GetCredentialAsync(string registry, string? repository, RegistryPurpose purpose, CancellationToken cancellationToken)
     {
         foreach (var path in Paths)
         {
@@ -60,7 +64,7 @@ public sealed class CredentialFileProvider(IReadOnlyList<string> paths, string? 
                     return accepted;
                 }
             }
-            if (file.FindAuth(registry) is { } auth)
+            if (file.FindAuth(registry, repository) is { } auth)
             {
                 var fromFile = Accept(new RegistryCredential(auth.User, auth.Secret, path));
                 if (fromFile is not null)

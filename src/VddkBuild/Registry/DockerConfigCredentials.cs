@@ -8,7 +8,9 @@ namespace VddkBuild.Registry;
 /// same shape): <c>auths</c> (base64 <c>user:password</c> in <c>auth</c>, or <c>username</c>/<c>password</c>, or an
 /// <c>identitytoken</c>, which wins over both as in docker: user <see cref="RegistryCredential.IdentityTokenUser"/>),
 /// <c>credHelpers</c> (registry -> helper name) and <c>credsStore</c> (helper for all registries).
-/// Keys may be written with or without scheme and path (<c>https://index.docker.io/v1/</c>).
+/// Keys may be written with a scheme and path (<c>https://index.docker.io/v1/</c>, as docker writes them: the host
+/// alone counts), or, as podman writes them, as a host or a namespace of it (<c>quay.io/organization</c>), whose
+/// credentials serve that namespace only; the most specific key wins, as containers-auth.json(5) describes.
 /// </summary>
 public sealed class DockerConfigCredentials
 {
@@ -51,13 +53,13 @@ public sealed class DockerConfigCredentials
                 {
                     if (entry.Value.ValueKind == JsonValueKind.Object && TryReadEntry(entry.Value, out var user, out var secret))
                     {
-                        auths[NormalizeKey(entry.Name)] = (user, secret);
+                        auths[AuthKey(entry.Name)] = (user, secret);
                     }
                     else if (entry.Value.ValueKind == JsonValueKind.Object && entry.Value.TryGetProperty("auth", out var auth)
                         && auth.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(auth.GetString()))
                     {
                         // Docker and podman refuse such an entry rather than going on without credentials.
-                        unreadable.Add(NormalizeKey(entry.Name));
+                        unreadable.Add(AuthKey(entry.Name));
                     }
                 }
             }
@@ -105,22 +107,31 @@ public sealed class DockerConfigCredentials
     }
 
     /// <summary>
-    /// The stored user name and secret for <paramref name="registry"/>, if an <c>auths</c> entry has them. An entry
-    /// whose <c>auth</c> is not base64 of <c>user:password</c> is VDDK3012 (naming the file and registry, not the value).
+    /// The stored user name and secret for <paramref name="repository"/> of <paramref name="registry"/> (or the
+    /// registry as a whole when null), if an <c>auths</c> entry has them: the repository's own key, then each of its
+    /// parent namespaces, then the registry's (<c>quay.io/org/name</c>, <c>quay.io/org</c>, <c>quay.io</c>). An entry
+    /// whose <c>auth</c> is not base64 of <c>user:password</c> is VDDK3012 (naming the file and key, not the value).
     /// </summary>
-    public (string User, string Secret)? FindAuth(string registry)
+    public (string User, string Secret)? FindAuth(string registry, string? repository = null)
     {
-        var key = NormalizeKey(registry);
-        if (_auths.TryGetValue(key, out var value))
+        var host = NormalizeKey(registry);
+        for (var path = string.IsNullOrEmpty(repository) ? null : repository.Trim('/'); ; path = path.LastIndexOf('/') is > 0 and var slash ? path[..slash] : null)
         {
-            return value;
+            var key = path is null ? host : host + "/" + path;
+            if (_auths.TryGetValue(key, out var value))
+            {
+                return value;
+            }
+            if (_unreadableAuths.Contains(key))
+            {
+                throw new VddkException(ErrorCodes.CredentialHelperFailed,
+                    $"The credential file '{Path}' has an entry for {key} whose 'auth' is not the base64 of 'user:password'. Log in again (podman login / docker login), or fix or remove that entry.", Path);
+            }
+            if (path is null)
+            {
+                return null;
+            }
         }
-        if (_unreadableAuths.Contains(key))
-        {
-            throw new VddkException(ErrorCodes.CredentialHelperFailed,
-                $"The credential file '{Path}' has an entry for {key} whose 'auth' is not the base64 of 'user:password'. Log in again (podman login / docker login), or fix or remove that entry.", Path);
-        }
-        return null;
     }
 
     /// <summary>The credential helper for <paramref name="registry"/> (<c>credHelpers</c> first, then <c>credsStore</c>).</summary>
@@ -146,6 +157,22 @@ public sealed class DockerConfigCredentials
         }
         value = value.ToLowerInvariant();
         return value is "index.docker.io" or "registry-1.docker.io" or "registry.hub.docker.com" ? ImageReference.DockerHub : value;
+    }
+
+    /// <summary>
+    /// An <c>auths</c> key as podman reads it: with a scheme (docker's form) the host alone; without, the host and
+    /// the namespace it names, if any (<c>quay.io/organization</c>).
+    /// </summary>
+    internal static string AuthKey(string key)
+    {
+        var value = key.Trim();
+        if (value.Contains("://", StringComparison.Ordinal))
+        {
+            return NormalizeKey(value);
+        }
+        var slash = value.IndexOf('/');
+        var path = slash < 0 ? string.Empty : value[(slash + 1)..].Trim('/');
+        return path.Length == 0 ? NormalizeKey(value) : NormalizeKey(value[..slash]) + "/" + path;
     }
 
     private static bool TryReadEntry(JsonElement entry, out string user, out string secret)

@@ -1,13 +1,15 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Security;
+using System.Reflection;
 
 namespace VddkBuild.Registry;
 
 /// <summary>
 /// The connection pool to one scheme+authority: one <see cref="SocketsHttpHandler"/> (keep-alive, pooled
-/// connections), and a counting layer every request passes through. Redirects are not followed automatically
-/// (blob redirects to storage must drop the registry's Authorization header); nothing is decompressed (blobs must
-/// arrive byte-exact).
+/// connections), and a counting layer every request passes through, which also names the client in
+/// <c>User-Agent</c>. Redirects are not followed automatically (blob redirects to storage must drop the registry's
+/// Authorization header); nothing is decompressed (blobs must arrive byte-exact).
 /// </summary>
 internal sealed class HostTransport : IDisposable
 {
@@ -53,11 +55,29 @@ internal sealed class HostTransport : IDisposable
         Sockets.Dispose();
     }
 
+    /// <summary>
+    /// <c>vddkbuild/&lt;version&gt;</c>. .NET sends no User-Agent of its own, and Docker Hub, web application firewalls
+    /// in front of registries and CDNs answer 403 to requests without one (goharbor/harbor#23025).
+    /// </summary>
+    internal static readonly ProductInfoHeaderValue UserAgent = new("vddkbuild", ProductVersion());
+
+    private static string ProductVersion()
+    {
+        var version = typeof(HostTransport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+            ?? typeof(HostTransport).Assembly.GetName().Version?.ToString(3) ?? "0";
+        // The build metadata (+commit) is no part of a product token's version.
+        return version.Split('+')[0];
+    }
+
     private sealed class CountingHandler(HttpMessageHandler inner, Action count) : DelegatingHandler(inner)
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             count();
+            if (request.Headers.UserAgent.Count == 0)
+            {
+                request.Headers.UserAgent.Add(UserAgent);
+            }
             return base.SendAsync(request, cancellationToken);
         }
     }

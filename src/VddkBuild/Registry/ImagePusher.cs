@@ -110,8 +110,33 @@ public sealed class ImagePusher(RegistrySession session)
             {
                 await client.PutManifestAsync(target.Repository, references[i], pushed.ManifestDescriptor.MediaType, pushed.ManifestBytes, cancellationToken).ConfigureAwait(false);
             }
-            catch (VddkException refused) when (refused.Code == ErrorCodes.ManifestFormatRefused && i == 0 && ReferenceEquals(pushed, image) && mayFallBack)
+            catch (VddkException refused) when (refused.Code is ErrorCodes.ManifestFormatRefused or ErrorCodes.RegistryDenied or ErrorCodes.RegistryRequestFailed)
             {
+                // A registry that keeps tags immutable refuses to write a tag that exists, even with the manifest it
+                // already names: a re-run with nothing changed must not fail there. One HEAD, only after a refusal.
+                var firstAutomatic = i == 0 && ReferenceEquals(pushed, image) && mayFallBack;
+                var (named, current) = await TagStateAsync(client, target.Repository, references[i],
+                    firstAutomatic && docker is not null ? [image, docker] : [pushed], log, cancellationToken).ConfigureAwait(false);
+                if (named is not null)
+                {
+                    log.Info($"{target.RepositoryOnly}:{references[i]} already names this image ({named.Digest}); the registry refused to write it again ({VddkException.Reason(refused)}), as registries that keep tags immutable do, so it is left as it is.");
+                    pushed = named;
+                    continue;
+                }
+                if (refused.Code != ErrorCodes.ManifestFormatRefused)
+                {
+                    if (current is null)
+                    {
+                        throw;
+                    }
+                    throw new VddkException(refused.Code,
+                        $"{refused.Message} The tag already names another image ({current}): a registry that keeps tags immutable (AWS ECR, Harbor's immutability rules, Docker Hub, Artifactory, Quay) refuses to change it whatever the credentials. Push another tag (VddkImageTags), or allow the tag to be overwritten.",
+                        refused.Subject, refused);
+                }
+                if (!firstAutomatic)
+                {
+                    throw new VddkException(ErrorCodes.ManifestFormatRefused, $"{refused.Message}. {FormatAdvice(options.ImageFormat, pushed)}", refused.Subject, refused);
+                }
                 if (docker is null)
                 {
                     throw new VddkException(ErrorCodes.ManifestFormatRefused,
@@ -136,10 +161,6 @@ public sealed class ImagePusher(RegistrySession session)
                         again.Subject, again);
                 }
             }
-            catch (VddkException refused) when (refused.Code == ErrorCodes.ManifestFormatRefused)
-            {
-                throw new VddkException(ErrorCodes.ManifestFormatRefused, $"{refused.Message}. {FormatAdvice(options.ImageFormat, pushed)}", refused.Subject, refused);
-            }
         }
 
         var result = new PushResult(target.RepositoryOnly, pushed.Digest, tags.Count == 0 ? [] : references, results, session.RequestCount - requestsBefore, clock.Elapsed)
@@ -161,6 +182,26 @@ public sealed class ImagePusher(RegistrySession session)
         {
             return (null, ex.Message);
         }
+    }
+
+    /// <summary>
+    /// After a refused manifest PUT: which of <paramref name="forms"/> <paramref name="reference"/> already names (null:
+    /// none), and the digest it names (null: absent, or the registry would not say). Never throws: the refusal stands.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
+    private static async Task<(BuiltImage? Named, Digest? Current)> TagStateAsync(RegistryClient client, string repository, string reference, BuiltImage[] forms, IBuildLog log, CancellationToken cancellationToken)
+    {
+        Digest? current;
+        try
+        {
+            current = await client.TryGetManifestDigestAsync(repository, reference, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is VddkException or TransientRegistryException)
+        {
+            log.Detail($"Could not read what {client.Registry}/{RegistryClient.RepositoryReference(repository, reference)} names now ({VddkException.Reason(ex)}).");
+            return (null, null);
+        }
+        return (forms.FirstOrDefault(form => form.Digest == current), current);
     }
 
     /// <summary>The digest <paramref name="tag"/> names now, or null (absent, or the registry would not say); never throws.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -7,7 +8,10 @@ namespace VddkBuild.Registry;
 
 /// <summary>
 /// Authenticates requests to one registry. The first 401 reveals the scheme (Basic, or Bearer with realm/service/
-/// scope); from then on requests carry credentials up front, so request bodies (streamed blobs) are sent once.
+/// scope); from then on requests carry credentials up front, so request bodies (streamed blobs) are sent once. The
+/// challenge is remembered per repository: one host may serve repositories with their own token endpoints
+/// (Artifactory's repository path method, Nexus' path-based routing), and a base layer read from one while it is
+/// streamed to another must carry, each way, what its own repository asked for.
 /// A 401 on a request that can be replayed triggers one re-authentication (fresh token) and one resend; a 401 on a
 /// streamed upload only drops the token, and the upload is retried from its start by <see cref="RetryPolicy"/>.
 /// </summary>
@@ -18,7 +22,10 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     private readonly BearerTokenCache _tokens;
     private readonly BearerTokenClient _tokenClient;
     private readonly SemaphoreSlim _fetchGate = new(1, 1);
-    private volatile AuthChallenge? _challenge;
+    private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.Ordinal);
+
+    /// <summary>The last challenge of any repository: a repository not challenged yet most likely asks the same.</summary>
+    private volatile AuthChallenge? _lastChallenge;
 
     public RegistryAuthHandler(HttpMessageHandler inner, string registry, ICredentialProvider credentials, BearerTokenCache tokens, BearerTokenClient tokenClient)
         : base(inner)
@@ -42,7 +49,10 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var context = request.Options.TryGetValue(RegistryRequestContext.Key, out var c) ? c : new RegistryRequestContext([], RegistryPurpose.Pull);
-        var applied = _challenge is { } known ? await ApplyAsync(request, known, context, rejectedToken: null, cancellationToken).ConfigureAwait(false) : null;
+        var repository = context.Repository ?? string.Empty;
+        var applied = (_challenges.TryGetValue(repository, out var own) ? own : _lastChallenge) is { } known
+            ? await ApplyAsync(request, known, context, rejectedToken: null, cancellationToken).ConfigureAwait(false)
+            : null;
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
         {
@@ -56,7 +66,8 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
             request.Options.Set(NoChallenge, true);
             return response;
         }
-        _challenge = challenge;
+        _challenges[repository] = challenge;
+        _lastChallenge = challenge;
         if (applied?.Token is { } rejected)
         {
             _tokens.Invalidate(applied.CacheKey, rejected);
@@ -93,7 +104,7 @@ internal sealed class RegistryAuthHandler : DelegatingHandler
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     private async Task<Applied?> ApplyAsync(HttpRequestMessage request, AuthChallenge challenge, RegistryRequestContext context, string? rejectedToken, CancellationToken cancellationToken)
     {
-        var credential = await _credentials.GetCredentialAsync(_registry, context.Purpose, cancellationToken).ConfigureAwait(false);
+        var credential = await _credentials.GetCredentialAsync(_registry, context.Repository, context.Purpose, cancellationToken).ConfigureAwait(false);
         request.Options.Set(UsedCredential, credential);
         if (challenge.IsBasic)
         {

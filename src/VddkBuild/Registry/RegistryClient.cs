@@ -318,7 +318,8 @@ public sealed class RegistryClient
         for (var hop = 0; response.Headers.Location is { } location
             && (anyRedirect ? IsRedirect(response.StatusCode) : replayable && response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect); hop++)
         {
-            var target = location.IsAbsoluteUri ? location : new Uri(response.RequestMessage?.RequestUri ?? baseUri, location);
+            // The header's own text: a signed storage or CDN URL is requested byte for byte, as upload sessions are.
+            var target = UploadLocation.ResolveExactly(response.RequestMessage?.RequestUri ?? baseUri, location.OriginalString);
             response.Dispose();
             if (hop >= MaxRedirects || target.Scheme is not ("http" or "https"))
             {
@@ -435,7 +436,7 @@ public sealed class RegistryClient
         if (ex.HttpRequestError == HttpRequestError.SecureConnectionError)
         {
             return new VddkException(ErrorCodes.RegistryTlsFailed,
-                $"The TLS connection to {what} ({authority}) failed: {Innermost(ex).Message} If the registry's certificate comes from a private CA (for example OpenShift's ingress CA), set VddkRegistryCaBundle to a PEM file with that CA. If the registry serves plain HTTP, mark it insecure (VddkRegistryInsecure=true or {RegistryTransportOptions.InsecureRegistriesVariable}).",
+                $"The TLS connection to {what} ({authority}) failed: {Innermost(ex).Message} If the registry's certificate comes from a private CA (for example OpenShift's ingress CA), set VddkRegistryCaBundle to a PEM file with that CA, or put it where podman looks for it (/etc/containers/certs.d/{authority}/ca.crt). If the registry serves plain HTTP, mark it insecure (VddkRegistryInsecure=true or {RegistryTransportOptions.InsecureRegistriesVariable}).",
                 authority, ex);
         }
         var connectFailed = ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError;

@@ -34,6 +34,15 @@ public interface ICredentialProvider
 {
     /// <param name="registry">The registry as in <see cref="ImageReference.Registry"/> (<c>host[:port]</c>, <c>docker.io</c> for Docker Hub).</param>
     ValueTask<RegistryCredential?> GetCredentialAsync(string registry, RegistryPurpose purpose, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The credential for one repository of the registry: a credential file may hold credentials for a namespace
+    /// (podman's <c>auth.json</c> keys such as <c>quay.io/organization</c>), which serve that namespace only.
+    /// Providers that store credentials per registry answer as for the whole registry.
+    /// </summary>
+    /// <param name="repository">The repository the request is for (<c>organization/name</c>), or null when none is.</param>
+    ValueTask<RegistryCredential?> GetCredentialAsync(string registry, string? repository, RegistryPurpose purpose, CancellationToken cancellationToken) =>
+        GetCredentialAsync(registry, purpose, cancellationToken);
 }
 
 /// <summary>

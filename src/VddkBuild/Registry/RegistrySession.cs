@@ -84,7 +84,18 @@ public sealed class RegistrySession : IDisposable
     {
         var origin = new Uri(uri.GetLeftPart(UriPartial.Authority));
         return _transports.GetOrAdd(origin.AbsoluteUri, _ =>
-            new HostTransport(origin, Options.IsInsecure(origin.Authority), _trust, Options, () => Interlocked.Increment(ref _requestCount)));
+            new HostTransport(origin, Options.IsInsecure(origin.Authority), TrustFor(origin.Authority), Options, () => Interlocked.Increment(ref _requestCount)));
+    }
+
+    /// <summary>The run's trust, plus the CA certificates podman's certificate directories hold for <paramref name="authority"/>.</summary>
+    private RegistryTlsTrust TrustFor(string authority)
+    {
+        var (certificates, folder) = RegistryCertsDirectory.CaCertificatesFor(authority, Options.CertificateDirectories, Log);
+        if (certificates.Count > 0)
+        {
+            Log.Detail($"Registry {authority}: also trusting the {certificates.Count} CA certificate(s) in {folder}, as podman does.");
+        }
+        return _trust.With(certificates);
     }
 
     public void Dispose()

@@ -16,6 +16,22 @@ public sealed class RegistryTlsTrust
 
     public static RemoteCertificateValidationCallback AcceptAny { get; } = (_, _, _, _) => true;
 
+    /// <summary>This trust plus <paramref name="more"/> CA certificates (those podman trusts for one registry).</summary>
+    public RegistryTlsTrust With(X509Certificate2Collection more)
+    {
+        if (more.Count == 0)
+        {
+            return this;
+        }
+        var combined = new X509Certificate2Collection();
+        if (_bundle is not null)
+        {
+            combined.AddRange(_bundle);
+        }
+        combined.AddRange(more);
+        return new RegistryTlsTrust(combined);
+    }
+
     public bool Validate(X509Certificate? certificate, SslPolicyErrors errors)
     {
         if (errors == SslPolicyErrors.None)

@@ -22,6 +22,13 @@ public sealed record RegistryTransportOptions
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustedCertificates { get; init; }
 
     /// <summary>
+    /// Folders of per-registry TLS settings, as podman and docker read them (containers-certs.d(5)): the first that
+    /// holds a folder named after a registry (<c>host[:port]</c>) supplies the CA certificates (<c>*.crt</c>) trusted
+    /// for that registry in addition. <see cref="WithEnvironment"/> puts <c>$HOME/.config/containers/certs.d</c> first.
+    /// </summary>
+    public IReadOnlyList<string> CertificateDirectories { get; init; } = ["/etc/containers/certs.d", "/etc/docker/certs.d"];
+
+    /// <summary>
     /// Registries (<c>host[:port]</c>) for which plain HTTP and unverified TLS are allowed (VddkRegistryInsecure).
     /// Entries from <see cref="InsecureRegistriesVariable"/> are added by <see cref="WithEnvironment"/>.
     /// </summary>
@@ -37,13 +44,27 @@ public sealed record RegistryTransportOptions
 
     public RetrySettings Retry { get; init; } = new();
 
-    /// <summary>Adds the hosts listed in <c>DOTNET_CONTAINER_INSECURE_REGISTRIES</c>.</summary>
+    /// <summary>
+    /// Adds the hosts listed in <c>DOTNET_CONTAINER_INSECURE_REGISTRIES</c>, and the user's own certificate directory
+    /// (<c>$HOME/.config/containers/certs.d</c>, which podman reads first).
+    /// </summary>
     public RegistryTransportOptions WithEnvironment(Func<string, string?>? getEnvironmentVariable = null)
     {
         var get = getEnvironmentVariable ?? Environment.GetEnvironmentVariable;
+        var result = this;
         var fromEnvironment = (get(InsecureRegistriesVariable) ?? string.Empty)
             .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return fromEnvironment.Length == 0 ? this : this with { InsecureRegistries = [.. InsecureRegistries, .. fromEnvironment] };
+        if (fromEnvironment.Length > 0)
+        {
+            result = result with { InsecureRegistries = [.. InsecureRegistries, .. fromEnvironment] };
+        }
+        var home = get("HOME");
+        var userCertificates = string.IsNullOrEmpty(home) ? null : Path.Combine(home, ".config", "containers", "certs.d");
+        if (userCertificates is not null && !CertificateDirectories.Contains(userCertificates, StringComparer.Ordinal))
+        {
+            result = result with { CertificateDirectories = [userCertificates, .. CertificateDirectories] };
+        }
+        return result;
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.AspNetCore.Http;
 using VddkBuild.Oci;
 using VddkBuild.Registry;
 using VddkBuild.TestSupport.Registry;
@@ -227,5 +228,67 @@ public sealed class RegistryAuthTests(ITestOutputHelper output)
         Assert.Equal(ErrorCodes.RegistryDenied, denied.Code);
         Assert.Contains("openshift-mtv/vddk", denied.Message);
         Assert.Equal(0, front.RealmPosts);
+    }
+
+    /// <summary>
+    /// <c>podman login quay.io/org-a</c> (a robot account per organization, as Quay, Harbor and GitLab deploy tokens
+    /// are used) stores an auth.json entry for that namespace only, beside the registry's own: each repository is
+    /// sent the credentials of its most specific entry, as podman sends them, and no organization gets another's.
+    /// </summary>
+    [SkippableFact]
+    public async Task NamespacedAuthFileEntries_EachServeTheirOwnNamespace_AsPodmanReadsThem()
+    {
+        await using var context = new RegistryTestContext(output);
+        static string Basic(string user, string password) => "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password));
+        var accepted = new Dictionary<string, string>
+        {
+            ["org-a"] = Basic("robot-a", "secret-a"),
+            ["org-b"] = Basic("robot-b", "secret-b"),
+            ["org-c"] = Basic("person", "secret-person"),
+        };
+        var registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            var organization = http.Request.Path.Value!.Split('/') is [_, "v2", var org, ..] ? org : string.Empty;
+            if (!accepted.TryGetValue(organization, out var wanted) || http.Request.Headers.Authorization.ToString() != wanted)
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = "Basic realm=\"registry\"";
+                return;
+            }
+            switch (http.Request.Method)
+            {
+                case "HEAD":
+                    http.Response.StatusCode = 404;
+                    break;
+                case "POST":
+                    http.Response.StatusCode = 202;
+                    http.Response.Headers.Location = http.Request.Path.Value + "session-1";
+                    break;
+                default:
+                    await http.Request.Body.CopyToAsync(Stream.Null);
+                    http.Response.StatusCode = 201;
+                    break;
+            }
+        }));
+        var authFile = Path.Combine(context.Directory, "auth.json");
+        await File.WriteAllTextAsync(authFile, $$$"""
+            {"auths": {
+              "{{{registry.Authority}}}/org-a": {"auth": "{{{accepted["org-a"][6..]}}}"},
+              "{{{registry.Authority}}}": {"auth": "{{{accepted["org-c"][6..]}}}"},
+              "{{{registry.Authority}}}/org-b/team": {"auth": "{{{accepted["org-b"][6..]}}}"}
+            }}
+            """);
+        context.Environment["REGISTRY_AUTH_FILE"] = authFile;
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority));
+        var content = Encoding.ASCII.GetBytes("a blob for each organization");
+        var blob = new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = Digest.Compute(content), Size = content.Length };
+
+        foreach (var repository in new[] { "org-a/vddk", "org-b/team/vddk", "org-c/vddk", "org-a/other/vddk" })
+        {
+            var result = await new BlobUploader(session.GetClient(registry.Authority), repository, new PushOptions(), context.Log)
+                .PushAsync(blob, "blob", _ => Task.FromResult<Stream>(new MemoryStream(content)), mountFrom: null, None);
+            Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
+        }
+        AssertNoSecret(context, "secret-");
     }
 }

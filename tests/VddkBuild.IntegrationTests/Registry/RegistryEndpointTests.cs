@@ -371,6 +371,140 @@ public sealed class RegistryEndpointTests(ITestOutputHelper output)
         Assert.Equal(BlobOutcome.Uploaded, result.Outcome);
     }
 
+    /// <summary>
+    /// A blob download redirected to a CDN or storage with a signed URL (registry.redhat.io, Quay, GHCR and registries
+    /// on S3, GCS or Azure do this): the URL is requested exactly as the registry gave it, escapes of unreserved
+    /// characters (<c>%7E</c>, <c>%41</c>) included, since a signature may cover them; the registry's credentials stay
+    /// behind. A relative redirect keeps its escapes too.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task BlobDownloadRedirectedToASignedUrl_IsRequestedByteForByte_WithoutTheRegistrysCredentials(bool otherHost)
+    {
+        await using var context = new RegistryTestContext(output);
+        const string signed = "/cdn/blob?Expires=1700000000&Signature=a%7Eb%41c%2Fd%2bE&Key-Pair-Id=K1";
+        string? cdnTarget = null, cdnAuthorization = null;
+        async Task ServeBlob(HttpContext http)
+        {
+            cdnTarget = http.Features.Get<IHttpRequestFeature>()!.RawTarget;
+            cdnAuthorization = http.Request.Headers.Authorization.ToString();
+            await http.Response.Body.WriteAsync(Content);
+        }
+        var cdn = context.Own(await LoopbackWebServer.StartAsync(ServeBlob));
+        var registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (http.Request.Path.StartsWithSegments("/cdn"))
+            {
+                await ServeBlob(http);
+                return;
+            }
+            if (!Authorized(http))
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = "Basic realm=\"test\"";
+                return;
+            }
+            http.Response.StatusCode = (int)HttpStatusCode.Found;
+            http.Response.Headers.Location = otherHost ? new Uri(cdn.BaseUri, "/").AbsoluteUri.TrimEnd('/') + signed : signed;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, cdn.Authority), CredentialsFor(registry.Authority));
+
+        var pulled = await session.GetClient(registry.Authority).ReadBlobAsync("team/vddk", Blob, None);
+
+        Assert.Equal(Content, pulled);
+        Assert.Equal(signed, cdnTarget);
+        Assert.Equal(otherHost ? string.Empty : "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("pusher:" + Password)), cdnAuthorization);
+    }
+
+    /// <summary>
+    /// Docker Hub, web application firewalls in front of registries and CDNs answer 403 to requests without a
+    /// User-Agent (goharbor/harbor#23025 for Docker Hub). Every request names the client: the registry, its token
+    /// endpoint, and the storage a blob download is redirected to.
+    /// </summary>
+    [SkippableFact]
+    public async Task EveryRequest_NamesTheClientInUserAgent_AsRegistriesBehindFirewallsRequire()
+    {
+        await using var context = new RegistryTestContext(output);
+        var seen = new System.Collections.Concurrent.ConcurrentBag<string>();
+        static async Task<bool> RefusedWithoutUserAgent(HttpContext http, System.Collections.Concurrent.ConcurrentBag<string> seen)
+        {
+            var agent = http.Request.Headers.UserAgent.ToString();
+            seen.Add($"{http.Request.Method} {http.Request.Path} [{agent}]");
+            if (agent.Length > 0)
+            {
+                return false;
+            }
+            http.Response.StatusCode = 403;
+            http.Response.ContentType = "text/html";
+            await http.Response.WriteAsync("<html><body>Request blocked: missing user agent</body></html>");
+            return true;
+        }
+        var cdn = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (!await RefusedWithoutUserAgent(http, seen))
+            {
+                await http.Response.Body.WriteAsync(Content);
+            }
+        }));
+        LoopbackWebServer? registry = null;
+        registry = context.Own(await LoopbackWebServer.StartAsync(async http =>
+        {
+            if (await RefusedWithoutUserAgent(http, seen))
+            {
+                return;
+            }
+            if (http.Request.Path == "/token")
+            {
+                await http.Response.WriteAsync("{\"token\":\"pull-token\"}");
+                return;
+            }
+            if (http.Request.Headers.Authorization.ToString() != "Bearer pull-token")
+            {
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{new Uri(registry!.BaseUri, "token")}\",service=\"hub\"";
+                return;
+            }
+            http.Response.StatusCode = (int)HttpStatusCode.TemporaryRedirect;
+            http.Response.Headers.Location = new Uri(cdn.BaseUri, "blob").AbsoluteUri;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(registry.Authority, cdn.Authority));
+
+        var pulled = await session.GetClient(registry.Authority).ReadBlobAsync("library/base", Blob, None);
+
+        Assert.Equal(Content, pulled);
+        Assert.Contains(seen, request => request.StartsWith("GET /token", StringComparison.Ordinal));
+        Assert.Contains(seen, request => request.StartsWith("GET /blob", StringComparison.Ordinal));
+        Assert.All(seen, request => Assert.Contains("[vddkbuild/", request, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A registry with a private CA (a disconnected mirror registry, a self-hosted Harbor or Nexus) is commonly trusted
+    /// for podman the way containers-certs.d(5) describes: its CA in <c>certs.d/&lt;host:port&gt;/ca.crt</c>. That
+    /// CA is trusted for that registry alone, as podman does; another registry with a certificate from the same CA
+    /// is still refused (VDDK3003).
+    /// </summary>
+    [SkippableFact]
+    public async Task PrivateCa_InPodmansCertsDirectoryForTheRegistry_IsTrustedForThatRegistryOnly()
+    {
+        await using var context = new RegistryTestContext(output);
+        using var ca = TestCertificateAuthority.Create(Path.Combine(context.Directory, "ca"));
+        async Task Serve(HttpContext http) => await http.Response.Body.WriteAsync(Content);
+        var registry = context.Own(await LoopbackWebServer.StartAsync(Serve, ca.ServerCertificate));
+        var other = context.Own(await LoopbackWebServer.StartAsync(Serve, ca.ServerCertificate));
+        var folder = Path.Combine(context.Directory, "home", ".config", "containers", "certs.d", registry.Authority);
+        Directory.CreateDirectory(folder);
+        File.Copy(ca.CaCertificatePath, Path.Combine(folder, "ca.crt"));
+        using var session = context.Session(new RegistryTransportOptions());
+
+        var pulled = await session.GetClient(registry.Authority).ReadBlobAsync("team/vddk", Blob, None);
+        var refused = await Assert.ThrowsAsync<VddkException>(() => session.GetClient(other.Authority).ReadBlobAsync("team/vddk", Blob, None));
+
+        Assert.Equal(Content, pulled);
+        Assert.Equal(ErrorCodes.RegistryTlsFailed, refused.Code);
+        Assert.Contains("certs.d", refused.Message, StringComparison.Ordinal);
+    }
+
     [SkippableFact]
     public async Task UploadHostThatChallenges_GetsTheCredentialsStoredUnderItsName_EvenWhenItsFirstRequestIsStreamed()
     {

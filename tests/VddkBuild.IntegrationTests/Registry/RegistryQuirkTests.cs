@@ -249,6 +249,114 @@ public sealed class RegistryQuirkTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Registries that keep tags immutable refuse to write a tag that exists, even with the manifest it already has:
+    /// AWS ECR (IMMUTABLE repositories: 400 TAG_INVALID), Harbor (immutability rules: 412 PRECONDITION), Docker Hub
+    /// (immutable tags: 403 DENIED). A re-run with nothing changed gives the same image: it completes, since the tag
+    /// already names exactly that image; another image under that tag is still refused, and the tag is unchanged.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(400, "TAG_INVALID", "The image tag '1' already exists in the 'vddk/immutable' repository and cannot be overwritten because the repository is immutable.")]
+    [InlineData(412, "PRECONDITION", "The image vddk/immutable:1 is configured as immutable, cannot be pushed again.")]
+    [InlineData(403, "DENIED", "The tag 1 is immutable.")]
+    public async Task ImmutableTag_PushedAgainWithTheSameImage_Completes_AndAnotherImageIsStillRefused(int status, string code, string message)
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        var written = new ConcurrentDictionary<string, bool>();
+        var refusals = 0;
+        var proxy = context.Own(await ProxyAsync(registry, async http =>
+        {
+            var path = http.Request.Path.Value!;
+            if (!HttpMethods.IsPut(http.Request.Method) || !path.Contains("/manifests/", StringComparison.Ordinal) || path.Contains("/manifests/sha256:", StringComparison.Ordinal)
+                || written.TryAdd(path, true))
+            {
+                return false;
+            }
+            Interlocked.Increment(ref refusals);
+            await http.Request.Body.CopyToAsync(Stream.Null);
+            http.Response.StatusCode = status;
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync($$"""{"errors":[{"code":"{{code}}","message":"{{message}}"}]}""");
+            return true;
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(proxy.Authority, registry.Authority));
+        var (image, blobs) = context.MakeBase("immutable", 29);
+        var target = RegistryTestContext.Reference(proxy.Authority, "vddk/immutable");
+        var first = await new ImagePusher(session).PushAsync(image, blobs, target, ["1"], new PushOptions(), context.Log, None);
+
+        var again = await new ImagePusher(session).PushAsync(image, blobs, target, ["1"], new PushOptions(), context.Log, None);
+
+        Assert.Equal(first.Digest, again.Digest);
+        Assert.Equal(image.Digest, again.Digest);
+        Assert.Equal(1, refusals);
+        Assert.Contains("already names this image", context.Log.AllText, StringComparison.Ordinal);
+
+        var (other, otherBlobs) = context.MakeBase("immutable-other", 30);
+        var refused = await Assert.ThrowsAsync<VddkException>(() =>
+            new ImagePusher(session).PushAsync(other, otherBlobs, target, ["1"], new PushOptions(), context.Log, None));
+        Assert.Contains(code, refused.Message, StringComparison.Ordinal);
+        Assert.Contains(status == 400 ? "tags are immutable" : $"already names another image ({image.Digest})", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(image.Digest, await session.GetClient(registry.Authority).TryGetManifestDigestAsync("vddk/immutable", "1", None));
+    }
+
+    /// <summary>
+    /// Artifactory's repository path method (and Nexus' path-based routing) serves several repositories of one host,
+    /// each with its own token endpoint (<c>realm=".../api/docker/&lt;repository key&gt;/v2/token"</c>, scopes without
+    /// the key), and a token of one is refused by another. With the base in one (a remote repository mirroring
+    /// registry.access.redhat.com) and the push to another, each base layer is read from the one while it is
+    /// streamed to the other: each request must be authorized for its own repository, whatever the last challenge
+    /// seen for the host was. Cross-repository mounts are not offered there (the mount request opens a session).
+    /// </summary>
+    [SkippableFact]
+    public async Task RepositoriesOfOneHostWithTheirOwnTokenRealms_BaseStreamedFromOneToTheOther_Pushes()
+    {
+        await using var context = new RegistryTestContext(output);
+        var registry = context.Own(await DockerRegistryProcess.StartAsync());
+        LoopbackWebServer? front = null;
+        var refusedUploads = 0;
+        front = context.Own(await ProxyAsync(registry, async http =>
+        {
+            var segments = http.Request.Path.Value!.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            if (segments is ["token", var realmKey])
+            {
+                await http.Response.WriteAsync("{\"token\":\"token-of-" + realmKey + "\"}");
+                return true;
+            }
+            if (segments is ["v2", var key, .. var rest] && rest.Length > 0 && http.Request.Headers.Authorization.ToString() != "Bearer token-of-" + key)
+            {
+                if (HttpMethods.IsPut(http.Request.Method) && http.Request.ContentLength > 0)
+                {
+                    Interlocked.Increment(ref refusedUploads);
+                }
+                var name = string.Join('/', rest.TakeWhile(part => part is not ("blobs" or "manifests")));
+                http.Response.StatusCode = 401;
+                http.Response.Headers.WWWAuthenticate = $"Bearer realm=\"{new Uri(front!.BaseUri, "token/" + key)}\",service=\"artifactory\",scope=\"repository:{name}:pull\"";
+                return true;
+            }
+            return false;
+        }, http =>
+        {
+            if (http.Request.Query.ContainsKey("mount"))
+            {
+                http.Request.QueryString = QueryString.Empty;
+            }
+        }));
+        using var session = context.Session(RegistryTestContext.Insecure(front.Authority, registry.Authority));
+        var (baseImage, _) = await RegistryPushPullTests.PushBaseAsync(context, session, registry.Authority, "remote/ubi8/ubi-minimal", 27);
+        var baseSource = new RegistryImageSource(session, ImageReference.Parse($"{front.Authority}/remote/ubi8/ubi-minimal:1.0"));
+        await baseSource.ResolveAsync(Platform.LinuxAmd64, None);
+        var image = context.Derive(baseImage, 28);
+
+        var result = await new ImagePusher(session).PushAsync(image, baseSource, RegistryTestContext.Reference(front.Authority, "local/openshift-mtv/vddk"), ["1"],
+            new PushOptions { MaxParallelUploads = 1 }, context.Log, None);
+
+        Assert.Equal(image.Digest, result.Digest);
+        Assert.Equal(0, refusedUploads);
+        var pulled = await new RegistryImageSource(session, ImageReference.Parse($"{registry.Authority}/local/openshift-mtv/vddk:1")).ResolveAsync(Platform.LinuxAmd64, None);
+        Assert.Equal(image.ManifestBytes, pulled.ManifestBytes);
+    }
+
+    /// <summary>
     /// Docker Hub's token endpoint answers 403 "requesting higher privileges than access token allows" for an access
     /// token without write permission (moby/moby#45415), GHCR likewise for a token without write:packages: the
     /// account is fine, its permission is not. VDDK3011 names the account and what it lacks, not a login problem.

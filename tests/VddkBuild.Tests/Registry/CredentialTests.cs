@@ -95,6 +95,53 @@ public sealed class DockerConfigCredentialsTests
         Assert.Equal(expected, DockerConfigCredentials.NormalizeKey(key));
     }
 
+    /// <summary>containers-auth.json(5): a key may name a namespace; the most specific key of a repository wins.</summary>
+    [Fact]
+    public void FindAuth_NamespacedKeys_ServeTheirNamespaceOnly_MostSpecificFirst()
+    {
+        var json = $$$"""
+            {"auths": {
+              "quay.io/org-a": {"auth": "{{{Auth("robot-a", "a")}}}"},
+              "quay.io/org-a/special/": {"auth": "{{{Auth("robot-special", "s")}}}"},
+              "quay.io": {"auth": "{{{Auth("person", "p")}}}"},
+              "Reg.Example:5000/team": {"auth": "{{{Auth("team", "t")}}}"},
+              "https://legacy.example/v1/": {"auth": "{{{Auth("legacy", "l")}}}"},
+              "index.docker.io/myorg": {"auth": "{{{Auth("hub-org", "h")}}}"}
+            }}
+            """;
+
+        var file = DockerConfigCredentials.Parse(json, "auth.json");
+
+        Assert.Equal("robot-a", file.FindAuth("quay.io", "org-a/vddk")?.User);
+        Assert.Equal("robot-a", file.FindAuth("quay.io", "org-a/special-not")?.User);
+        Assert.Equal("robot-special", file.FindAuth("quay.io", "org-a/special/vddk")?.User);
+        Assert.Equal("person", file.FindAuth("quay.io", "org-ab/vddk")?.User);
+        Assert.Equal("person", file.FindAuth("quay.io")?.User);
+        Assert.Equal("team", file.FindAuth("reg.example:5000", "team/vddk")?.User);
+        // Without the namespace, the registry has no entry of its own.
+        Assert.Null(file.FindAuth("reg.example:5000", "other/vddk"));
+        Assert.Null(file.FindAuth("reg.example:5000"));
+        // Docker's form (a scheme): the host alone counts, its path is no namespace.
+        Assert.Equal("legacy", file.FindAuth("legacy.example", "v1/vddk")?.User);
+        Assert.Equal("legacy", file.FindAuth("legacy.example", "any/vddk")?.User);
+        // Docker Hub's aliases name the same registry in a namespaced key too.
+        Assert.Equal("hub-org", file.FindAuth("docker.io", "myorg/vddk")?.User);
+        Assert.Null(file.FindAuth("docker.io", "library/busybox"));
+    }
+
+    [Fact]
+    public void FindAuth_UndecodableNamespacedEntry_IsVDDK3012_NamingItsKey()
+    {
+        var file = DockerConfigCredentials.Parse("""{"auths":{"quay.io/org-a":{"auth":"!!!s3cret"},"quay.io":{"auth":""" + $"\"{Auth("person", "p")}\"" + "}}}", "auth.json");
+
+        var error = Assert.Throws<VddkException>(() => file.FindAuth("quay.io", "org-a/vddk"));
+
+        Assert.Equal(ErrorCodes.CredentialHelperFailed, error.Code);
+        Assert.Contains("quay.io/org-a", error.Message);
+        Assert.DoesNotContain("s3cret", error.ToString());
+        Assert.Equal("person", file.FindAuth("quay.io", "org-b/vddk")?.User);
+    }
+
     [Fact]
     public void CredentialHelperOutput_IsParsed_AndIdentityTokensAreKeptAsSuch()
     {
@@ -224,6 +271,20 @@ public sealed class CredentialChainTests : IDisposable
         Assert.Equal("d", (await chain.GetCredentialAsync("docker-only.example", RegistryPurpose.Push, default))!.UserName);
         Assert.Equal("pm", (await chain.GetCredentialAsync("podman-only.example", RegistryPurpose.Pull, default))!.UserName);
         Assert.Null(await chain.GetCredentialAsync("other.example", RegistryPurpose.Push, default));
+    }
+
+    [Fact]
+    public async Task NamespacedEntries_AreLookedUpPerRepository_AcrossFiles()
+    {
+        WriteFile(".docker/config.json", "quay.io/org-a", "robot-a", "a");
+        WriteFile(".config/containers/auth.json", "quay.io", "person", "p");
+        var chain = Chain();
+
+        Assert.Equal("robot-a", (await chain.GetCredentialAsync("quay.io", "org-a/vddk", RegistryPurpose.Push, default))!.UserName);
+        Assert.Equal("person", (await chain.GetCredentialAsync("quay.io", "org-b/vddk", RegistryPurpose.Push, default))!.UserName);
+        Assert.Equal("person", (await chain.GetCredentialAsync("quay.io", RegistryPurpose.Pull, default))!.UserName);
+        // Asked again in the other order, from what the chain remembers.
+        Assert.Equal("robot-a", (await chain.GetCredentialAsync("quay.io", "org-a/vddk", RegistryPurpose.Push, default))!.UserName);
     }
 
     [Fact]

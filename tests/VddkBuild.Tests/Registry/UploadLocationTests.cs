@@ -18,6 +18,15 @@ public sealed class UploadLocationTests
         Assert.Equal(expected, UploadLocation.Resolve(Post, location).AbsoluteUri);
     }
 
+    /// <summary>A Location that cannot go on a request line as it is (a space, non-ASCII) is escaped, not sent raw.</summary>
+    [Theory]
+    [InlineData("/v2/a/b/blobs/uploads/u 1?name=café", "/v2/a/b/blobs/uploads/u%201?name=caf%C3%A9")]
+    [InlineData("https://storage.example/up load?sig=a%7Eb", "/up%20load?sig=a~b")]
+    public void Resolve_LocationWithSpacesOrNonAscii_IsEscaped(string location, string expectedPathAndQuery)
+    {
+        Assert.Equal(expectedPathAndQuery, UploadLocation.Resolve(Post, location).PathAndQuery);
+    }
+
     [Fact]
     public void Resolve_WithoutLocation_FailsWithResponseInvalid()
     {
