@@ -111,7 +111,9 @@ internal sealed class SampleBuild(string workDirectory)
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        List<string> arguments = ["dotnet", "build", ProjectPath, "-t:" + target, "-nologo", "-v:n",
+        // SIGINT at its default, as in a terminal: a test host started in the background (a non-interactive shell's
+        // `&`, `nohup`) has SIGINT ignored, the ignoring is inherited, and the runtime then never sees Ctrl+C.
+        List<string> arguments = ["env", "--default-signal=INT", "dotnet", "build", ProjectPath, "-t:" + target, "-nologo", "-v:n",
             "-p:VddkOutputDirectory=" + OutputDirectory + "/", "-p:VddkIntermediateDirectory=" + IntermediateDirectory + "/"];
         if (!BuildTasks)
         {
