@@ -79,7 +79,7 @@ public sealed class ClusterConnection : IDisposable
                 $"The kubeconfig '{described}' cannot be read: {FirstLine(ex.Message)}. Check VddkKubeconfig.", described, ex);
         }
         UseEnvironmentProxy(configuration, getEnvironmentVariable);
-        return new ClusterConnection(new Kubernetes(configuration), configuration, inCluster);
+        return new ClusterConnection(CreateClient(configuration), configuration, inCluster);
     }
 
     /// <summary>
@@ -101,7 +101,11 @@ public sealed class ClusterConnection : IDisposable
     }
 
     public static ClusterConnection FromConfiguration(KubernetesClientConfiguration configuration) =>
-        new(new Kubernetes(configuration), configuration, null);
+        new(CreateClient(configuration), configuration, null);
+
+    /// <summary>The API client, sending a throttled request again after the server's Retry-After as client-go does.</summary>
+    private static Kubernetes CreateClient(KubernetesClientConfiguration configuration) =>
+        new(configuration, new RetryAfterHandler(TimeProvider.System));
 
     /// <summary>
     /// The existing files of KUBECONFIG (a path list, merged as kubectl merges it; files that do not exist are skipped,

@@ -97,10 +97,17 @@ public static partial class ClusterErrors
                 HttpStatusCode.NotFound when IsMissingResourceType(http) => MissingResourceType(exception, verb, target, server),
                 HttpStatusCode.NotFound => new VddkException(ErrorCodes.ClusterObjectNotFound,
                     $"Cannot {verb} {target}: {detail}. Check the name and namespace.", target.ToString(), exception),
+                HttpStatusCode.TooManyRequests => new VddkException(ErrorCodes.ClusterRequestFailed,
+                    $"Cannot {verb} {target}: the API server {server} is overloaded and refused the request (429 {reason ?? "TooManyRequests"}: {detail.TrimEnd('.')})" +
+                    (http.Response.Headers.ContainsKey("Retry-After")
+                        ? $" in each of {RetryAfterHandler.MaxAttempts} attempts, waiting as long as it asked between them. "
+                        : ". ") +
+                    "Run the build again later; a cluster administrator can check the API server's priority and fairness (oc get flowschemas,prioritylevelconfigurations) " +
+                    "for clients that keep it busy.", target.ToString(), exception),
                 HttpStatusCode.Conflict => new VddkException(ErrorCodes.ClusterConflict,
                     $"Cannot {verb} {target}: {detail} ({reason ?? "Conflict"}). Another client keeps changing it; run the build again.", target.ToString(), exception),
                 _ => new VddkException(ErrorCodes.ClusterRequestFailed,
-                    $"Cannot {verb} {target}: the API server answered {status} {reason}: {detail}.", target.ToString(), exception),
+                    $"Cannot {verb} {target}: the API server answered {status} {reason}: {detail.TrimEnd('.')}.", target.ToString(), exception),
             };
         }
         var tls = FindInner<AuthenticationException>(exception);

@@ -272,6 +272,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         var verb = "";
         JsonObject body;
         var status = HttpStatusCode.OK;
+        int? retryAfter = null;
         try
         {
             if (IsUnserved(path))
@@ -310,6 +311,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         {
             status = ex.StatusCode;
             body = ex.Status;
+            retryAfter = ex.RetryAfterSeconds;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -323,6 +325,10 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         }
         context.Response.StatusCode = (int)status;
         context.Response.ContentType = "application/json";
+        if (retryAfter is { } seconds)
+        {
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        }
         await context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted);
     }
 
@@ -450,7 +456,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         var status = fault.StatusCode == HttpStatusCode.Conflict && fault.Reason is null && fault.Message is null
             ? KubeStatus.Conflict(route.Resource, name)
             : KubeStatus.Failure(fault.StatusCode, fault.Reason ?? DefaultReason(fault.StatusCode), fault.Message ?? $"injected failure ({(int)fault.StatusCode})", route.Resource, route.Name);
-        throw new KubeStatusException(status);
+        throw new KubeStatusException(status) { RetryAfterSeconds = fault.RetryAfterSeconds };
     }
 
     private static string DefaultReason(HttpStatusCode code) => code switch

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json.Nodes;
 using VddkBuild.Cluster;
 using VddkBuild.TestSupport.Kubernetes;
@@ -87,6 +88,52 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public async Task A_429_or_5xx_with_Retry_After_is_sent_again_after_that_wait_reads_and_writes_alike_as_client_go_does()
+    {
+        // kube-apiserver's priority and fairness sheds load with 429 + Retry-After; client-go waits and sends again.
+        const string Shed = "Too many requests, please try again later.";
+        _cluster.Store.Create(KubeResources.Routes, "openshift-image-registry", new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["name"] = "default-route" },
+            ["spec"] = new JsonObject { ["host"] = "default-route-openshift-image-registry.apps.example.com" },
+        });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.TooManyRequests, Times: 2) { Verb = "get", Resource = KubeResources.Routes, Message = Shed, RetryAfterSeconds = 1 });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.TooManyRequests) { Verb = "create", Resource = KubeResources.Secrets, Message = Shed, RetryAfterSeconds = 1 });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.ServiceUnavailable) { Verb = "get", Resource = KubeResources.Secrets, RetryAfterSeconds = 1 });
+        using var connection = ClusterConnection.Open(_cluster.Server.KubeconfigPath);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        var host = await RegistryRoute.DiscoverHostAsync(session, CancellationToken.None);
+        await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+        Assert.Equal("default-route-openshift-image-registry.apps.example.com", host);
+        Assert.Equal([429, 429, 200], _cluster.Server.Requests.Where(r => r.Resource == KubeResources.Routes).Select(r => r.StatusCode));
+        Assert.Equal([503, 404, 429, 201], _cluster.Server.Requests.Where(r => r.Resource == KubeResources.Secrets).Select(r => r.StatusCode));
+        Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+    }
+
+    [Fact]
+    public async Task A_429_that_does_not_end_fails_after_the_retries_saying_the_api_server_is_overloaded_and_one_without_Retry_After_is_not_repeated()
+    {
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.TooManyRequests, Times: 1000) { Verb = "get", Resource = KubeResources.Routes, Message = "Too many requests, please try again later.", RetryAfterSeconds = 0 });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.InternalServerError) { Verb = "get", Resource = KubeResources.ConfigMaps, Message = "etcdserver: request timed out" });
+        using var connection = ClusterConnection.Open(_cluster.Server.KubeconfigPath);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        var throttled = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(session, CancellationToken.None));
+        var failed = await Assert.ThrowsAsync<VddkException>(() => IngressCaStep.ReadAsync(session, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterRequestFailed, throttled.Code);
+        Assert.Contains("429", throttled.Message);
+        Assert.Contains("overloaded", throttled.Message);
+        Assert.Contains("11 attempts", throttled.Message);
+        Assert.Equal(11, _cluster.Server.Requests.Count(r => r.Resource == KubeResources.Routes));
+        Assert.Equal(ErrorCodes.ClusterRequestFailed, failed.Code);
+        Assert.Contains("etcdserver: request timed out", failed.Message);
+        Assert.Single(_cluster.Server.Requests, r => r.Resource == KubeResources.ConfigMaps);
     }
 }
 
