@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -88,7 +89,13 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = directory });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelHttpsConfiguration();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificates.Server)));
+        // Client certificates are asked for, not required (as kube-apiserver): tokens and certificates both authenticate.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = certificates.Server,
+            ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+            ClientCertificateValidation = (_, _, _) => true,
+        })));
         var app = builder.Build();
         var server = new LoopbackKubeApiServer(app, certificates, new KubeObjectStore(clock), new KubeTokenIssuer(clock), directory);
         app.Run(server.HandleAsync);
@@ -138,6 +145,39 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         var temp = path + ".tmp";
         File.WriteAllText(temp, yaml);
         File.Move(temp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>
+    /// Writes a kubeconfig whose user authenticates with a client certificate this server's CA signed (the installer's
+    /// admin kubeconfig: <c>client-certificate-data</c> and <c>client-key-data</c>, no token); returns <paramref name="path"/>.
+    /// </summary>
+    public string WriteClientCertificateKubeconfig(string path, string user, string contextName = "admin")
+    {
+        var (certificate, key) = Certificates.IssueClientCertificate(user, "system:masters");
+        string Base64(string pem) => Convert.ToBase64String(Encoding.ASCII.GetBytes(pem));
+        var yaml = $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: {contextName}-cluster
+              cluster:
+                server: {BaseUri.ToString().TrimEnd('/')}
+                certificate-authority-data: {Base64(Certificates.AuthorityPem)}
+            users:
+            - name: {contextName}
+              user:
+                client-certificate-data: {Base64(certificate)}
+                client-key-data: {Base64(key)}
+            contexts:
+            - name: {contextName}
+              context:
+                cluster: {contextName}-cluster
+                user: {contextName}
+            current-context: {contextName}
+
+            """;
+        File.WriteAllText(path, yaml);
         return path;
     }
 
@@ -267,7 +307,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
     {
         var request = context.Request;
         var path = request.Path.Value ?? "/";
-        var user = Authenticate(request);
+        var user = Authenticate(request) ?? Certificates.ClientUser(context.Connection.ClientCertificate);
         KubeApiRoute? route = null;
         var verb = "";
         JsonObject body;

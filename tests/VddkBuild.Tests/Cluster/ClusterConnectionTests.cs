@@ -90,6 +90,40 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_client_certificate_kubeconfig_as_the_installer_writes_it_authenticates_as_its_user(bool filesBesideTheKubeconfig)
+    {
+        var directory = Directory.CreateTempSubdirectory("vddk-kc-").FullName;
+        try
+        {
+            var path = _cluster.Server.WriteClientCertificateKubeconfig(Path.Combine(directory, "kubeconfig"), "system:admin");
+            if (filesBesideTheKubeconfig)
+            {
+                // client-certificate / client-key paths, relative to the kubeconfig as kubectl reads them.
+                var text = File.ReadAllText(path);
+                string Field(string name) => text.Split('\n').Single(l => l.TrimStart().StartsWith(name + ":", StringComparison.Ordinal)).Split(':', 2)[1].Trim();
+                File.WriteAllBytes(Path.Combine(directory, "admin.crt"), Convert.FromBase64String(Field("client-certificate-data")));
+                File.WriteAllBytes(Path.Combine(directory, "admin.key"), Convert.FromBase64String(Field("client-key-data")));
+                File.WriteAllText(path, text
+                    .Replace("client-certificate-data: " + Field("client-certificate-data"), "client-certificate: admin.crt", StringComparison.Ordinal)
+                    .Replace("client-key-data: " + Field("client-key-data"), "client-key: admin.key", StringComparison.Ordinal));
+            }
+            using var connection = ClusterConnection.Open(path);
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+            Assert.All(_cluster.Server.Requests, r => Assert.Equal("system:admin", r.User));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task A_429_or_5xx_with_Retry_After_is_sent_again_after_that_wait_reads_and_writes_alike_as_client_go_does()
     {
