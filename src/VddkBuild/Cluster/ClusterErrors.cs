@@ -86,6 +86,14 @@ public static partial class ClusterErrors
             var (reason, message) = ReadStatus(http.Response.Content);
             var status = (int)http.Response.StatusCode;
             var detail = message ?? $"HTTP {status}";
+            if (AdmissionPolicy(message) is { } policy && http.Response.StatusCode != HttpStatusCode.NotFound)
+            {
+                return new VddkException(http.Response.StatusCode == HttpStatusCode.Forbidden ? ErrorCodes.ClusterForbidden : ErrorCodes.ClusterRequestFailed,
+                    $"The cluster's {policy} refused to {verb} {target} ({status} {reason}): {detail.TrimEnd('.')}. This is the cluster's admission policy, " +
+                    "not a missing RBAC permission: granting a role does not help. On a managed cluster (OpenShift Dedicated, ROSA, ARO) the provider " +
+                    "guards the objects it manages this way; ask its administrators or support to make the change, or leave this step out.",
+                    target.ToString(), exception);
+            }
             return http.Response.StatusCode switch
             {
                 HttpStatusCode.Unauthorized => new VddkException(ErrorCodes.ClusterUnauthorized,
@@ -136,6 +144,23 @@ public static partial class ClusterErrors
         }
         var where = target.Namespace is null ? "at cluster scope" : $"in namespace \"{target.Namespace}\"";
         return $"the permission '{verb}' on resource \"{target.Resource.Plural}\" in API group \"{target.Resource.Group}\" {where} is missing.";
+    }
+
+    /// <summary>
+    /// The admission webhook or ValidatingAdmissionPolicy that denied a write, as kube-apiserver names it in the Status
+    /// message ("admission webhook "x" denied the request: ...", "ValidatingAdmissionPolicy 'x' with binding 'y' denied
+    /// request: ..."); null for any other refusal, an RBAC one included.
+    /// </summary>
+    private static string? AdmissionPolicy(string? statusMessage)
+    {
+        if (statusMessage is null)
+        {
+            return null;
+        }
+        var match = AdmissionDenial().Match(statusMessage);
+        return !match.Success ? null
+            : match.Groups["webhook"].Success ? $"admission webhook \"{match.Groups["webhook"].Value}\""
+            : $"ValidatingAdmissionPolicy '{match.Groups["policy"].Value}'";
     }
 
     public static bool IsConflict(Exception ex) => ex is HttpOperationException { Response.StatusCode: HttpStatusCode.Conflict } http
@@ -241,6 +266,9 @@ public static partial class ClusterErrors
         }
         return null;
     }
+
+    [GeneratedRegex("admission webhook \"(?<webhook>[^\"]+)\" denied the request|ValidatingAdmissionPolicy '(?<policy>[^']+)' with binding '[^']*' denied request")]
+    private static partial Regex AdmissionDenial();
 
     [GeneratedRegex("User \"(?<user>[^\"]*)\" cannot (?<verb>\\S+) resource \"(?<resource>[^\"]*)\" in API group \"(?<group>[^\"]*)\"(?: in the namespace \"(?<ns>[^\"]*)\")?")]
     private static partial Regex ForbiddenMessage();

@@ -257,6 +257,28 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.Contains("operator is not installed", error.Message);
     }
 
+    [Theory]
+    [InlineData(HttpStatusCode.Forbidden, "admission webhook \"regular-user-validation.managed.openshift.io\" denied the request: Prevented from accessing Red Hat managed resources.", "admission webhook \"regular-user-validation.managed.openshift.io\"")]
+    [InlineData(HttpStatusCode.BadRequest, "admission webhook \"registry-guard.example.com\" denied the request: storage changes need a change ticket", "admission webhook \"registry-guard.example.com\"")]
+    [InlineData(HttpStatusCode.Forbidden, "configs.imageregistry.operator.openshift.io \"cluster\" is forbidden: ValidatingAdmissionPolicy 'freeze-registry' with binding 'freeze-registry-binding' denied request: frozen", "ValidatingAdmissionPolicy 'freeze-registry'")]
+    public async Task A_patch_refused_by_an_admission_policy_names_the_policy_not_a_missing_rbac_permission(HttpStatusCode status, string message, string policy)
+    {
+        // Managed clusters (OpenShift Dedicated, ROSA) guard the objects their provider manages with webhooks: the user
+        // has the RBAC permission, and granting it again does not help.
+        SeedConfig("Removed");
+        _cluster.Server.InjectFault(new KubeFault(status) { Verb = "patch", Resource = KubeResources.ImageRegistryConfigs, Reason = status == HttpStatusCode.Forbidden ? "Forbidden" : "BadRequest", Message = message });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+
+        Assert.Equal(status == HttpStatusCode.Forbidden ? ErrorCodes.ClusterForbidden : ErrorCodes.ClusterRequestFailed, error.Code);
+        Assert.Contains(policy, error.Message);
+        Assert.Contains("not a missing RBAC permission", error.Message);
+        Assert.DoesNotContain("lacks the permission", error.Message);
+        Assert.DoesNotContain("is missing", error.Message);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\"", error.Message);
+    }
+
     [Fact]
     public async Task Forbidden_patch_names_the_cluster_scoped_permission()
     {
