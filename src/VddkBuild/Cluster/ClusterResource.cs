@@ -6,6 +6,7 @@ public sealed record ClusterResource(string Group, string Version, string Plural
     /// <summary>As Kubernetes names it in messages and RBAC: <c>secrets</c>, <c>configs.imageregistry.operator.openshift.io</c>.</summary>
     public string QualifiedName => Group.Length == 0 ? Plural : $"{Plural}.{Group}";
 
+    public static readonly ClusterResource Namespaces = new("", "v1", "namespaces", "Namespace", false);
     public static readonly ClusterResource Secrets = new("", "v1", "secrets", "Secret", true);
     public static readonly ClusterResource ConfigMaps = new("", "v1", "configmaps", "ConfigMap", true);
     public static readonly ClusterResource ServiceAccounts = new("", "v1", "serviceaccounts", "ServiceAccount", true);

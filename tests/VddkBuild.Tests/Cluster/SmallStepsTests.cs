@@ -198,6 +198,18 @@ public sealed class ServiceAccountTokensTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_repository_namespace_that_does_not_exist_is_named_as_such_not_as_a_missing_service_account()
+    {
+        // Forklift upstream runs in konveyor-forklift; the default repository's openshift-mtv then does not exist.
+        var error = await Assert.ThrowsAsync<VddkException>(() => ServiceAccountTokens.RequestAsync(_cluster.Session(), "openshift-mtv-typo", "builder", null, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ServiceAccountTokenFailed, error.Code);
+        Assert.Contains("the namespace \"openshift-mtv-typo\" itself does not exist", error.Message);
+        Assert.Contains("VddkRepository", error.Message);
+        Assert.DoesNotContain("create the service account", error.Message);
+    }
+
+    [Fact]
     public async Task Forbidden_token_request_names_the_subresource_permission()
     {
         _cluster.Seed(KubeResources.ServiceAccounts, "openshift-mtv", "builder");
