@@ -227,6 +227,15 @@ public static partial class ClusterErrors
                 $"The cluster at {server} does not serve {served}, needed to {verb} {target}: the Migration Toolkit for Virtualization (Forklift) is not installed. " +
                 "Install its operator, or leave VddkForkliftProvider empty and set the provider's vddkInitImage yourself.", target.ToString(), exception);
         }
+        if (resource == ClusterResource.ObjectBucketClaims)
+        {
+            return new VddkException(ErrorCodes.ClusterObjectNotFound,
+                $"The cluster at {server} does not serve {served}, needed to {verb} {target}: OpenShift Data Foundation (its Multicloud Object Gateway, " +
+                "NooBaa) is not installed, and nothing else provisions bucket claims. PrepareVddkRegistry puts the registry on such a bucket; a registry " +
+                "that already has storage (managed OpenShift such as ROSA, ARO or OpenShift Dedicated keeps it on the cloud's storage; or a PVC) needs no " +
+                "preparation: run PublishVddk alone (without VddkPrepareRegistry). Otherwise install ODF with the Multicloud Object Gateway, or give the " +
+                "registry storage yourself.", target.ToString(), exception);
+        }
         return new VddkException(ErrorCodes.ClusterObjectNotFound,
             $"The cluster does not serve {served}, needed to {verb} {target}. " +
             $"Install the operator that provides {resource.Kind} (see the documentation of this step).", target.ToString(), exception);
