@@ -17,6 +17,8 @@ public sealed record ClusterResource(string Group, string Version, string Plural
     public static readonly ClusterResource ObjectBucketClaims = new("objectbucket.io", "v1alpha1", "objectbucketclaims", "ObjectBucketClaim", true);
     public static readonly ClusterResource ImageRegistryConfigs = new("imageregistry.operator.openshift.io", "v1", "configs", "Config", false);
     public static readonly ClusterResource ClusterOperators = new("config.openshift.io", "v1", "clusteroperators", "ClusterOperator", false);
+    public static readonly ClusterResource Proxies = new("config.openshift.io", "v1", "proxies", "Proxy", false);
+    public static readonly ClusterResource IngressConfigs = new("config.openshift.io", "v1", "ingresses", "Ingress", false);
     public static readonly ClusterResource IngressControllers = new("operator.openshift.io", "v1", "ingresscontrollers", "IngressController", true);
     public static readonly ClusterResource Deployments = new("apps", "v1", "deployments", "Deployment", true);
     public static readonly ClusterResource ReplicaSets = new("apps", "v1", "replicasets", "ReplicaSet", true);

@@ -125,6 +125,28 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Insecure_skip_tls_verify_reaches_an_api_server_whose_ca_is_not_given_as_kubectl_does()
+    {
+        var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
+        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
+        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
+        File.WriteAllText(path, text.Replace($"certificate-authority-data: {ca}", "insecure-skip-tls-verify: true", StringComparison.Ordinal));
+        try
+        {
+            using var connection = ClusterConnection.Open(path);
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task A_429_or_5xx_with_Retry_After_is_sent_again_after_that_wait_reads_and_writes_alike_as_client_go_does()
     {
         // kube-apiserver's priority and fairness sheds load with 429 + Retry-After; client-go waits and sends again.
