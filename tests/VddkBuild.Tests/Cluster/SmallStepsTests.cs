@@ -371,6 +371,37 @@ public sealed class RegistryRouteTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_removed_registry_is_named_as_not_running_instead_of_asking_for_its_default_route()
+    {
+        // Bare metal, vSphere and other installs without shareable storage leave the registry Removed.
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", JsonNode.Parse("""
+            {"spec":{"managementState":"Removed","replicas":1,"storage":{}}}
+            """)!.AsObject());
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryRouteNotFound, error.Code);
+        Assert.Contains("managementState Removed", error.Message);
+        Assert.Contains("PrepareVddkRegistry", error.Message);
+        Assert.DoesNotContain("defaultRoute\":true", error.Message);
+    }
+
+    [Fact]
+    public async Task A_default_route_switched_on_but_not_there_points_at_the_operator_not_at_the_switch()
+    {
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", JsonNode.Parse("""
+            {"spec":{"managementState":"Managed","replicas":1,"defaultRoute":true,"storage":{"emptyDir":{}}}}
+            """)!.AsObject());
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryRouteNotFound, error.Code);
+        Assert.Contains("spec.defaultRoute is already true", error.Message);
+        Assert.Contains("oc get clusteroperator image-registry", error.Message);
+        Assert.DoesNotContain("defaultRoute\":true", error.Message);
+    }
+
+    [Fact]
     public async Task Without_a_default_route_a_custom_route_the_operator_publishes_is_used_and_named()
     {
         _cluster.Seed(KubeResources.ImageConfigs, null, "cluster", JsonNode.Parse("""
