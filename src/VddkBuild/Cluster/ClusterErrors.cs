@@ -135,6 +135,13 @@ public static partial class ClusterErrors
     /// </summary>
     public static string DescribeMissingPermission(string statusMessage, string verb, ClusterObjectRef target)
     {
+        var escalation = RbacEscalation().Match(statusMessage);
+        if (escalation.Success)
+        {
+            var held = statusMessage[(escalation.Index + escalation.Length)..].Trim().TrimStart(':').Trim();
+            return $"user \"{escalation.Groups["user"].Value}\" may not grant the role this {target.Resource.Kind} refers to: binding a role needs 'bind' on that role, " +
+                   $"or holding every permission it grants{(held.Length == 0 ? "" : $" (not held: {(held.Length > 300 ? held[..300] + "..." : held)})")}.";
+        }
         var match = ForbiddenMessage().Match(statusMessage);
         if (match.Success)
         {
@@ -162,6 +169,16 @@ public static partial class ClusterErrors
             : match.Groups["webhook"].Success ? $"admission webhook \"{match.Groups["webhook"].Value}\""
             : $"ValidatingAdmissionPolicy '{match.Groups["policy"].Value}'";
     }
+
+    /// <summary>
+    /// The user RBAC's escalation check refused (a RoleBinding the user may create but whose role it may not grant:
+    /// "user "u" (groups=[...]) is attempting to grant RBAC permissions not currently held"); null for any other failure.
+    /// </summary>
+    public static string? RbacEscalationUser(VddkException exception) =>
+        exception.Code == ErrorCodes.ClusterForbidden && exception.InnerException is HttpOperationException http
+        && ReadStatus(http.Response?.Content).Message is { } message && RbacEscalation().Match(message) is { Success: true } match
+            ? match.Groups["user"].Value
+            : null;
 
     public static bool IsConflict(Exception ex) => ex is HttpOperationException { Response.StatusCode: HttpStatusCode.Conflict } http
         && ReadStatus(http.Response.Content).Reason != "AlreadyExists";
@@ -275,6 +292,9 @@ public static partial class ClusterErrors
         }
         return null;
     }
+
+    [GeneratedRegex("user \"(?<user>[^\"]*)\" \\(groups=.*?\\) is attempting to grant RBAC permissions not currently held", RegexOptions.Singleline)]
+    private static partial Regex RbacEscalation();
 
     [GeneratedRegex("admission webhook \"(?<webhook>[^\"]+)\" denied the request|ValidatingAdmissionPolicy '(?<policy>[^']+)' with binding '[^']*' denied request")]
     private static partial Regex AdmissionDenial();

@@ -222,4 +222,17 @@ public sealed class ClusterErrorsTests
         Assert.Equal("user \"system:serviceaccount:ci:deployer\" lacks the permission 'get' on resource \"secrets\" in API group \"\" in namespace \"ns\".", namespaced);
         Assert.Equal("the permission 'get' on resource \"secrets\" in API group \"\" in namespace \"ns\" is missing.", unknown);
     }
+
+    [Fact]
+    public void The_escalation_checks_message_becomes_the_role_the_user_may_not_grant()
+    {
+        var target = new ClusterObjectRef(ClusterResource.RoleBindings, "ns", "b");
+
+        var described = ClusterErrors.DescribeMissingPermission(
+            "rolebindings.rbac.authorization.k8s.io \"b\" is forbidden: user \"dev\" (groups=[\"system:authenticated:oauth\" \"system:authenticated\"]) " +
+            "is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}", "create", target);
+
+        Assert.Equal("user \"dev\" may not grant the role this RoleBinding refers to: binding a role needs 'bind' on that role, or holding every permission " +
+            "it grants (not held: {APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}).", described);
+    }
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using VddkBuild.Cluster;
@@ -259,6 +260,30 @@ public sealed class ImagePullerBindingTests : IAsyncLifetime
         Assert.Equal("system:image-puller", binding["roleRef"]!["name"]!.GetValue<string>());
         Assert.Equal(["system:authenticated"], Subjects());
         Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
+    [Fact]
+    public async Task A_binding_the_user_may_create_but_not_grant_names_the_bind_permission_on_the_cluster_role()
+    {
+        // RBAC's escalation check: 'create' on rolebindings is there, 'bind' on the ClusterRole (or its permissions) is not.
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.Forbidden)
+        {
+            Verb = "create",
+            Resource = KubeResources.RoleBindings,
+            Reason = "Forbidden",
+            Message = "rolebindings.rbac.authorization.k8s.io \"allow-image-pullers\" is forbidden: user \"system:serviceaccount:ci:deployer\" " +
+                "(groups=[\"system:serviceaccounts\" \"system:serviceaccounts:ci\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n" +
+                "{APIGroups:[\"image.openshift.io\"], Resources:[\"imagestreams/layers\"], Verbs:[\"get\"]}",
+        });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => ImagePullerBinding.RunAsync(_cluster.Session(), "openshift-mtv", [], CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterForbidden, error.Code);
+        Assert.Contains("'bind' on clusterroles \"system:image-puller\"", error.Message);
+        Assert.Contains("system:serviceaccount:ci:deployer", error.Message);
+        Assert.Contains("VddkGrantImagePullers=false", error.Message);
+        Assert.DoesNotContain("'create' on resource \"rolebindings\"", error.Message);
+        Assert.DoesNotContain("is missing", error.Message);
     }
 
     [Fact]
