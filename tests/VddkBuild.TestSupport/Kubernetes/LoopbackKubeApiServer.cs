@@ -34,6 +34,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
     private readonly List<KubeFault> _faults = [];
     private readonly List<KubeForbiddenRule> _forbidden = [];
     private readonly HashSet<string> _unservedGroups = new(StringComparer.Ordinal);
+    private readonly List<(string Verb, KubeResource Resource, string Text)> _warnings = [];
     private readonly List<(KubeResource Resource, Func<KubeObjectChange, CancellationToken, Task> Handler)> _controllers = [];
     private readonly List<Exception> _controllerErrors = [];
     private readonly Channel<KubeObjectChange> _changes = Channel.CreateUnbounded<KubeObjectChange>(new UnboundedChannelOptions { SingleReader = true });
@@ -187,6 +188,18 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         lock (_faults)
         {
             _faults.Add(fault);
+        }
+    }
+
+    /// <summary>
+    /// Answers every matching request with a <c>Warning: 299 - "text"</c> header, as kube-apiserver does for deprecated
+    /// API versions and admission warnings.
+    /// </summary>
+    public void WarnOn(string verb, KubeResource resource, string text)
+    {
+        lock (_warnings)
+        {
+            _warnings.Add((verb, resource, text));
         }
     }
 
@@ -365,6 +378,13 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         }
         context.Response.StatusCode = (int)status;
         context.Response.ContentType = "application/json";
+        lock (_warnings)
+        {
+            foreach (var (_, _, text) in _warnings.Where(w => route is not null && w.Verb == verb && w.Resource == route.Resource))
+            {
+                context.Response.Headers.Append("Warning", $"299 - \"{text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+            }
+        }
         if (retryAfter is { } seconds)
         {
             context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);

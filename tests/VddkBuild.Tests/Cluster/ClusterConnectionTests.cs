@@ -147,6 +147,22 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Warnings_the_api_server_sends_are_logged_once_each_as_kubectl_shows_them()
+    {
+        const string Deprecated = "objectbucket.io/v1alpha1 ObjectBucketClaim is deprecated; use \"objectbucket.io/v1\"";
+        _cluster.Server.WarnOn("get", KubeResources.Secrets, Deprecated);
+        _cluster.Server.WarnOn("create", KubeResources.Secrets, "metadata.name: this is used in Pod names and hostnames");
+        using var connection = ClusterConnection.Open(_cluster.Server.KubeconfigPath);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+        await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+        Assert.Single(_cluster.Log.Lines, l => l == $"Warning from the API server {_cluster.Server.BaseUri.ToString().TrimEnd('/')}: {Deprecated}");
+        Assert.Single(_cluster.Log.Lines, l => l.EndsWith(": metadata.name: this is used in Pod names and hostnames", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_429_or_5xx_with_Retry_After_is_sent_again_after_that_wait_reads_and_writes_alike_as_client_go_does()
     {
         // kube-apiserver's priority and fairness sheds load with 429 + Retry-After; client-go waits and sends again.
