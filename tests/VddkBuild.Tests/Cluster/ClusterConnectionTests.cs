@@ -125,6 +125,33 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_ca_bundle_of_several_signers_verifies_a_server_signed_by_any_one_of_them_as_the_installers_kubeconfig_holds()
+    {
+        // The installer's kubeconfig trusts several signers (localhost, service network, load balancer); the one that
+        // signed the serving certificate need not be first.
+        using var lbSigner = LoopbackCertificates.Create("kube-apiserver-lb-signer");
+        using var localhostSigner = LoopbackCertificates.Create("kube-apiserver-localhost-signer");
+        var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
+        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
+        var bundle = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(lbSigner.AuthorityPem + localhostSigner.AuthorityPem + _cluster.Server.Certificates.AuthorityPem));
+        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
+        File.WriteAllText(path, text.Replace(ca, bundle, StringComparison.Ordinal));
+        try
+        {
+            using var connection = ClusterConnection.Open(path);
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task Insecure_skip_tls_verify_reaches_an_api_server_whose_ca_is_not_given_as_kubectl_does()
     {
         var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
