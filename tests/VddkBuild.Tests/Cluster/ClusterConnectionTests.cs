@@ -133,7 +133,7 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
         using var localhostSigner = LoopbackCertificates.Create("kube-apiserver-localhost-signer");
         var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
         var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
-        var bundle = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(lbSigner.AuthorityPem + localhostSigner.AuthorityPem + _cluster.Server.Certificates.AuthorityPem));
+        var bundle = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(string.Join("\n", lbSigner.AuthorityPem, localhostSigner.AuthorityPem, _cluster.Server.Certificates.AuthorityPem) + "\n"));
         var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
         File.WriteAllText(path, text.Replace(ca, bundle, StringComparison.Ordinal));
         try
