@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Text;
 using VddkBuild.Diagnostics;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -15,6 +17,7 @@ internal sealed class ApiServerWarnings(string server) : DelegatingHandler
     /// <summary>Where warnings go; set once the build's log is known (the session), none before.</summary>
     public IBuildLog? Log { get; set; }
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using VddkBuild.Registry;
+using VddkBuild.Threading;
 
 namespace VddkBuild.Cluster;
 
@@ -19,6 +21,7 @@ internal sealed class RetryAfterHandler(TimeProvider clock) : DelegatingHandler
     /// <summary>A longer Retry-After is cut to this, so a confused server cannot park the build.</summary>
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
 
+    [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         for (var retry = 0; ; retry++)
