@@ -102,6 +102,7 @@ public static class ErrorCodes
     public const string IngressCaWithoutRoot = "VDDK4904";        // warning
     public const string RegistryOperatorDegradedElsewhere = "VDDK4905"; // warning
     public const string ServiceAccountUnused = "VDDK4906";        // warning, raised by the targets (build/VddkBuild.Cluster.targets)
+    public const string RegistryS3ThroughProxy = "VDDK4907";      // warning
 
     // ---- 5xxx: properties and options ----
     public const string PropertyMissing = "VDDK5001";

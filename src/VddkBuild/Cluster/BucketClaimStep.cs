@@ -25,7 +25,7 @@ public static class BucketClaimStep
             if (session.DryRun)
             {
                 session.Log.Info($"Dry run: {claim} is not Bound yet; later steps show the bucket facts as planned values.");
-                var endpoint = options.S3Endpoint ?? await FindS3EndpointAsync(session, options, required: false, cancellationToken).ConfigureAwait(false)
+                var endpoint = options.S3Endpoint ?? await FindS3EndpointAsync(session, options, null, required: false, cancellationToken).ConfigureAwait(false)
                     ?? new Uri($"https://{options.S3RouteName}-{options.S3RouteNamespace}.apps.cluster.invalid");
                 return new BucketFacts(current is null ? options.BucketName : ClusterObjects.String(current, "spec", "bucketName") ?? options.BucketName,
                     endpoint, "us-east-1", null, null, new BucketCredentials("", ""), Planned: true);
@@ -170,7 +170,7 @@ public static class BucketClaimStep
 
         var bucket = ClusterObjects.String(current, "spec", "bucketName") ?? Fact("BUCKET_NAME")
             ?? throw new VddkException(ErrorCodes.BucketClaimIncomplete, $"{claim} is Bound but names no bucket (.spec.bucketName and BUCKET_NAME are empty).", claim.ToString());
-        var endpoint = options.S3Endpoint ?? await FindS3EndpointAsync(session, options, required: true, cancellationToken).ConfigureAwait(false);
+        var endpoint = options.S3Endpoint ?? await FindS3EndpointAsync(session, options, Fact("BUCKET_HOST"), required: true, cancellationToken).ConfigureAwait(false);
         var port = int.TryParse(Fact("BUCKET_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : (int?)null;
         var facts = new BucketFacts(bucket, endpoint!, Fact("BUCKET_REGION") ?? "us-east-1", Fact("BUCKET_HOST"), port,
             new BucketCredentials(SecretValue("AWS_ACCESS_KEY_ID"), SecretValue("AWS_SECRET_ACCESS_KEY")));
@@ -178,17 +178,41 @@ public static class BucketClaimStep
         return facts;
     }
 
+    /// <summary>
+    /// The external S3 URL: Route <c>s3</c> in openshift-storage (NooBaa's), unless the claim's BUCKET_HOST names another
+    /// in-cluster service (ODF's Ceph object gateway, <c>rook-ceph-rgw-*.openshift-storage.svc</c>, for the
+    /// ocs-storagecluster-ceph-rgw class): its bucket and keys exist only there, so the route leading to that service is
+    /// used, and NooBaa's never.
+    /// </summary>
+    /// <param name="bucketHost">The claim's BUCKET_HOST; null when not known yet (a dry run before the claim exists).</param>
     [AsyncMethodBuilder(typeof(PrecompiledTaskMethodBuilder<>))]
-    private static async Task<Uri?> FindS3EndpointAsync(ClusterSession session, BucketClaimOptions options, bool required, CancellationToken cancellationToken)
+    private static async Task<Uri?> FindS3EndpointAsync(ClusterSession session, BucketClaimOptions options, string? bucketHost, bool required, CancellationToken cancellationToken)
     {
         var route = new ClusterObjectRef(ClusterResource.Routes, options.S3RouteNamespace, options.S3RouteName);
         var found = await ClusterObjects.GetAsync(session, route, cancellationToken).ConfigureAwait(false);
-        var host = ClusterObjects.String(found, "spec", "host");
-        if (host is null)
+        var service = ServiceOf(bucketHost);
+        var leadsTo = ClusterObjects.String(found, "spec", "to", "name");
+        if (service is not null && found is not null && leadsTo is not null && leadsTo != service.Value.Name)
         {
-            var ingress = (found?["status"]?["ingress"] as JsonArray)?.FirstOrDefault();
-            host = ClusterObjects.String(ingress, "host");
+            // Another service's bucket: find the route that leads to it.
+            var routes = await ClusterErrors.CallAsync(session, "list", new ClusterObjectRef(ClusterResource.Routes, service.Value.Namespace, "*"),
+                ct => session.Api.CustomObjects.ListNamespacedCustomObjectAsync(ClusterResource.Routes.Group, ClusterResource.Routes.Version, service.Value.Namespace,
+                    ClusterResource.Routes.Plural, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+            var own = (ClusterObjects.ToJson(routes)["items"] as JsonArray ?? [])
+                .FirstOrDefault(r => ClusterObjects.String(r, "spec", "to", "name") == service.Value.Name && HostOf(r) is not null);
+            if (own is not null)
+            {
+                session.Log.Info($"The bucket is served by service \"{service.Value.Name}\" (the claim's BUCKET_HOST {bucketHost}), reached through its route " +
+                    $"\"{ClusterObjects.String(own, "metadata", "name")}\" rather than {route}, which leads to \"{leadsTo}\".");
+                return new Uri($"https://{HostOf(own)}");
+            }
+            throw new VddkException(ErrorCodes.S3EndpointNotFound,
+                $"The external S3 endpoint cannot be found: the claim's bucket is served by service \"{service.Value.Name}\" in namespace \"{service.Value.Namespace}\" " +
+                $"(BUCKET_HOST {bucketHost}), and no route leads to it; {route} leads to service \"{leadsTo}\", which holds neither this bucket nor its keys. " +
+                "Set VddkS3Endpoint to the S3 URL of that service reachable from this machine and the registry (https://host), or expose the service with a route.",
+                route.ToString());
         }
+        var host = HostOf(found);
         if (host is not null)
         {
             return new Uri($"https://{host}");
@@ -200,5 +224,16 @@ public static class BucketClaimStep
         throw new VddkException(ErrorCodes.S3EndpointNotFound,
             $"The external S3 endpoint cannot be found: {route} {(found is null ? "does not exist" : "has no host")}. " +
             "Set VddkS3Endpoint to the S3 URL reachable from this machine (https://host).", route.ToString());
+    }
+
+    /// <summary>A route's host: <c>spec.host</c>, else the first host the routers admitted.</summary>
+    private static string? HostOf(JsonNode? route) =>
+        ClusterObjects.String(route, "spec", "host") ?? ClusterObjects.String((route?["status"]?["ingress"] as JsonArray)?.FirstOrDefault(), "host");
+
+    /// <summary>The in-cluster service of <c>name.namespace.svc[.cluster.local]</c>; null for any other host.</summary>
+    private static (string Name, string Namespace)? ServiceOf(string? host)
+    {
+        var parts = host?.Trim().TrimEnd('.').Split('.');
+        return parts is { Length: >= 3 } && parts[2] == "svc" && parts[0].Length > 0 && parts[1].Length > 0 ? (parts[0], parts[1]) : null;
     }
 }

@@ -1,5 +1,6 @@
 using k8s;
 using k8s.Exceptions;
+using VddkBuild.Diagnostics;
 using VddkBuild.Registry;
 
 namespace VddkBuild.Cluster;
@@ -11,9 +12,13 @@ namespace VddkBuild.Cluster;
 /// </summary>
 public sealed class ClusterConnection : IDisposable
 {
-    private ClusterConnection(Kubernetes api, KubernetesClientConfiguration configuration, InClusterServiceAccount? inCluster)
+    private readonly ApiServerWarnings _warnings;
+
+    private ClusterConnection(KubernetesClientConfiguration configuration, InClusterServiceAccount? inCluster)
     {
-        Api = api;
+        _warnings = new ApiServerWarnings(configuration.Host.TrimEnd('/'));
+        // As client-go: a throttled request is sent again after the server's Retry-After; its warnings are shown.
+        Api = new Kubernetes(configuration, _warnings, new RetryAfterHandler(TimeProvider.System));
         Server = configuration.Host;
         Namespace = configuration.Namespace;
         InCluster = inCluster;
@@ -79,7 +84,7 @@ public sealed class ClusterConnection : IDisposable
                 $"The kubeconfig '{described}' cannot be read: {FirstLine(ex.Message)}. Check VddkKubeconfig.", described, ex);
         }
         UseEnvironmentProxy(configuration, getEnvironmentVariable);
-        return new ClusterConnection(new Kubernetes(configuration), configuration, inCluster);
+        return new ClusterConnection(configuration, inCluster);
     }
 
     /// <summary>
@@ -101,7 +106,10 @@ public sealed class ClusterConnection : IDisposable
     }
 
     public static ClusterConnection FromConfiguration(KubernetesClientConfiguration configuration) =>
-        new(new Kubernetes(configuration), configuration, null);
+        new(configuration, null);
+
+    /// <summary>Sends the API server's warnings to the build's log from now on.</summary>
+    internal void ShowWarningsIn(IBuildLog log) => _warnings.Log = log;
 
     /// <summary>
     /// The existing files of KUBECONFIG (a path list, merged as kubectl merges it; files that do not exist are skipped,

@@ -86,6 +86,14 @@ public static partial class ClusterErrors
             var (reason, message) = ReadStatus(http.Response.Content);
             var status = (int)http.Response.StatusCode;
             var detail = message ?? $"HTTP {status}";
+            if (AdmissionPolicy(message) is { } policy && http.Response.StatusCode != HttpStatusCode.NotFound)
+            {
+                return new VddkException(http.Response.StatusCode == HttpStatusCode.Forbidden ? ErrorCodes.ClusterForbidden : ErrorCodes.ClusterRequestFailed,
+                    $"The cluster's {policy} refused to {verb} {target} ({status} {reason}): {detail.TrimEnd('.')}. This is the cluster's admission policy, " +
+                    "not a missing RBAC permission: granting a role does not help. On a managed cluster (OpenShift Dedicated, ROSA, ARO) the provider " +
+                    "guards the objects it manages this way; ask its administrators or support to make the change, or leave this step out.",
+                    target.ToString(), exception);
+            }
             return http.Response.StatusCode switch
             {
                 HttpStatusCode.Unauthorized => new VddkException(ErrorCodes.ClusterUnauthorized,
@@ -97,10 +105,17 @@ public static partial class ClusterErrors
                 HttpStatusCode.NotFound when IsMissingResourceType(http) => MissingResourceType(exception, verb, target, server),
                 HttpStatusCode.NotFound => new VddkException(ErrorCodes.ClusterObjectNotFound,
                     $"Cannot {verb} {target}: {detail}. Check the name and namespace.", target.ToString(), exception),
+                HttpStatusCode.TooManyRequests => new VddkException(ErrorCodes.ClusterRequestFailed,
+                    $"Cannot {verb} {target}: the API server {server} is overloaded and refused the request (429 {reason ?? "TooManyRequests"}: {detail.TrimEnd('.')})" +
+                    (http.Response.Headers.ContainsKey("Retry-After")
+                        ? $" in each of {RetryAfterHandler.MaxAttempts} attempts, waiting as long as it asked between them. "
+                        : ". ") +
+                    "Run the build again later; a cluster administrator can check the API server's priority and fairness (oc get flowschemas,prioritylevelconfigurations) " +
+                    "for clients that keep it busy.", target.ToString(), exception),
                 HttpStatusCode.Conflict => new VddkException(ErrorCodes.ClusterConflict,
                     $"Cannot {verb} {target}: {detail} ({reason ?? "Conflict"}). Another client keeps changing it; run the build again.", target.ToString(), exception),
                 _ => new VddkException(ErrorCodes.ClusterRequestFailed,
-                    $"Cannot {verb} {target}: the API server answered {status} {reason}: {detail}.", target.ToString(), exception),
+                    $"Cannot {verb} {target}: the API server answered {status} {reason}: {detail.TrimEnd('.')}.", target.ToString(), exception),
             };
         }
         var tls = FindInner<AuthenticationException>(exception);
@@ -120,6 +135,13 @@ public static partial class ClusterErrors
     /// </summary>
     public static string DescribeMissingPermission(string statusMessage, string verb, ClusterObjectRef target)
     {
+        var escalation = RbacEscalation().Match(statusMessage);
+        if (escalation.Success)
+        {
+            var held = statusMessage[(escalation.Index + escalation.Length)..].Trim().TrimStart(':').Trim();
+            return $"user \"{escalation.Groups["user"].Value}\" may not grant the role this {target.Resource.Kind} refers to: binding a role needs 'bind' on that role, " +
+                   $"or holding every permission it grants{(held.Length == 0 ? "" : $" (not held: {(held.Length > 300 ? held[..300] + "..." : held)})")}.";
+        }
         var match = ForbiddenMessage().Match(statusMessage);
         if (match.Success)
         {
@@ -130,6 +152,33 @@ public static partial class ClusterErrors
         var where = target.Namespace is null ? "at cluster scope" : $"in namespace \"{target.Namespace}\"";
         return $"the permission '{verb}' on resource \"{target.Resource.Plural}\" in API group \"{target.Resource.Group}\" {where} is missing.";
     }
+
+    /// <summary>
+    /// The admission webhook or ValidatingAdmissionPolicy that denied a write, as kube-apiserver names it in the Status
+    /// message ("admission webhook "x" denied the request: ...", "ValidatingAdmissionPolicy 'x' with binding 'y' denied
+    /// request: ..."); null for any other refusal, an RBAC one included.
+    /// </summary>
+    private static string? AdmissionPolicy(string? statusMessage)
+    {
+        if (statusMessage is null)
+        {
+            return null;
+        }
+        var match = AdmissionDenial().Match(statusMessage);
+        return !match.Success ? null
+            : match.Groups["webhook"].Success ? $"admission webhook \"{match.Groups["webhook"].Value}\""
+            : $"ValidatingAdmissionPolicy '{match.Groups["policy"].Value}'";
+    }
+
+    /// <summary>
+    /// The user RBAC's escalation check refused (a RoleBinding the user may create but whose role it may not grant:
+    /// "user "u" (groups=[...]) is attempting to grant RBAC permissions not currently held"); null for any other failure.
+    /// </summary>
+    public static string? RbacEscalationUser(VddkException exception) =>
+        exception.Code == ErrorCodes.ClusterForbidden && exception.InnerException is HttpOperationException http
+        && ReadStatus(http.Response?.Content).Message is { } message && RbacEscalation().Match(message) is { Success: true } match
+            ? match.Groups["user"].Value
+            : null;
 
     public static bool IsConflict(Exception ex) => ex is HttpOperationException { Response.StatusCode: HttpStatusCode.Conflict } http
         && ReadStatus(http.Response.Content).Reason != "AlreadyExists";
@@ -195,6 +244,15 @@ public static partial class ClusterErrors
                 $"The cluster at {server} does not serve {served}, needed to {verb} {target}: the Migration Toolkit for Virtualization (Forklift) is not installed. " +
                 "Install its operator, or leave VddkForkliftProvider empty and set the provider's vddkInitImage yourself.", target.ToString(), exception);
         }
+        if (resource == ClusterResource.ObjectBucketClaims)
+        {
+            return new VddkException(ErrorCodes.ClusterObjectNotFound,
+                $"The cluster at {server} does not serve {served}, needed to {verb} {target}: OpenShift Data Foundation (its Multicloud Object Gateway, " +
+                "NooBaa) is not installed, and nothing else provisions bucket claims. PrepareVddkRegistry puts the registry on such a bucket; a registry " +
+                "that already has storage (managed OpenShift such as ROSA, ARO or OpenShift Dedicated keeps it on the cloud's storage; or a PVC) needs no " +
+                "preparation: run PublishVddk alone (without VddkPrepareRegistry). Otherwise install ODF with the Multicloud Object Gateway, or give the " +
+                "registry storage yourself.", target.ToString(), exception);
+        }
         return new VddkException(ErrorCodes.ClusterObjectNotFound,
             $"The cluster does not serve {served}, needed to {verb} {target}. " +
             $"Install the operator that provides {resource.Kind} (see the documentation of this step).", target.ToString(), exception);
@@ -234,6 +292,12 @@ public static partial class ClusterErrors
         }
         return null;
     }
+
+    [GeneratedRegex("user \"(?<user>[^\"]*)\" \\(groups=.*?\\) is attempting to grant RBAC permissions not currently held", RegexOptions.Singleline)]
+    private static partial Regex RbacEscalation();
+
+    [GeneratedRegex("admission webhook \"(?<webhook>[^\"]+)\" denied the request|ValidatingAdmissionPolicy '(?<policy>[^']+)' with binding '[^']*' denied request")]
+    private static partial Regex AdmissionDenial();
 
     [GeneratedRegex("User \"(?<user>[^\"]*)\" cannot (?<verb>\\S+) resource \"(?<resource>[^\"]*)\" in API group \"(?<group>[^\"]*)\"(?: in the namespace \"(?<ns>[^\"]*)\")?")]
     private static partial Regex ForbiddenMessage();

@@ -13,6 +13,7 @@ public sealed class ClusterSession
         : this(connection.Api, connection.Server, log, dryRun, clock)
     {
         InCluster = connection.InCluster;
+        connection.ShowWarningsIn(log);
     }
 
     public ClusterSession(IKubernetes api, string server, IBuildLog log, bool dryRun = false, TimeProvider? clock = null)

@@ -63,27 +63,50 @@ public static class ImagePullerBinding
             {
                 return true;
             }
-            if (current is null)
+            try
             {
-                await ClusterErrors.CallAsync(session, "create", target, c => session.Api.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
+                if (current is null)
                 {
-                    Metadata = new V1ObjectMeta { Name = BindingName, NamespaceProperty = ns },
-                    RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = ClusterRoleName },
-                    Subjects = subjects,
-                }, ns, cancellationToken: c), ct).ConfigureAwait(false);
+                    await ClusterErrors.CallAsync(session, "create", target, c => session.Api.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
+                    {
+                        Metadata = new V1ObjectMeta { Name = BindingName, NamespaceProperty = ns },
+                        RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = ClusterRoleName },
+                        Subjects = subjects,
+                    }, ns, cancellationToken: c), ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    var patch = new JsonObject
+                    {
+                        ["metadata"] = new JsonObject { ["resourceVersion"] = current.Metadata.ResourceVersion },
+                        ["subjects"] = JsonNode.Parse(KubernetesJson.Serialize(subjects)),
+                    };
+                    await ClusterErrors.CallAsync(session, "patch", target, c => session.Api.RbacAuthorizationV1.PatchNamespacedRoleBindingAsync(
+                        new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), BindingName, ns, cancellationToken: c), ct).ConfigureAwait(false);
+                }
             }
-            else
+            catch (VddkException ex) when (ClusterErrors.RbacEscalationUser(ex) is { } user)
             {
-                var patch = new JsonObject
-                {
-                    ["metadata"] = new JsonObject { ["resourceVersion"] = current.Metadata.ResourceVersion },
-                    ["subjects"] = JsonNode.Parse(KubernetesJson.Serialize(subjects)),
-                };
-                await ClusterErrors.CallAsync(session, "patch", target, c => session.Api.RbacAuthorizationV1.PatchNamespacedRoleBindingAsync(
-                    new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), BindingName, ns, cancellationToken: c), ct).ConfigureAwait(false);
+                throw CannotBind(target, ns, user, ex);
             }
             return true;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// RBAC lets a user bind a role only with 'bind' on it (or all of its permissions): a CI account with 'create' on
+    /// rolebindings alone is refused. Names the one grant that suffices, for a user or a service account.
+    /// </summary>
+    private static VddkException CannotBind(ClusterObjectRef target, string ns, string user, VddkException refused)
+    {
+        const string ServiceAccountPrefix = "system:serviceaccount:";
+        var subject = user.StartsWith(ServiceAccountPrefix, StringComparison.Ordinal) ? $"--serviceaccount={user[ServiceAccountPrefix.Length..]}" : $"--user={user}";
+        return new VddkException(ErrorCodes.ClusterForbidden,
+            $"The cluster refused to write {target}: user \"{user}\" may write role bindings there but not grant ClusterRole \"{ClusterRoleName}\", " +
+            $"which needs 'bind' on clusterroles \"{ClusterRoleName}\" in namespace \"{ns}\" (or holding every permission that role grants). Grant it with: " +
+            $"oc create clusterrole vddk-bind-image-puller --verb=bind --resource=clusterroles --resource-name={ClusterRoleName} && " +
+            $"oc create rolebinding vddk-bind-image-puller -n {ns} --clusterrole=vddk-bind-image-puller {subject}; " +
+            "or set VddkGrantImagePullers=false and let an administrator create the binding.", target.ToString(), refused);
     }
 
     /// <summary>A Kubernetes namespace name: an RFC 1123 label.</summary>

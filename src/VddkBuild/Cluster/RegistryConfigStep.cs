@@ -33,6 +33,8 @@ public static class RegistryConfigStep
     public static async Task<bool> RunAsync(ClusterSession session, BucketFacts bucket, string trustedCaConfigMap, RegistryConfigOptions options, CancellationToken cancellationToken)
     {
         var desired = Desired(bucket, trustedCaConfigMap, options);
+        await RegistryEgressProxy.WarnIfProxiedAsync(session, await ClusterObjects.GetAsync(session, Config, cancellationToken).ConfigureAwait(false),
+            bucket.Endpoint, cancellationToken).ConfigureAwait(false);
         var changed = false;
         for (var round = 0; ; round++)
         {

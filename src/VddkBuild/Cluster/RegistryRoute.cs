@@ -64,6 +64,24 @@ public static class RegistryRoute
             return host;
         }
         var refused = images.Refused is { } r ? $" ({r.Target} could not be read either: {r.Permission.TrimEnd('.')})" : "";
+        // Why there is none, when the account may read the registry's config (an administrator's may, a CI account's need not).
+        var config = (await ClusterObjects.GetOrRefusedAsync(session, RegistryConfigStep.Config, cancellationToken).ConfigureAwait(false)).Value;
+        if (ClusterObjects.String(config, "spec", "managementState") == "Removed")
+        {
+            throw new VddkException(ErrorCodes.RegistryRouteNotFound,
+                $"The image registry has no route to push through: it is not running at all ({RegistryConfigStep.Config} has spec.managementState Removed, " +
+                "as installs without shareable storage leave it: bare metal, vSphere, other on-premises platforms). Give it storage and switch it on first: " +
+                "PrepareVddkRegistry does both on an OpenShift Data Foundation bucket (or set VddkPrepareRegistry=true), or an administrator configures its " +
+                "storage (e.g. a PVC) and sets it Managed; else set VddkRegistry to a registry of your own.", DefaultRoute.ToString());
+        }
+        if (config?["spec"]?["defaultRoute"] is JsonValue on && on.TryGetValue<bool>(out var enabled) && enabled)
+        {
+            throw new VddkException(ErrorCodes.RegistryRouteNotFound,
+                $"The image registry has no route to push through: {DefaultRoute} does not exist although spec.defaultRoute is already true in " +
+                $"{RegistryConfigStep.Config}. The registry operator has not created it (yet): check its conditions with " +
+                "'oc get clusteroperator image-registry' and 'oc describe configs.imageregistry.operator.openshift.io cluster', then run the build again; " +
+                "or set VddkRegistry to a route of the registry that this machine can reach.", DefaultRoute.ToString());
+        }
         throw new VddkException(ErrorCodes.RegistryRouteNotFound,
             $"The image registry has no route to push through: {DefaultRoute} does not exist, and the registry operator publishes no other route host{refused}. " +
             "The default route is off (spec.defaultRoute: false in configs.imageregistry.operator.openshift.io/cluster); exposing the registry is an " +

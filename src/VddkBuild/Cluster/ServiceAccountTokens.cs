@@ -38,6 +38,19 @@ public static class ServiceAccountTokens
         }
         catch (VddkException ex) when (ex.Code == ErrorCodes.ClusterObjectNotFound)
         {
+            // The API server says only that the account is not found; a namespace that is not there at all (Forklift
+            // installed elsewhere than openshift-mtv, a typo) needs another fix. A namespace read refused says nothing.
+            var namespaceRef = new ClusterObjectRef(ClusterResource.Namespaces, null, ns);
+            var namespaceRead = await ClusterErrors.GetOrRefusedAsync(session, namespaceRef,
+                ct => session.Api.CoreV1.ReadNamespaceAsync(ns, cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+            if (namespaceRead is { Value: null, Refused: null })
+            {
+                throw new VddkException(ErrorCodes.ServiceAccountTokenFailed,
+                    $"No token can be requested for {target}: the namespace \"{ns}\" itself does not exist. The namespace of VddkRepository ('{ns}/...') holds " +
+                    "the image stream, the pushing service account and the pull RoleBinding: set VddkRepository to a project that exists, usually the one " +
+                    "the Migration Toolkit for Virtualization runs in (openshift-mtv; konveyor-forklift for upstream Forklift), e.g. VddkRepository=konveyor-forklift/vddk.",
+                    target.ToString(), ex);
+            }
             throw new VddkException(ErrorCodes.ServiceAccountTokenFailed,
                 $"No token can be requested: {target} does not exist. The 'builder' service account exists in every namespace when the Build capability is enabled; " +
                 "create the service account or set VddkServiceAccount to one that exists and may push (system:image-builder).", target.ToString(), ex);

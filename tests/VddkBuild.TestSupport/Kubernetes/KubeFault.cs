@@ -15,6 +15,8 @@ public sealed record KubeFault(HttpStatusCode StatusCode, int Times = 1)
     public string? Subresource { get; init; }
     public string? Reason { get; init; }
     public string? Message { get; init; }
+    /// <summary>Sent as a <c>Retry-After</c> header, as kube-apiserver's priority and fairness sends it with a 429.</summary>
+    public int? RetryAfterSeconds { get; init; }
 }
 
 /// <summary>A verb a user may not use on a resource; the server answers 403 Forbidden with the real authorizer's message.</summary>

@@ -34,6 +34,7 @@ public static class KubeResources
     public static readonly KubeResource ClusterOperators = new("config.openshift.io", "v1", "clusteroperators", "ClusterOperator", Namespaced: false, HasStatus: true);
     public static readonly KubeResource IngressConfigs = new("config.openshift.io", "v1", "ingresses", "Ingress", Namespaced: false, HasStatus: true);
     public static readonly KubeResource ImageConfigs = new("config.openshift.io", "v1", "images", "Image", Namespaced: false, HasStatus: true);
+    public static readonly KubeResource Proxies = new("config.openshift.io", "v1", "proxies", "Proxy", Namespaced: false, HasStatus: true);
     public static readonly KubeResource IngressControllers = new("operator.openshift.io", "v1", "ingresscontrollers", "IngressController", Namespaced: true, HasStatus: true);
     public static readonly KubeResource Deployments = new("apps", "v1", "deployments", "Deployment", Namespaced: true, HasStatus: true);
     public static readonly KubeResource ReplicaSets = new("apps", "v1", "replicasets", "ReplicaSet", Namespaced: true, HasStatus: true);
@@ -42,7 +43,7 @@ public static class KubeResources
     public static IReadOnlyList<KubeResource> All { get; } =
     [
         Namespaces, Secrets, ConfigMaps, ServiceAccounts, Pods, Events, Services, RoleBindings, Routes, ObjectBucketClaims,
-        ObjectBuckets, ImageRegistryConfigs, ClusterOperators, IngressConfigs, ImageConfigs, IngressControllers,
+        ObjectBuckets, ImageRegistryConfigs, ClusterOperators, IngressConfigs, ImageConfigs, Proxies, IngressControllers,
         Deployments, ReplicaSets, ForkliftProviders,
     ];
 }

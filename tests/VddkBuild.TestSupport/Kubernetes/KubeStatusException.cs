@@ -12,4 +12,7 @@ public sealed class KubeStatusException(JsonObject status)
     public HttpStatusCode StatusCode => (HttpStatusCode)(Status["code"]?.GetValue<int>() ?? 500);
 
     public string Reason => Status["reason"]?.GetValue<string>() ?? "";
+
+    /// <summary>A <c>Retry-After</c> header to answer with.</summary>
+    public int? RetryAfterSeconds { get; init; }
 }

@@ -43,6 +43,44 @@ public sealed class LoopbackCertificates : IDisposable
     /// <summary>Signs a server certificate for 127.0.0.1, ::1, localhost and <paramref name="dnsNames"/> (with private key).</summary>
     public X509Certificate2 IssueServerCertificate(string commonName, params string[] dnsNames) => Issue(Authority, commonName, dnsNames);
 
+    /// <summary>
+    /// A client certificate for a kubeconfig's client-certificate-data/client-key-data, as the installer writes the
+    /// admin kubeconfig: CN is the user, O the groups, an RSA key in PKCS#1 PEM ("RSA PRIVATE KEY").
+    /// </summary>
+    public (string CertificatePem, string KeyPem) IssueClientCertificate(string user, params string[] groups)
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var key = RSA.Create(2048);
+        var subject = string.Concat($"CN={user}", string.Concat(groups.Select(g => $", O={g}")));
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Authority, true, false));
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        // An RSA leaf under the EC authority: signed with the authority's EC key.
+        using var authorityKey = Authority.GetECDsaPrivateKey()!;
+        using var signed = request.Create(Authority.SubjectName, X509SignatureGenerator.CreateForECDsa(authorityKey),
+            new DateTimeOffset(Authority.NotBefore.ToUniversalTime()), now.AddDays(1), serial);
+        return (signed.ExportCertificatePem(), PemEncoding.WriteString("RSA PRIVATE KEY", key.ExportRSAPrivateKey()));
+    }
+
+    /// <summary>The user (CN) of a client certificate this authority signed for client authentication; null for any other certificate.</summary>
+    public string? ClientUser(X509Certificate2? certificate)
+    {
+        if (certificate is null)
+        {
+            return null;
+        }
+        using var chain = new X509Chain();
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Authority);
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.2"));
+        return chain.Build(certificate) ? certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false) : null;
+    }
+
     private static X509Certificate2 Issue(X509Certificate2 authority, string commonName, string[] dnsNames)
     {
         var now = DateTimeOffset.UtcNow;

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -33,6 +34,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
     private readonly List<KubeFault> _faults = [];
     private readonly List<KubeForbiddenRule> _forbidden = [];
     private readonly HashSet<string> _unservedGroups = new(StringComparer.Ordinal);
+    private readonly List<(string Verb, KubeResource Resource, string Text)> _warnings = [];
     private readonly List<(KubeResource Resource, Func<KubeObjectChange, CancellationToken, Task> Handler)> _controllers = [];
     private readonly List<Exception> _controllerErrors = [];
     private readonly Channel<KubeObjectChange> _changes = Channel.CreateUnbounded<KubeObjectChange>(new UnboundedChannelOptions { SingleReader = true });
@@ -88,7 +90,13 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = directory });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelHttpsConfiguration();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificates.Server)));
+        // Client certificates are asked for, not required (as kube-apiserver): tokens and certificates both authenticate.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = certificates.Server,
+            ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+            ClientCertificateValidation = (_, _, _) => true,
+        })));
         var app = builder.Build();
         var server = new LoopbackKubeApiServer(app, certificates, new KubeObjectStore(clock), new KubeTokenIssuer(clock), directory);
         app.Run(server.HandleAsync);
@@ -141,12 +149,57 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         return path;
     }
 
+    /// <summary>
+    /// Writes a kubeconfig whose user authenticates with a client certificate this server's CA signed (the installer's
+    /// admin kubeconfig: <c>client-certificate-data</c> and <c>client-key-data</c>, no token); returns <paramref name="path"/>.
+    /// </summary>
+    public string WriteClientCertificateKubeconfig(string path, string user, string contextName = "admin")
+    {
+        var (certificate, key) = Certificates.IssueClientCertificate(user, "system:masters");
+        string Base64(string pem) => Convert.ToBase64String(Encoding.ASCII.GetBytes(pem));
+        var yaml = $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: {contextName}-cluster
+              cluster:
+                server: {BaseUri.ToString().TrimEnd('/')}
+                certificate-authority-data: {Base64(Certificates.AuthorityPem)}
+            users:
+            - name: {contextName}
+              user:
+                client-certificate-data: {Base64(certificate)}
+                client-key-data: {Base64(key)}
+            contexts:
+            - name: {contextName}
+              context:
+                cluster: {contextName}-cluster
+                user: {contextName}
+            current-context: {contextName}
+
+            """;
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
     /// <summary>Makes matching requests fail (e.g. the next PATCH of the registry config answers 409 Conflict).</summary>
     public void InjectFault(KubeFault fault)
     {
         lock (_faults)
         {
             _faults.Add(fault);
+        }
+    }
+
+    /// <summary>
+    /// Answers every matching request with a <c>Warning: 299 - "text"</c> header, as kube-apiserver does for deprecated
+    /// API versions and admission warnings.
+    /// </summary>
+    public void WarnOn(string verb, KubeResource resource, string text)
+    {
+        lock (_warnings)
+        {
+            _warnings.Add((verb, resource, text));
         }
     }
 
@@ -267,11 +320,12 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
     {
         var request = context.Request;
         var path = request.Path.Value ?? "/";
-        var user = Authenticate(request);
+        var user = Authenticate(request) ?? Certificates.ClientUser(context.Connection.ClientCertificate);
         KubeApiRoute? route = null;
         var verb = "";
         JsonObject body;
         var status = HttpStatusCode.OK;
+        int? retryAfter = null;
         try
         {
             if (IsUnserved(path))
@@ -310,6 +364,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         {
             status = ex.StatusCode;
             body = ex.Status;
+            retryAfter = ex.RetryAfterSeconds;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -323,6 +378,17 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         }
         context.Response.StatusCode = (int)status;
         context.Response.ContentType = "application/json";
+        lock (_warnings)
+        {
+            foreach (var (_, _, text) in _warnings.Where(w => route is not null && w.Verb == verb && w.Resource == route.Resource))
+            {
+                context.Response.Headers.Append("Warning", $"299 - \"{text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+            }
+        }
+        if (retryAfter is { } seconds)
+        {
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        }
         await context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted);
     }
 
@@ -450,7 +516,7 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
         var status = fault.StatusCode == HttpStatusCode.Conflict && fault.Reason is null && fault.Message is null
             ? KubeStatus.Conflict(route.Resource, name)
             : KubeStatus.Failure(fault.StatusCode, fault.Reason ?? DefaultReason(fault.StatusCode), fault.Message ?? $"injected failure ({(int)fault.StatusCode})", route.Resource, route.Name);
-        throw new KubeStatusException(status);
+        throw new KubeStatusException(status) { RetryAfterSeconds = fault.RetryAfterSeconds };
     }
 
     private static string DefaultReason(HttpStatusCode code) => code switch

@@ -17,7 +17,7 @@ public sealed class BucketClaimStepTests : IAsyncLifetime
     private static BucketClaimOptions Options => new() { BoundTimeout = TimeSpan.FromMilliseconds(400) };
 
     /// <summary>A provisioner like lib-bucket-provisioner: a generated bucket name in .spec, Secret and ConfigMap named after the claim, phase Bound.</summary>
-    private IDisposable PlugProvisioner(string generatedBucket) =>
+    private IDisposable PlugProvisioner(string generatedBucket, string bucketHost = "s3.openshift-storage.svc") =>
         _cluster.Server.OnChange(KubeResources.ObjectBucketClaims, (change, _) =>
         {
             if (change.Type != KubeChangeType.Added)
@@ -29,7 +29,7 @@ public sealed class BucketClaimStepTests : IAsyncLifetime
             _cluster.SeedSecret(ns, change.Name, ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "very-secret-key"));
             _cluster.Seed(KubeResources.ConfigMaps, ns, change.Name, new JsonObject
             {
-                ["data"] = new JsonObject { ["BUCKET_NAME"] = generatedBucket, ["BUCKET_HOST"] = "s3.openshift-storage.svc", ["BUCKET_PORT"] = "443", ["BUCKET_REGION"] = "" },
+                ["data"] = new JsonObject { ["BUCKET_NAME"] = generatedBucket, ["BUCKET_HOST"] = bucketHost, ["BUCKET_PORT"] = "443", ["BUCKET_REGION"] = "" },
             });
             _cluster.Store.UpdateStatus(change.Resource, ns, change.Name, status => status["phase"] = "Bound");
             return Task.CompletedTask;
@@ -151,6 +151,41 @@ public sealed class BucketClaimStepTests : IAsyncLifetime
         Assert.Equal(ErrorCodes.S3EndpointNotFound, error.Code);
         Assert.Contains("VddkS3Endpoint", error.Message);
         Assert.Equal(new Uri("https://s3.example.test:8443"), facts.Endpoint);
+    }
+
+    private const string RgwService = "rook-ceph-rgw-ocs-storagecluster-cephobjectstore";
+
+    private void SeedRoute(string name, string service, string host) =>
+        _cluster.Seed(KubeResources.Routes, "openshift-storage", name, new JsonObject
+        {
+            ["spec"] = new JsonObject { ["host"] = host, ["to"] = new JsonObject { ["kind"] = "Service", ["name"] = service } },
+        });
+
+    [Fact]
+    public async Task A_claim_of_the_ceph_object_gateway_is_reached_through_the_route_of_its_own_service_not_noobaas()
+    {
+        // ODF's RGW storage class (ocs-storagecluster-ceph-rgw): the bucket and its keys live in Ceph, not in NooBaa.
+        SeedRoute("s3", "s3", "s3-openshift-storage.apps.example.test");
+        SeedRoute("ocs-storagecluster-cephobjectstore", RgwService, "ocs-storagecluster-cephobjectstore-openshift-storage.apps.example.test");
+        using var provisioner = PlugProvisioner("rgw-bucket", $"{RgwService}.openshift-storage.svc");
+
+        var facts = await BucketClaimStep.RunAsync(_cluster.Session(), Options with { StorageClass = "ocs-storagecluster-ceph-rgw", BoundTimeout = TimeSpan.FromSeconds(10) }, CancellationToken.None);
+
+        Assert.Equal(new Uri("https://ocs-storagecluster-cephobjectstore-openshift-storage.apps.example.test"), facts.Endpoint);
+    }
+
+    [Fact]
+    public async Task A_claim_whose_service_has_no_route_is_not_sent_to_another_services_route()
+    {
+        SeedRoute("s3", "s3", "s3-openshift-storage.apps.example.test");
+        using var provisioner = PlugProvisioner("rgw-bucket", $"{RgwService}.openshift-storage.svc");
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            BucketClaimStep.RunAsync(_cluster.Session(), Options with { StorageClass = "ocs-storagecluster-ceph-rgw", BoundTimeout = TimeSpan.FromSeconds(10) }, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.S3EndpointNotFound, error.Code);
+        Assert.Contains(RgwService, error.Message);
+        Assert.Contains("VddkS3Endpoint", error.Message);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json.Nodes;
 using VddkBuild.Cluster;
 using VddkBuild.TestSupport.Kubernetes;
@@ -88,6 +89,151 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
             File.Delete(path);
         }
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_client_certificate_kubeconfig_as_the_installer_writes_it_authenticates_as_its_user(bool filesBesideTheKubeconfig)
+    {
+        var directory = Directory.CreateTempSubdirectory("vddk-kc-").FullName;
+        try
+        {
+            var path = _cluster.Server.WriteClientCertificateKubeconfig(Path.Combine(directory, "kubeconfig"), "system:admin");
+            if (filesBesideTheKubeconfig)
+            {
+                // client-certificate / client-key paths, relative to the kubeconfig as kubectl reads them.
+                var text = File.ReadAllText(path);
+                string Field(string name) => text.Split('\n').Single(l => l.TrimStart().StartsWith(name + ":", StringComparison.Ordinal)).Split(':', 2)[1].Trim();
+                File.WriteAllBytes(Path.Combine(directory, "admin.crt"), Convert.FromBase64String(Field("client-certificate-data")));
+                File.WriteAllBytes(Path.Combine(directory, "admin.key"), Convert.FromBase64String(Field("client-key-data")));
+                File.WriteAllText(path, text
+                    .Replace("client-certificate-data: " + Field("client-certificate-data"), "client-certificate: admin.crt", StringComparison.Ordinal)
+                    .Replace("client-key-data: " + Field("client-key-data"), "client-key: admin.key", StringComparison.Ordinal));
+            }
+            using var connection = ClusterConnection.Open(path);
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+            Assert.All(_cluster.Server.Requests, r => Assert.Equal("system:admin", r.User));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_ca_bundle_of_several_signers_verifies_a_server_signed_by_any_one_of_them_as_the_installers_kubeconfig_holds()
+    {
+        // The installer's kubeconfig trusts several signers (localhost, service network, load balancer); the one that
+        // signed the serving certificate need not be first.
+        using var lbSigner = LoopbackCertificates.Create("kube-apiserver-lb-signer");
+        using var localhostSigner = LoopbackCertificates.Create("kube-apiserver-localhost-signer");
+        var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
+        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
+        var bundle = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(string.Join("\n", lbSigner.AuthorityPem, localhostSigner.AuthorityPem, _cluster.Server.Certificates.AuthorityPem) + "\n"));
+        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
+        File.WriteAllText(path, text.Replace(ca, bundle, StringComparison.Ordinal));
+        try
+        {
+            using var connection = ClusterConnection.Open(path);
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Insecure_skip_tls_verify_reaches_an_api_server_whose_ca_is_not_given_as_kubectl_does()
+    {
+        var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
+        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
+        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
+        File.WriteAllText(path, text.Replace($"certificate-authority-data: {ca}", "insecure-skip-tls-verify: true", StringComparison.Ordinal));
+        try
+        {
+            using var connection = ClusterConnection.Open(path);
+            var session = new ClusterSession(connection, _cluster.Log);
+
+            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Warnings_the_api_server_sends_are_logged_once_each_as_kubectl_shows_them()
+    {
+        const string Deprecated = "objectbucket.io/v1alpha1 ObjectBucketClaim is deprecated; use \"objectbucket.io/v1\"";
+        _cluster.Server.WarnOn("get", KubeResources.Secrets, Deprecated);
+        _cluster.Server.WarnOn("create", KubeResources.Secrets, "metadata.name: this is used in Pod names and hostnames");
+        using var connection = ClusterConnection.Open(_cluster.Server.KubeconfigPath);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+        await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+        Assert.Single(_cluster.Log.Lines, l => l == $"Warning from the API server {_cluster.Server.BaseUri.ToString().TrimEnd('/')}: {Deprecated}");
+        Assert.Single(_cluster.Log.Lines, l => l.EndsWith(": metadata.name: this is used in Pod names and hostnames", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_429_or_5xx_with_Retry_After_is_sent_again_after_that_wait_reads_and_writes_alike_as_client_go_does()
+    {
+        // kube-apiserver's priority and fairness sheds load with 429 + Retry-After; client-go waits and sends again.
+        const string Shed = "Too many requests, please try again later.";
+        _cluster.Store.Create(KubeResources.Routes, "openshift-image-registry", new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["name"] = "default-route" },
+            ["spec"] = new JsonObject { ["host"] = "default-route-openshift-image-registry.apps.example.com" },
+        });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.TooManyRequests, Times: 2) { Verb = "get", Resource = KubeResources.Routes, Message = Shed, RetryAfterSeconds = 1 });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.TooManyRequests) { Verb = "create", Resource = KubeResources.Secrets, Message = Shed, RetryAfterSeconds = 1 });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.ServiceUnavailable) { Verb = "get", Resource = KubeResources.Secrets, RetryAfterSeconds = 1 });
+        using var connection = ClusterConnection.Open(_cluster.Server.KubeconfigPath);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        var host = await RegistryRoute.DiscoverHostAsync(session, CancellationToken.None);
+        await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
+
+        Assert.Equal("default-route-openshift-image-registry.apps.example.com", host);
+        Assert.Equal([429, 429, 200], _cluster.Server.Requests.Where(r => r.Resource == KubeResources.Routes).Select(r => r.StatusCode));
+        Assert.Equal([503, 404, 429, 201], _cluster.Server.Requests.Where(r => r.Resource == KubeResources.Secrets).Select(r => r.StatusCode));
+        Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
+    }
+
+    [Fact]
+    public async Task A_429_that_does_not_end_fails_after_the_retries_saying_the_api_server_is_overloaded_and_one_without_Retry_After_is_not_repeated()
+    {
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.TooManyRequests, Times: 1000) { Verb = "get", Resource = KubeResources.Routes, Message = "Too many requests, please try again later.", RetryAfterSeconds = 0 });
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.InternalServerError) { Verb = "get", Resource = KubeResources.ConfigMaps, Message = "etcdserver: request timed out" });
+        using var connection = ClusterConnection.Open(_cluster.Server.KubeconfigPath);
+        var session = new ClusterSession(connection, _cluster.Log);
+
+        var throttled = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(session, CancellationToken.None));
+        var failed = await Assert.ThrowsAsync<VddkException>(() => IngressCaStep.ReadAsync(session, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterRequestFailed, throttled.Code);
+        Assert.Contains("429", throttled.Message);
+        Assert.Contains("overloaded", throttled.Message);
+        Assert.Contains("11 attempts", throttled.Message);
+        Assert.Equal(11, _cluster.Server.Requests.Count(r => r.Resource == KubeResources.Routes));
+        Assert.Equal(ErrorCodes.ClusterRequestFailed, failed.Code);
+        Assert.Contains("etcdserver: request timed out", failed.Message);
+        Assert.Single(_cluster.Server.Requests, r => r.Resource == KubeResources.ConfigMaps);
+    }
 }
 
 public sealed class MergePatchDiffTests
@@ -118,5 +264,18 @@ public sealed class ClusterErrorsTests
 
         Assert.Equal("user \"system:serviceaccount:ci:deployer\" lacks the permission 'get' on resource \"secrets\" in API group \"\" in namespace \"ns\".", namespaced);
         Assert.Equal("the permission 'get' on resource \"secrets\" in API group \"\" in namespace \"ns\" is missing.", unknown);
+    }
+
+    [Fact]
+    public void The_escalation_checks_message_becomes_the_role_the_user_may_not_grant()
+    {
+        var target = new ClusterObjectRef(ClusterResource.RoleBindings, "ns", "b");
+
+        var described = ClusterErrors.DescribeMissingPermission(
+            "rolebindings.rbac.authorization.k8s.io \"b\" is forbidden: user \"dev\" (groups=[\"system:authenticated:oauth\" \"system:authenticated\"]) " +
+            "is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}", "create", target);
+
+        Assert.Equal("user \"dev\" may not grant the role this RoleBinding refers to: binding a role needs 'bind' on that role, or holding every permission " +
+            "it grants (not held: {APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}).", described);
     }
 }

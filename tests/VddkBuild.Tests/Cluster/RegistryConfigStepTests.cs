@@ -257,6 +257,83 @@ public sealed class RegistryConfigStepTests : IAsyncLifetime
         Assert.Contains("operator is not installed", error.Message);
     }
 
+    [Theory]
+    [InlineData(HttpStatusCode.Forbidden, "admission webhook \"regular-user-validation.managed.openshift.io\" denied the request: Prevented from accessing Red Hat managed resources.", "admission webhook \"regular-user-validation.managed.openshift.io\"")]
+    [InlineData(HttpStatusCode.BadRequest, "admission webhook \"registry-guard.example.com\" denied the request: storage changes need a change ticket", "admission webhook \"registry-guard.example.com\"")]
+    [InlineData(HttpStatusCode.Forbidden, "configs.imageregistry.operator.openshift.io \"cluster\" is forbidden: ValidatingAdmissionPolicy 'freeze-registry' with binding 'freeze-registry-binding' denied request: frozen", "ValidatingAdmissionPolicy 'freeze-registry'")]
+    public async Task A_patch_refused_by_an_admission_policy_names_the_policy_not_a_missing_rbac_permission(HttpStatusCode status, string message, string policy)
+    {
+        // Managed clusters (OpenShift Dedicated, ROSA) guard the objects their provider manages with webhooks: the user
+        // has the RBAC permission, and granting it again does not help.
+        SeedConfig("Removed");
+        _cluster.Server.InjectFault(new KubeFault(status) { Verb = "patch", Resource = KubeResources.ImageRegistryConfigs, Reason = status == HttpStatusCode.Forbidden ? "Forbidden" : "BadRequest", Message = message });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None));
+
+        Assert.Equal(status == HttpStatusCode.Forbidden ? ErrorCodes.ClusterForbidden : ErrorCodes.ClusterRequestFailed, error.Code);
+        Assert.Contains(policy, error.Message);
+        Assert.Contains("not a missing RBAC permission", error.Message);
+        Assert.DoesNotContain("lacks the permission", error.Message);
+        Assert.DoesNotContain("is missing", error.Message);
+        Assert.Contains("configs.imageregistry.operator.openshift.io \"cluster\"", error.Message);
+    }
+
+    /// <summary>The cluster-wide proxy as the installer leaves it: status.noProxy has the cluster's own names and networks, not the apps domain.</summary>
+    private void SeedClusterProxy(string extraNoProxy = "") =>
+        _cluster.Seed(KubeResources.Proxies, null, "cluster", JsonNode.Parse($$$"""
+            {"spec":{"httpsProxy":"http://svc-registry:Proxy-Pa55@proxy.corp.example:3128"},
+             "status":{"httpProxy":"http://svc-registry:Proxy-Pa55@proxy.corp.example:3128","httpsProxy":"http://svc-registry:Proxy-Pa55@proxy.corp.example:3128",
+               "noProxy":".cluster.local,.svc,10.0.0.0/16,10.128.0.0/14,127.0.0.1,169.254.169.254,172.30.0.0/16,api-int.example.test,localhost{{{extraNoProxy}}}"}}
+            """)!.AsObject());
+
+    [Fact]
+    public async Task A_cluster_proxy_whose_no_proxy_leaves_out_the_s3_host_is_a_warning_naming_both_without_the_proxy_password()
+    {
+        // The operator gives the registry the cluster proxy's HTTPS_PROXY/NO_PROXY: the S3 route's host goes to the proxy.
+        SeedConfig("Removed");
+        SeedClusterProxy();
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        var (code, message) = Assert.Single(_cluster.Log.Warnings, w => w.Code == ErrorCodes.RegistryS3ThroughProxy);
+        Assert.Contains("s3-openshift-storage.apps.example.test", message);
+        Assert.Contains("proxy.corp.example:3128", message);
+        Assert.Contains("noProxy", message);
+        Assert.DoesNotContain("Pa55", _cluster.Log.All);
+    }
+
+    [Theory]
+    [InlineData(",.apps.example.test", null)]
+    [InlineData(",s3-openshift-storage.apps.example.test", null)]
+    [InlineData("", ".svc,.apps.example.test")]
+    public async Task No_proxy_covering_the_s3_host_in_the_cluster_proxy_or_the_registry_configs_own_proxy_is_no_warning(string clusterNoProxy, string? registryNoProxy)
+    {
+        SeedConfig("Removed");
+        SeedClusterProxy(clusterNoProxy);
+        if (registryNoProxy is not null)
+        {
+            _cluster.Store.Patch(KubeResources.ImageRegistryConfigs, null, "cluster", new JsonObject { ["spec"] = new JsonObject { ["proxy"] = new JsonObject { ["noProxy"] = registryNoProxy } } });
+        }
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), Bucket, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.DoesNotContain(_cluster.Log.Warnings, w => w.Code == ErrorCodes.RegistryS3ThroughProxy);
+    }
+
+    [Fact]
+    public async Task An_s3_endpoint_outside_the_ingress_domain_is_left_to_the_proxy_without_a_warning()
+    {
+        SeedConfig("Removed");
+        SeedClusterProxy();
+        _cluster.Seed(KubeResources.IngressConfigs, null, "cluster", new JsonObject { ["spec"] = new JsonObject { ["domain"] = "apps.example.test" } });
+        var external = Bucket with { Endpoint = new Uri("https://s3.objects.corp.example") };
+
+        await RegistryConfigStep.RunAsync(_cluster.Session(), external, "image-registry-s3-bundle", new RegistryConfigOptions(), CancellationToken.None);
+
+        Assert.DoesNotContain(_cluster.Log.Warnings, w => w.Code == ErrorCodes.RegistryS3ThroughProxy);
+    }
+
     [Fact]
     public async Task Forbidden_patch_names_the_cluster_scoped_permission()
     {

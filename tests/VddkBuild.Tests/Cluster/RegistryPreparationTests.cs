@@ -49,6 +49,26 @@ public sealed class RegistryPreparationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Without_odf_the_error_says_what_serves_bucket_claims_and_that_a_registry_with_storage_needs_no_preparation()
+    {
+        // ARO (or ROSA, OSD): the registry is on the cloud's storage and OpenShift Data Foundation is not installed.
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", JsonNode.Parse("""
+            {"spec":{"managementState":"Managed","replicas":2,"storage":{"managementState":"Managed",
+              "azure":{"accountName":"imageregistryarox7k2p","container":"image-registry","cloudName":"AzurePublicCloud"}}}}
+            """)!.AsObject());
+        _cluster.Server.Unserve("objectbucket.io");
+
+        var error = await Assert.ThrowsAsync<VddkException>(() =>
+            RegistryPreparation.RunAsync(_cluster.Session(), new RegistryPreparationOptions(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterObjectNotFound, error.Code);
+        Assert.Contains("OpenShift Data Foundation", error.Message);
+        Assert.Contains("PublishVddk", error.Message);
+        Assert.DoesNotContain("see the documentation of this step", error.Message);
+        Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
+    [Fact]
     public async Task An_unmanaged_registry_is_refused_before_a_claim_is_created()
     {
         _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", JsonNode.Parse("""

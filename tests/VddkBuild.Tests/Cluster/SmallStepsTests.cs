@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using VddkBuild.Cluster;
@@ -198,6 +199,18 @@ public sealed class ServiceAccountTokensTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_repository_namespace_that_does_not_exist_is_named_as_such_not_as_a_missing_service_account()
+    {
+        // Forklift upstream runs in konveyor-forklift; the default repository's openshift-mtv then does not exist.
+        var error = await Assert.ThrowsAsync<VddkException>(() => ServiceAccountTokens.RequestAsync(_cluster.Session(), "openshift-mtv-typo", "builder", null, CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ServiceAccountTokenFailed, error.Code);
+        Assert.Contains("the namespace \"openshift-mtv-typo\" itself does not exist", error.Message);
+        Assert.Contains("VddkRepository", error.Message);
+        Assert.DoesNotContain("create the service account", error.Message);
+    }
+
+    [Fact]
     public async Task Forbidden_token_request_names_the_subresource_permission()
     {
         _cluster.Seed(KubeResources.ServiceAccounts, "openshift-mtv", "builder");
@@ -247,6 +260,30 @@ public sealed class ImagePullerBindingTests : IAsyncLifetime
         Assert.Equal("system:image-puller", binding["roleRef"]!["name"]!.GetValue<string>());
         Assert.Equal(["system:authenticated"], Subjects());
         Assert.Empty(_cluster.Server.MutatingRequests);
+    }
+
+    [Fact]
+    public async Task A_binding_the_user_may_create_but_not_grant_names_the_bind_permission_on_the_cluster_role()
+    {
+        // RBAC's escalation check: 'create' on rolebindings is there, 'bind' on the ClusterRole (or its permissions) is not.
+        _cluster.Server.InjectFault(new KubeFault(HttpStatusCode.Forbidden)
+        {
+            Verb = "create",
+            Resource = KubeResources.RoleBindings,
+            Reason = "Forbidden",
+            Message = "rolebindings.rbac.authorization.k8s.io \"allow-image-pullers\" is forbidden: user \"system:serviceaccount:ci:deployer\" " +
+                "(groups=[\"system:serviceaccounts\" \"system:serviceaccounts:ci\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n" +
+                "{APIGroups:[\"image.openshift.io\"], Resources:[\"imagestreams/layers\"], Verbs:[\"get\"]}",
+        });
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => ImagePullerBinding.RunAsync(_cluster.Session(), "openshift-mtv", [], CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.ClusterForbidden, error.Code);
+        Assert.Contains("'bind' on clusterroles \"system:image-puller\"", error.Message);
+        Assert.Contains("system:serviceaccount:ci:deployer", error.Message);
+        Assert.Contains("VddkGrantImagePullers=false", error.Message);
+        Assert.DoesNotContain("'create' on resource \"rolebindings\"", error.Message);
+        Assert.DoesNotContain("is missing", error.Message);
     }
 
     [Fact]
@@ -356,6 +393,37 @@ public sealed class RegistryRouteTests : IAsyncLifetime
         Assert.Contains("oc patch configs.imageregistry.operator.openshift.io/cluster --type merge -p '{\"spec\":{\"defaultRoute\":true}}'", missing.Message);
         Assert.Contains("VddkRegistry", missing.Message);
         Assert.Equal("default-route-openshift-image-registry.apps.example.test", host);
+    }
+
+    [Fact]
+    public async Task A_removed_registry_is_named_as_not_running_instead_of_asking_for_its_default_route()
+    {
+        // Bare metal, vSphere and other installs without shareable storage leave the registry Removed.
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", JsonNode.Parse("""
+            {"spec":{"managementState":"Removed","replicas":1,"storage":{}}}
+            """)!.AsObject());
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryRouteNotFound, error.Code);
+        Assert.Contains("managementState Removed", error.Message);
+        Assert.Contains("PrepareVddkRegistry", error.Message);
+        Assert.DoesNotContain("defaultRoute\":true", error.Message);
+    }
+
+    [Fact]
+    public async Task A_default_route_switched_on_but_not_there_points_at_the_operator_not_at_the_switch()
+    {
+        _cluster.Seed(KubeResources.ImageRegistryConfigs, null, "cluster", JsonNode.Parse("""
+            {"spec":{"managementState":"Managed","replicas":1,"defaultRoute":true,"storage":{"emptyDir":{}}}}
+            """)!.AsObject());
+
+        var error = await Assert.ThrowsAsync<VddkException>(() => RegistryRoute.DiscoverHostAsync(_cluster.Session(), CancellationToken.None));
+
+        Assert.Equal(ErrorCodes.RegistryRouteNotFound, error.Code);
+        Assert.Contains("spec.defaultRoute is already true", error.Message);
+        Assert.Contains("oc get clusteroperator image-registry", error.Message);
+        Assert.DoesNotContain("defaultRoute\":true", error.Message);
     }
 
     [Fact]
