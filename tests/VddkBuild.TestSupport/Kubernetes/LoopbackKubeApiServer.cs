@@ -119,35 +119,8 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
     }
 
     /// <summary>Writes a kubeconfig for this server with the given bearer token; returns <paramref name="path"/>.</summary>
-    public string WriteKubeconfig(string path, string token, string contextName = "loopback", string defaultNamespace = "default")
-    {
-        var ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(Certificates.AuthorityPem));
-        var yaml = $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: {contextName}-cluster
-              cluster:
-                server: {BaseUri.ToString().TrimEnd('/')}
-                certificate-authority-data: {ca}
-            users:
-            - name: {contextName}-user
-              user:
-                token: {token}
-            contexts:
-            - name: {contextName}
-              context:
-                cluster: {contextName}-cluster
-                user: {contextName}-user
-                namespace: {defaultNamespace}
-            current-context: {contextName}
-
-            """;
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, yaml);
-        File.Move(temp, path, overwrite: true);
-        return path;
-    }
+    public string WriteKubeconfig(string path, string token, string contextName = "loopback", string defaultNamespace = "default") =>
+        WriteKubeconfigFile(path, contextName, contextName + "-user", [("token", token)], defaultNamespace);
 
     /// <summary>
     /// Writes a kubeconfig whose user authenticates with a client certificate this server's CA signed (the installer's
@@ -156,8 +129,17 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
     public string WriteClientCertificateKubeconfig(string path, string user, string contextName = "admin")
     {
         var (certificate, key) = Certificates.IssueClientCertificate(user, "system:masters");
-        string Base64(string pem) => Convert.ToBase64String(Encoding.ASCII.GetBytes(pem));
-        var yaml = $"""
+        return WriteKubeconfigFile(path, contextName, contextName,
+            [("client-certificate-data", Base64(certificate)), ("client-key-data", Base64(key))], defaultNamespace: null);
+    }
+
+    private static string Base64(string pem) => Convert.ToBase64String(Encoding.ASCII.GetBytes(pem));
+
+    /// <summary>One cluster (this server, its CA), one user with <paramref name="userFields"/>, one context; written atomically.</summary>
+    private string WriteKubeconfigFile(string path, string contextName, string userName, IReadOnlyList<(string Key, string Value)> userFields, string? defaultNamespace)
+    {
+        var yaml = new StringBuilder();
+        yaml.Append($"""
             apiVersion: v1
             kind: Config
             clusters:
@@ -166,19 +148,30 @@ public sealed class LoopbackKubeApiServer : IAsyncDisposable
                 server: {BaseUri.ToString().TrimEnd('/')}
                 certificate-authority-data: {Base64(Certificates.AuthorityPem)}
             users:
-            - name: {contextName}
+            - name: {userName}
               user:
-                client-certificate-data: {Base64(certificate)}
-                client-key-data: {Base64(key)}
+
+            """);
+        foreach (var (key, value) in userFields)
+        {
+            yaml.Append("    ").Append(key).Append(": ").Append(value).Append('\n');
+        }
+        yaml.Append($"""
             contexts:
             - name: {contextName}
               context:
                 cluster: {contextName}-cluster
-                user: {contextName}
-            current-context: {contextName}
+                user: {userName}
 
-            """;
-        File.WriteAllText(path, yaml);
+            """);
+        if (defaultNamespace is not null)
+        {
+            yaml.Append("    namespace: ").Append(defaultNamespace).Append('\n');
+        }
+        yaml.Append($"current-context: {contextName}\n");
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, yaml.ToString());
+        File.Move(temp, path, overwrite: true);
         return path;
     }
 

@@ -131,33 +131,23 @@ public sealed class ClusterConnectionTests : IAsyncLifetime
         // signed the serving certificate need not be first.
         using var lbSigner = LoopbackCertificates.Create("kube-apiserver-lb-signer");
         using var localhostSigner = LoopbackCertificates.Create("kube-apiserver-localhost-signer");
-        var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
-        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
         var bundle = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(string.Join("\n", lbSigner.AuthorityPem, localhostSigner.AuthorityPem, _cluster.Server.Certificates.AuthorityPem) + "\n"));
-        var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
-        File.WriteAllText(path, text.Replace(ca, bundle, StringComparison.Ordinal));
-        try
-        {
-            using var connection = ClusterConnection.Open(path);
-            var session = new ClusterSession(connection, _cluster.Log);
 
-            await RegistryCredentialsStep.RunAsync(session, new BucketCredentials("a", "b"), CancellationToken.None);
-
-            Assert.NotNull(_cluster.Store.Get(KubeResources.Secrets, "openshift-image-registry", RegistryCredentialsStep.SecretName));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        await WritesTheRegistryCredentialsThroughAnEditedKubeconfigAsync(ca => (ca, bundle));
     }
 
     [Fact]
-    public async Task Insecure_skip_tls_verify_reaches_an_api_server_whose_ca_is_not_given_as_kubectl_does()
+    public Task Insecure_skip_tls_verify_reaches_an_api_server_whose_ca_is_not_given_as_kubectl_does() =>
+        WritesTheRegistryCredentialsThroughAnEditedKubeconfigAsync(ca => ($"certificate-authority-data: {ca}", "insecure-skip-tls-verify: true"));
+
+    /// <summary>The loopback server's kubeconfig with one replacement (given its CA's base64) is used for a write that must arrive.</summary>
+    private async Task WritesTheRegistryCredentialsThroughAnEditedKubeconfigAsync(Func<string, (string Find, string Replace)> edit)
     {
         var text = File.ReadAllText(_cluster.Server.KubeconfigPath);
-        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem));
+        var (find, replace) = edit(Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(_cluster.Server.Certificates.AuthorityPem)));
+        Assert.Contains(find, text, StringComparison.Ordinal);
         var path = Path.Combine(Path.GetTempPath(), $"vddk-kc-{Guid.NewGuid():N}");
-        File.WriteAllText(path, text.Replace($"certificate-authority-data: {ca}", "insecure-skip-tls-verify: true", StringComparison.Ordinal));
+        File.WriteAllText(path, text.Replace(find, replace, StringComparison.Ordinal));
         try
         {
             using var connection = ClusterConnection.Open(path);
