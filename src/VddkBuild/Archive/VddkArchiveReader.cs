@@ -46,7 +46,7 @@ public sealed class VddkArchiveReader
         var macAttributes = 0;
         var entryCount = 0;
         long totalBytes = 0;
-        var fileHeads = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var elfHeads = new Dictionary<string, byte[]>(StringComparer.Ordinal);
 
         await using (var source = await OpenAsync(verbatim, cancellationToken).ConfigureAwait(false))
         {
@@ -141,9 +141,14 @@ public sealed class VddkArchiveReader
                     var content = new EntryContentStream(raw.Content ?? Stream.Null, entry.Length, _archivePath, path, VddkTreeChecks.LibraryHeadBytes);
                     await sink.WriteEntryAsync(entry, content, cancellationToken).ConfigureAwait(false);
                     await content.DrainAsync(cancellationToken).ConfigureAwait(false);
-                    // Every file's: the library's ELF header tells the architecture, and the library may be any file
-                    // (reached through a symlinked folder, or the target of a hard link); 20 bytes each.
-                    fileHeads[path] = content.Head.ToArray();
+                    // The library's ELF header tells the architecture, and the library may be any file (reached
+                    // through a symlinked folder, or the target of a hard link): every ELF file's 20 bytes are kept.
+                    // Only ELF files': the check reads nothing else, and an archive of 80,000 small files would
+                    // otherwise hold 80,000 heads.
+                    if (content.Head is [0x7F, (byte)'E', (byte)'L', (byte)'F', ..])
+                    {
+                        elfHeads[path] = content.Head.ToArray();
+                    }
                 }
                 else
                 {
@@ -169,7 +174,7 @@ public sealed class VddkArchiveReader
             }
         }
 
-        var checks = new VddkTreeChecks(_archivePath, state.Entries, fileHeads);
+        var checks = new VddkTreeChecks(_archivePath, state.Entries, elfHeads);
         checks.CheckSymlinksStayInside();
         var version = checks.CheckVixDiskLib(nameInfo);
         var delivered = state.Delivered;

@@ -10,8 +10,8 @@ namespace VddkBuild.Archive;
 /// 'file -E' on) and lib64/libvixDiskLib.so.&lt;major&gt; (what nbdkit dlopens) both resolve to the one regular
 /// file lib64/libvixDiskLib.so.&lt;version&gt;, whose version must agree with the archive's file name.
 /// </summary>
-/// <param name="libraryHeads">The first bytes (<see cref="LibraryHeadBytes"/>) of the regular files, by path: of every one,
-/// since the file a libvixDiskLib chain ends at may be anywhere in the tree.</param>
+/// <param name="libraryHeads">The first bytes (<see cref="LibraryHeadBytes"/>) of the regular files that are ELF, by path:
+/// of every one, since the file a libvixDiskLib chain ends at may be anywhere in the tree (a file absent here is not ELF).</param>
 internal sealed partial class VddkTreeChecks(string archivePath, IReadOnlyDictionary<string, VddkEntry> entries, IReadOnlyDictionary<string, byte[]>? libraryHeads = null)
 {
     private const string Lib64 = EntryPaths.TopFolder + "/lib64";
